@@ -1,0 +1,46 @@
+"""flowseg: video object segmentation from per-frame semantics and optical flow.
+
+The pipeline runs four stages on every frame: semantic segmentation gives the
+target's probability, optical flow carries the previous mask into the current
+frame, the two are fused, and refinement snaps the mask to the image's edges.
+
+>>> from flowseg import Pipeline
+>>> results = Pipeline(target="person").run(frames)   # doctest: +SKIP
+"""
+
+from .errors import (
+    DTypeError,
+    FlowsegError,
+    OutputError,
+    ShapeError,
+    StageOrderError,
+    UnknownTargetError,
+    VideoOpenError,
+    WeightsError,
+)
+from .pipeline import STAGE_NAMES, Pipeline
+from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
+from .types import Frame, Result, Stage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Pipeline",
+    "STAGE_NAMES",
+    "Result",
+    "Frame",
+    "Stage",
+    "SemanticSegmenter",
+    "FlowEstimator",
+    "MaskWarper",
+    "MaskRefiner",
+    "FlowsegError",
+    "ShapeError",
+    "DTypeError",
+    "StageOrderError",
+    "VideoOpenError",
+    "WeightsError",
+    "UnknownTargetError",
+    "OutputError",
+    "__version__",
+]

@@ -1,0 +1,64 @@
+"""Exception hierarchy.
+
+Every error flowseg raises on bad input derives from :class:`FlowsegError` and
+from the matching built-in, so ``except ValueError`` keeps working. The CLI maps
+``FlowsegError`` to one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FlowsegError",
+    "ShapeError",
+    "DTypeError",
+    "StageOrderError",
+    "VideoOpenError",
+    "WeightsError",
+    "UnknownTargetError",
+    "OutputError",
+]
+
+
+class FlowsegError(Exception):
+    """Base class of every error flowseg raises on purpose."""
+
+
+class ShapeError(FlowsegError, ValueError):
+    """An array has the wrong shape.
+
+    Attributes
+    ----------
+    expected : str
+        The expected shape, in symbolic form such as ``"(H, W, 3)"``.
+    actual : tuple of int
+        The shape that arrived.
+    """
+
+    def __init__(self, message: str, *, expected: str = "", actual: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class DTypeError(FlowsegError, TypeError):
+    """An array has the wrong dtype."""
+
+
+class StageOrderError(FlowsegError, ValueError):
+    """A stage needs a data key that no earlier stage provides."""
+
+
+class VideoOpenError(FlowsegError, OSError):
+    """A video file or image folder is missing, unreadable, corrupt or empty."""
+
+
+class WeightsError(FlowsegError, RuntimeError):
+    """Model weights are missing, corrupt or do not match their expected hash."""
+
+
+class UnknownTargetError(FlowsegError, ValueError):
+    """A target class or model name is not known."""
+
+
+class OutputError(FlowsegError, OSError):
+    """An output location cannot be written."""

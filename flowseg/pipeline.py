@@ -1,0 +1,172 @@
+"""The Pipeline: runs stages in order on every frame, and checks that they fit together."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ._validate import check_image, check_same_size
+from .errors import StageOrderError, UnknownTargetError
+from .types import Frame, Image, Result, Stage
+
+__all__ = ["Pipeline", "STAGE_NAMES"]
+
+STAGE_NAMES: tuple[str, ...] = ("semantics", "flow", "warp", "refine")
+"""Names :class:`Pipeline` accepts in place of stage objects, in their usual order."""
+
+_RESULT_KEYS = ("prob", "mask")
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+class Pipeline:
+    """A sequence of stages run on every frame of a video.
+
+    Parameters
+    ----------
+    stages : sequence of Stage or str, optional
+        Stage objects, or names from :data:`STAGE_NAMES` that are built from
+        the keyword arguments below. Default: all four names, in order.
+    target : str or sequence of str
+        VOC class name(s) to segment (semantics stage).
+    model : str
+        Semantic model, see :class:`~flowseg.stages.SemanticSegmenter`.
+    weights : path-like, optional
+        DeepLabV3 weights file (semantics stage).
+    flow_method : {"dis", "farneback", "raft_small", "raft_large"}
+        Optical flow method (flow stage).
+    flow_weights : path-like, optional
+        RAFT weights file (flow stage).
+    temporal_weight : float
+        Weight of the warped previous mask in [0, 1] (warp stage).
+    refine : {"crf", "graphcut", "none"}
+        Refinement method (refine stage).
+    device : {"auto", "cpu", "cuda"}
+        Where torch models run.
+
+    Raises
+    ------
+    StageOrderError
+        If a stage needs a data key no earlier stage provides, or the last
+        stages do not provide ``"prob"`` and ``"mask"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from flowseg import Pipeline
+    >>> frames = [np.zeros((48, 64, 3), np.uint8)] * 3
+    >>> results = Pipeline(target="person").run(frames)
+    >>> len(results), results[0].mask.shape, bool(results[0].mask.any())
+    (3, (48, 64), False)
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[Stage | str] | None = None,
+        *,
+        target: str | Sequence[str] = "person",
+        model: str = "auto",
+        weights: str | Path | None = None,
+        flow_method: str = "dis",
+        flow_weights: str | Path | None = None,
+        temporal_weight: float = 0.5,
+        refine: str = "crf",
+        device: str = "auto",
+    ) -> None:
+        from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
+
+        builders = {
+            "semantics": lambda: SemanticSegmenter(target=target, model=model, weights=weights, device=device),
+            "flow": lambda: FlowEstimator(method=flow_method, weights=flow_weights, device=device),
+            "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
+            "refine": lambda: MaskRefiner(method=refine),
+        }
+        built: list[Stage] = []
+        for stage in STAGE_NAMES if stages is None else stages:
+            if isinstance(stage, str):
+                if stage not in builders:
+                    raise UnknownTargetError(f"unknown stage name {stage!r}; valid names: {', '.join(STAGE_NAMES)}")
+                stage = builders[stage]()
+            built.append(stage)
+        self.stages: tuple[Stage, ...] = tuple(built)
+        self._check_order()
+        self.stage_seconds: dict[str, float] = {}
+        """Seconds spent in each stage during the last run, by stage class name."""
+
+    def _check_order(self) -> None:
+        provided: dict[str, str] = {}
+        for stage in self.stages:
+            name = type(stage).__name__
+            for key in stage.requires:
+                if key not in provided:
+                    later = [type(s).__name__ for s in self.stages if key in s.provides and s is not stage]
+                    hint = f"; {later[0]} provides it: put it before {name}" if later else "; no stage provides it"
+                    raise StageOrderError(f"stage {name} requires {key!r}, which no earlier stage provides{hint}")
+            provided.update({key: name for key in stage.provides})
+        missing = [key for key in _RESULT_KEYS if key not in provided]
+        if missing:
+            raise StageOrderError(
+                f"the pipeline's stages provide no {', '.join(map(repr, missing))}; "
+                "a pipeline must end with a soft 'prob' and a hard 'mask' (e.g. MaskWarper and MaskRefiner)"
+            )
+
+    @property
+    def settings(self) -> dict[str, dict[str, object]]:
+        """Public configuration of every stage, by stage class name (for reports)."""
+        return {
+            type(stage).__name__: {k: v for k, v in vars(stage).items() if not k.startswith("_")}
+            for stage in self.stages
+        }
+
+    def reset(self) -> None:
+        """Reset every stage: the next frame is treated as the first of a video."""
+        for stage in self.stages:
+            stage.reset()
+
+    def stream(self, frames: Iterable[Image]) -> Iterator[Result]:
+        """Segment frames one at a time, with memory that does not grow with the video.
+
+        Parameters
+        ----------
+        frames : iterable of (H, W, 3) uint8 ndarray
+            RGB frames of one video, all the same size. They are not modified.
+
+        Yields
+        ------
+        Result
+            The mask and soft probability of each frame, in order.
+
+        Raises
+        ------
+        ShapeError, DTypeError
+            For a frame that is not (H, W, 3) uint8 or differs in size from the first.
+        """
+        self.reset()
+        self.stage_seconds = {type(stage).__name__: 0.0 for stage in self.stages}
+        size: tuple[int, int] | None = None
+        for index, image in enumerate(frames):
+            check_image(image, f"frame {index}")
+            if size is None:
+                size = image.shape[:2]
+            check_same_size(image, size, f"frame {index}")
+            data: dict[str, np.ndarray] = {}
+            image = _read_only(image)
+            for stage in self.stages:
+                name = type(stage).__name__
+                start = time.perf_counter()
+                out = stage.process(Frame(index, image, MappingProxyType(data)))
+                self.stage_seconds[name] += time.perf_counter() - start
+                data.update({key: _read_only(out[key]) for key in stage.provides})
+            yield Result(index=index, mask=data["mask"], prob=data["prob"])
+
+    def run(self, frames: Iterable[Image]) -> list[Result]:
+        """Segment all frames and return the results as a list (see :meth:`stream`)."""
+        return list(self.stream(frames))

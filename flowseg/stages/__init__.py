@@ -1,0 +1,21 @@
+"""Pipeline stages, one module each."""
+
+from .flow import FlowEstimator, estimate_flow, flow_confidence
+from .refine import MaskRefiner, crf_refine, graphcut_refine
+from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
+from .warp import MaskWarper, fuse_evidence, warp_mask
+
+__all__ = [
+    "VOC_CLASSES",
+    "SemanticSegmenter",
+    "resolve_targets",
+    "FlowEstimator",
+    "estimate_flow",
+    "flow_confidence",
+    "MaskWarper",
+    "warp_mask",
+    "fuse_evidence",
+    "MaskRefiner",
+    "crf_refine",
+    "graphcut_refine",
+]

@@ -1,0 +1,287 @@
+"""Optical flow stage: dense motion between consecutive frames and how far to trust it.
+
+Flow convention (see :mod:`flowseg.types`): ``(H, W, 2) float32`` in pixels, dx
+first. ``estimate_flow(reference, moving)`` returns the flow that takes each
+pixel of `reference` to its position in `moving`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .._validate import check_flow, check_image
+from ..errors import ShapeError, UnknownTargetError
+from ..types import Flow, Frame, Image, ProbMap, StageOutput
+
+__all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "FlowEstimator"]
+
+FLOW_METHODS: tuple[str, ...] = ("dis", "farneback", "raft_small", "raft_large")
+"""Flow methods: OpenCV DIS and Farneback run anywhere; RAFT needs torchvision weights."""
+
+RAFT_MIN_SIZE = 128
+"""RAFT is given frames of at least this many pixels per side (smaller ones are padded)."""
+
+
+def _check_method(method: str) -> None:
+    if method not in FLOW_METHODS:
+        raise UnknownTargetError(f"unknown flow method {method!r}; valid methods: {', '.join(FLOW_METHODS)}")
+
+
+def _resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> Flow:
+    """Resize a flow field to `size_hw`, scaling its vectors with the image."""
+    h, w = size_hw
+    if flow.shape[:2] == (h, w):
+        return flow.astype(np.float32, copy=False)
+    out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= w / flow.shape[1]
+    out[..., 1] *= h / flow.shape[0]
+    return out.astype(np.float32, copy=False)
+
+
+class _OpenCVFlow:
+    """DIS or Farneback on grey frames."""
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        if method == "dis":
+            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def prepare(self, image: Image) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    def flows(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        if self._method == "dis":
+            return [self._dis.calc(a, b, None) for a, b in pairs]
+        return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0) for a, b in pairs]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_raft(name: str, weights: str | None, sha256: str | None, device: str) -> Any:
+    from ..models.weights import build_model, load_state_dict
+
+    state = load_state_dict(name, path=weights, sha256=sha256, download=weights is None)
+    return build_model(name, state_dict=state).to(device)
+
+
+class _RaftFlow:
+    """torchvision RAFT; all pairs of a call in one batch."""
+
+    def __init__(self, name: str, weights: str | Path | None, sha256: str | None, device: str) -> None:
+        from .semantics import resolve_device
+
+        self._device = resolve_device(device)
+        self._model = _load_raft(name, None if weights is None else str(weights), sha256, self._device)
+
+    def prepare(self, image: Image) -> Any:
+        import torch
+
+        x = torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        h, w = image.shape[:2]
+        pad_h = max(RAFT_MIN_SIZE, -(-h // 8) * 8) - h
+        pad_w = max(RAFT_MIN_SIZE, -(-w // 8) * 8) - w
+        x = torch.nn.functional.pad(x[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
+        return x, (h, w)
+
+    def flows(self, pairs: list[tuple[Any, Any]]) -> list[np.ndarray]:
+        import torch
+
+        h, w = pairs[0][0][1]
+        with torch.inference_mode():
+            first = torch.stack([a[0] for a, _ in pairs]).to(self._device)
+            second = torch.stack([b[0] for _, b in pairs]).to(self._device)
+            out = self._model(first, second)[-1][:, :, :h, :w]
+        return list(out.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _make_backend(method: str, weights: str | Path | None, sha256: str | None, device: str) -> Any:
+    _check_method(method)
+    if method.startswith("raft"):
+        return _RaftFlow(method, weights, sha256, device)
+    return _OpenCVFlow(method)
+
+
+def _scaled(image: Image, scale: float) -> Image:
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def estimate_flow(
+    reference: Image,
+    moving: Image,
+    *,
+    method: str = "dis",
+    scale: float = 1.0,
+    weights: str | Path | None = None,
+    device: str = "auto",
+) -> Flow:
+    """Dense optical flow from `reference` to `moving`.
+
+    Parameters
+    ----------
+    reference, moving : (H, W, 3) uint8 ndarray
+        RGB frames of the same size.
+    method : {"dis", "farneback", "raft_small", "raft_large"}
+        Flow algorithm. RAFT needs its torchvision weights (see
+        :func:`flowseg.models.load_state_dict`).
+    scale : float
+        Compute at this fraction of the frame size (0 < scale <= 1), then
+        resize the flow back; faster, coarser.
+    weights : path-like, optional
+        RAFT weights file instead of the official one.
+    device : {"auto", "cpu", "cuda"}
+        Where RAFT runs.
+
+    Returns
+    -------
+    (H, W, 2) float32 ndarray
+        Flow in pixels, dx first: ``reference[y, x] ~ moving[y + dy, x + dx]``.
+
+    Raises
+    ------
+    ShapeError, DTypeError
+        For frames that are not (H, W, 3) uint8 or differ in size.
+    UnknownTargetError
+        For an unknown `method`.
+    ValueError
+        For `scale` outside (0, 1].
+    """
+    check_image(reference, "reference")
+    check_image(moving, "moving")
+    if reference.shape != moving.shape:
+        raise ShapeError(
+            f"moving has shape {moving.shape}; expected the shape of reference, {reference.shape}",
+            expected=str(reference.shape), actual=moving.shape,
+        )
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"scale is {scale}; expected 0 < scale <= 1")
+    backend = _make_backend(method, weights, None, device)
+    a = backend.prepare(_scaled(reference, scale))
+    b = backend.prepare(_scaled(moving, scale))
+    (forward,) = backend.flows([(a, b)])
+    return _resize_flow(forward, reference.shape[:2])
+
+
+def flow_confidence(flow_bwd: Flow, flow_fwd: Flow) -> ProbMap:
+    """Forward-backward consistency of a pair of flows, as a confidence in [0, 1].
+
+    For a pixel x of frame t, ``y = x + flow_bwd(x)`` is where it was in frame
+    t - 1, and ``flow_fwd(y)`` should bring it back: the error
+    ``e = |flow_bwd(x) + flow_fwd(y)|^2`` is near zero where both flows agree and
+    large at occlusions and where the flow is wrong.
+
+    Parameters
+    ----------
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1.
+    flow_fwd : (H, W, 2) float32 ndarray
+        Flow from frame t - 1 to frame t.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        ``exp(-e / (0.01 (|flow_bwd|^2 + |flow_fwd(y)|^2) + 0.5))``: 1 for a
+        consistent pixel, below ``exp(-1)`` where Sundaram et al.'s occlusion
+        test fails, and 0 where y falls outside the frame.
+
+    References
+    ----------
+    .. [1] N. Sundaram, T. Brox, K. Keutzer, "Dense point trajectories by
+       GPU-accelerated large displacement optical flow", ECCV 2010.
+       :DOI:`10.1007/978-3-642-15549-9_32`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = np.full((2, 3, 2), -1.0, np.float32); b[..., 1] = 0
+    >>> f = -b
+    >>> flow_confidence(b, f).round(2)
+    array([[0., 1., 1.],
+           [0., 1., 1.]], dtype=float32)
+    """
+    h, w = flow_bwd.shape[:2]
+    flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
+    flow_fwd = check_flow(flow_fwd, (h, w), "flow_fwd")
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = grid_x + flow_bwd[..., 0]
+    map_y = grid_y + flow_bwd[..., 1]
+    fwd_at_y = cv2.remap(flow_fwd, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    error = np.sum((flow_bwd + fwd_at_y) ** 2, axis=2)
+    tolerance = 0.01 * (np.sum(flow_bwd**2, axis=2) + np.sum(fwd_at_y**2, axis=2)) + 0.5
+    confidence = np.exp(-error / tolerance)
+    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    return np.where(inside, confidence, 0.0).astype(np.float32)
+
+
+class FlowEstimator:
+    """Backward flow from each frame to the one before it, and its confidence.
+
+    Parameters
+    ----------
+    method : {"dis", "farneback", "raft_small", "raft_large"}
+        Flow algorithm (see :func:`estimate_flow`).
+    scale : float
+        Compute at this fraction of the frame size (0 < scale <= 1).
+    weights : path-like, optional
+        RAFT weights file instead of the official one.
+    sha256 : str, optional
+        Expected SHA-256 of `weights`.
+    device : {"auto", "cpu", "cuda"}
+        Where RAFT runs.
+
+    Attributes
+    ----------
+    requires : tuple of str
+        Empty: reads only the image.
+    provides : tuple of str
+        ``"flow_bwd"``: ``(H, W, 2) float32`` flow from frame t to t - 1;
+        ``"flow_confidence"``: ``(H, W) float32`` in [0, 1] from
+        :func:`flow_confidence`. On the first frame (and after :meth:`reset`)
+        the flow is zero and the confidence is zero everywhere.
+
+    Notes
+    -----
+    Keeps the previous frame's prepared input; :meth:`reset` forgets it.
+    """
+
+    requires: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ("flow_bwd", "flow_confidence")
+
+    def __init__(
+        self,
+        *,
+        method: str = "dis",
+        scale: float = 1.0,
+        weights: str | Path | None = None,
+        sha256: str | None = None,
+        device: str = "auto",
+    ) -> None:
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"scale is {scale}; expected 0 < scale <= 1")
+        self.method = method
+        self.scale = scale
+        self._backend = _make_backend(method, weights, sha256, device)
+        self._previous: Any = None
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Flow from ``frame`` to the previous frame, and its confidence."""
+        image = check_image(frame.image)
+        h, w = image.shape[:2]
+        current = self._backend.prepare(_scaled(image, self.scale))
+        previous, self._previous = self._previous, current
+        if previous is None:
+            return {"flow_bwd": np.zeros((h, w, 2), np.float32), "flow_confidence": np.zeros((h, w), np.float32)}
+        flow_bwd, flow_fwd = self._backend.flows([(current, previous), (previous, current)])
+        flow_bwd = _resize_flow(flow_bwd, (h, w))
+        flow_fwd = _resize_flow(flow_fwd, (h, w))
+        return {"flow_bwd": flow_bwd, "flow_confidence": flow_confidence(flow_bwd, flow_fwd)}
+
+    def reset(self) -> None:
+        """Forget the previous frame."""
+        self._previous = None

@@ -1,0 +1,227 @@
+"""Semantics stage: per-frame probability that a pixel belongs to the target classes.
+
+Two models sit behind one interface: torchvision DeepLabV3 (21 VOC classes) and
+the embedded MediaPipe person model (class ``person`` only).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .._validate import check_image
+from ..errors import UnknownTargetError, WeightsError
+from ..models.person import PersonModel
+from ..models.weights import WEIGHTS, build_model, find_weights_file, load_state_dict
+from ..types import Frame, Image, ProbMap, StageOutput
+
+__all__ = ["VOC_CLASSES", "DEEPLAB_MODELS", "SemanticSegmenter", "resolve_targets", "resolve_device"]
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+"""The 21 PASCAL VOC classes in DeepLabV3's output order (index 0 is background)."""
+
+DEEPLAB_MODELS: tuple[str, ...] = tuple(name for name, spec in WEIGHTS.items() if spec.kind == "segmentation")
+"""DeepLabV3 variants, fastest first."""
+
+MODEL_CHOICES: tuple[str, ...] = ("auto", *DEEPLAB_MODELS, "selfie")
+"""Values accepted by ``SemanticSegmenter(model=...)``."""
+
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def resolve_targets(target: str | Sequence[str]) -> tuple[int, ...]:
+    """VOC class indices of the target names.
+
+    Parameters
+    ----------
+    target : str or sequence of str
+        Class names, or one comma-separated string (``"person,horse"``).
+
+    Returns
+    -------
+    tuple of int
+        Indices into :data:`VOC_CLASSES`, in the order given.
+
+    Raises
+    ------
+    UnknownTargetError
+        For a name that is not a VOC class (the closest one is suggested), or
+        for no name at all.
+
+    Examples
+    --------
+    >>> resolve_targets("person,horse")
+    (15, 13)
+    """
+    names = target.split(",") if isinstance(target, str) else list(target)
+    names = [n.strip().lower() for n in names if n.strip()]
+    if not names:
+        raise UnknownTargetError("no target class given; name one of: " + ", ".join(VOC_CLASSES[1:]))
+    indices = []
+    for name in names:
+        if name not in VOC_CLASSES[1:]:
+            close = difflib.get_close_matches(name, VOC_CLASSES[1:], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownTargetError(
+                f"unknown target class {name!r}{hint}; valid classes: {', '.join(VOC_CLASSES[1:])}"
+            )
+        indices.append(VOC_CLASSES.index(name))
+    return tuple(indices)
+
+
+def resolve_device(device: str) -> str:
+    """Resolve ``"auto" | "cpu" | "cuda"`` to the torch device to use.
+
+    Raises
+    ------
+    UnknownTargetError
+        For another value, or ``"cuda"`` on a machine without a CUDA device.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise UnknownTargetError(f"unknown device {device!r}; valid devices: auto, cpu, cuda")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda" and not has_cuda:
+        raise UnknownTargetError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+    return "cuda" if has_cuda else "cpu"
+
+
+class _DeepLab:
+    """DeepLabV3 target probability: softmax over the 21 classes, summed over the targets."""
+
+    def __init__(self, name: str, targets: tuple[int, ...], *, weights: str | Path | None, sha256: str | None,
+                 device: str, input_size: int) -> None:
+        import torch
+
+        state = load_state_dict(name, path=weights, sha256=sha256, download=weights is None)
+        self._device = torch.device(device)
+        self._model = build_model(name, state_dict=state).to(self._device)
+        self._targets = list(targets)
+        self._input_size = input_size
+        self.description = f"{name} (torchvision DeepLabV3, VOC classes) on {device}"
+
+    def predict(self, image: Image) -> ProbMap:
+        import torch
+        import torch.nn.functional as F
+
+        h, w = image.shape[:2]
+        scale = self._input_size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = torch.from_numpy((image.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD)
+        x = x.permute(2, 0, 1)[None].to(self._device)
+        with torch.inference_mode():
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+            logits = self._model(x)["out"]
+            prob = logits.softmax(dim=1)[0, self._targets].sum(dim=0, keepdim=True)
+            prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        return prob.clamp_(0.0, 1.0).cpu().numpy().astype(np.float32, copy=False)
+
+
+class SemanticSegmenter:
+    """Per-frame target probability from a semantic segmentation model.
+
+    Parameters
+    ----------
+    target : str or sequence of str
+        VOC class name(s) of the object to segment, e.g. ``"person"``.
+    model : {"auto", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101", "selfie"}
+        ``"auto"`` uses ``deeplabv3_mobilenet_v3_large`` when its weights are on
+        this machine, otherwise the embedded person model when the target is
+        ``person``, otherwise raises :class:`WeightsError`.
+    weights : path-like, optional
+        DeepLabV3 weights file to use instead of the official one.
+    sha256 : str, optional
+        Expected SHA-256 of `weights` (default: the official file's).
+    device : {"auto", "cpu", "cuda"}
+        Where DeepLabV3 runs; the person model always runs on the CPU.
+    input_size : int
+        Shorter image side DeepLabV3 sees, in pixels (torchvision's default 520).
+
+    Attributes
+    ----------
+    requires : tuple of str
+        Empty: reads only the image.
+    provides : tuple of str
+        ``("evidence",)``: ``(H, W) float32`` target probability in [0, 1].
+    model_used : str
+        Human-readable name of the model in use.
+
+    Notes
+    -----
+    Stateless: :meth:`reset` does nothing.
+    """
+
+    requires: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ("evidence",)
+
+    def __init__(
+        self,
+        *,
+        target: str | Sequence[str] = "person",
+        model: str = "auto",
+        weights: str | Path | None = None,
+        sha256: str | None = None,
+        device: str = "auto",
+        input_size: int = 520,
+    ) -> None:
+        targets = resolve_targets(target)
+        if model not in MODEL_CHOICES:
+            close = difflib.get_close_matches(model, MODEL_CHOICES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownTargetError(f"unknown model {model!r}{hint}; valid models: {', '.join(MODEL_CHOICES)}")
+        if input_size < 32:
+            raise ValueError(f"input_size is {input_size}; expected at least 32 pixels")
+        person_only = targets == (VOC_CLASSES.index("person"),)
+        if model == "auto":
+            default = DEEPLAB_MODELS[0]
+            if weights is not None or find_weights_file(default) is not None:
+                model = default
+            elif person_only:
+                model = "selfie"
+            else:
+                spec = WEIGHTS[default]
+                raise WeightsError(
+                    f"target {', '.join(VOC_CLASSES[i] for i in targets)} needs DeepLabV3 weights "
+                    f"({spec.filename}, from {spec.url}), which are not on this machine; put the file in "
+                    f"the torch hub cache's checkpoints folder or pass --weights PATH; only 'person' works without it"
+                )
+        if model == "selfie":
+            if not person_only:
+                raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
+            self._backend: PersonModel | _DeepLab = PersonModel()
+        else:
+            self._backend = _DeepLab(model, targets, weights=weights, sha256=sha256,
+                                     device=resolve_device(device), input_size=input_size)
+        self.model_used: str = self._backend.description
+
+    def predict(self, image: Image) -> ProbMap:
+        """Target probability of one RGB frame.
+
+        Parameters
+        ----------
+        image : (H, W, 3) uint8 ndarray
+            RGB frame.
+
+        Returns
+        -------
+        (H, W) float32 ndarray
+            Probability in [0, 1] that each pixel belongs to a target class.
+        """
+        return self._backend.predict(check_image(image))
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Stage interface: ``{"evidence": predict(frame.image)}``."""
+        return {"evidence": self.predict(frame.image)}
+
+    def reset(self) -> None:
+        """Nothing to clear: the stage keeps no state between frames."""

@@ -1,0 +1,139 @@
+"""Warping stage: carry the previous frame's soft mask along the flow and fuse it with the current evidence."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .._validate import check_flow, check_prob
+from ..types import Flow, Frame, ProbMap, StageOutput
+
+__all__ = ["warp_mask", "fuse_evidence", "MaskWarper"]
+
+
+def warp_mask(prob_prev: ProbMap, flow_bwd: Flow) -> ProbMap:
+    """Warp the previous frame's soft mask into the current frame.
+
+    Parameters
+    ----------
+    prob_prev : (H, W) float32 ndarray
+        Soft mask of frame t - 1, values in [0, 1].
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1 in pixels, dx first.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        ``prob_prev`` sampled bilinearly at ``x + flow_bwd(x)``; 0 where that
+        falls outside the frame.
+
+    Examples
+    --------
+    A one-pixel mask moves one column right when every pixel of frame t came
+    from one column to its left:
+
+    >>> import numpy as np
+    >>> prev = np.zeros((1, 4), np.float32); prev[0, 1] = 1
+    >>> flow = np.zeros((1, 4, 2), np.float32); flow[..., 0] = -1
+    >>> warp_mask(prev, flow)
+    array([[0., 0., 1., 0.]], dtype=float32)
+    """
+    h, w = prob_prev.shape[:2]
+    prob_prev = check_prob(prob_prev, (h, w), "prob_prev")
+    flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        prob_prev, grid_x + flow_bwd[..., 0], grid_y + flow_bwd[..., 1],
+        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+    )  # fmt: skip
+
+
+def fuse_evidence(
+    evidence: ProbMap, warped: ProbMap, confidence: ProbMap, *, temporal_weight: float = 0.5
+) -> ProbMap:
+    """Fuse the current frame's evidence with the warped previous mask.
+
+    ``prob = evidence + temporal_weight * confidence * (warped - evidence)``:
+    where the flow is trusted this is an exponential moving average of the
+    mask along motion trajectories (the previous mask weighs `temporal_weight`);
+    where it is not (occlusions, frame borders, the first frame) the current
+    evidence alone decides.
+
+    Parameters
+    ----------
+    evidence : (H, W) float32 ndarray
+        Current frame's target probability in [0, 1].
+    warped : (H, W) float32 ndarray
+        Previous soft mask warped into the current frame, in [0, 1].
+    confidence : (H, W) float32 ndarray
+        Trust in the flow, in [0, 1].
+    temporal_weight : float
+        Weight of the past in [0, 1]. 0 ignores it; near 1 follows the flow
+        and ignores new evidence.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Fused probability in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.array([[0.0, 0.0]], np.float32); p = np.array([[1.0, 1.0]], np.float32)
+    >>> fuse_evidence(e, p, np.array([[1.0, 0.0]], np.float32), temporal_weight=0.5)
+    array([[0.5, 0. ]], dtype=float32)
+    """
+    if not 0.0 <= temporal_weight <= 1.0:
+        raise ValueError(f"temporal_weight is {temporal_weight}; expected a value in [0, 1]")
+    shape = evidence.shape[:2]
+    evidence = check_prob(evidence, shape, "evidence")
+    warped = check_prob(warped, shape, "warped")
+    confidence = check_prob(confidence, shape, "confidence")
+    return (evidence + (temporal_weight * confidence) * (warped - evidence)).astype(np.float32, copy=False)
+
+
+class MaskWarper:
+    """Temporal fusion: the previous soft mask, warped by the flow, joins the current evidence.
+
+    Parameters
+    ----------
+    temporal_weight : float
+        Weight of the warped past in [0, 1] (see :func:`fuse_evidence`).
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("evidence", "flow_bwd", "flow_confidence")``.
+    provides : tuple of str
+        ``("prob",)``: ``(H, W) float32`` fused probability in [0, 1].
+
+    Notes
+    -----
+    Keeps its own previous output; :meth:`reset` forgets it, so the next frame
+    starts from its evidence alone.
+    """
+
+    requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
+    provides: tuple[str, ...] = ("prob",)
+
+    def __init__(self, *, temporal_weight: float = 0.5) -> None:
+        if not 0.0 <= temporal_weight <= 1.0:
+            raise ValueError(f"temporal_weight is {temporal_weight}; expected a value in [0, 1]")
+        self.temporal_weight = temporal_weight
+        self._prob_prev: ProbMap | None = None
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Fused probability of ``frame``."""
+        evidence = frame.data["evidence"]
+        if self._prob_prev is None or self._prob_prev.shape != evidence.shape:
+            prob = np.array(evidence, dtype=np.float32)
+        else:
+            warped = warp_mask(self._prob_prev, frame.data["flow_bwd"])
+            prob = fuse_evidence(evidence, warped, frame.data["flow_confidence"],
+                                 temporal_weight=self.temporal_weight)
+        self._prob_prev = prob
+        return {"prob": prob}
+
+    def reset(self) -> None:
+        """Forget the previous mask."""
+        self._prob_prev = None
