@@ -1,0 +1,206 @@
+"""The ``flowseg`` command line: thin click commands over the public API.
+
+Every :class:`~flowseg.errors.FlowsegError` (bad input, missing weights,
+unwritable output) ends as one line on stderr and exit status 2, like click's
+own usage errors; ``--debug`` or ``FLOWSEG_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import FlowsegError, OutputError
+from .models import WEIGHTS, find_weights_file
+from .stages.flow import FLOW_METHODS
+from .stages.refine import REFINE_METHODS
+from .stages.semantics import MODEL_CHOICES, VOC_CLASSES
+
+__all__ = ["main"]
+
+DEBUG_ENV = "FLOWSEG_DEBUG"
+"""Environment variable: set to 1 to get full tracebacks instead of one-line errors."""
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+class _Group(click.Group):
+    """Maps flowseg's errors to one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+        try:
+            return super().invoke(ctx)
+        except FlowsegError as error:
+            if debug:
+                raise
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("Interrupted; no output was finished.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="flowseg")
+@click.option("--debug", is_flag=True, help=f"Show full tracebacks (also {DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
+    """Segment objects in video with per-frame semantics and optical flow.
+
+    \b
+    Quick start:
+      flowseg run examples/juggle.mp4 --target person -o out/juggle
+      flowseg eval out/ path/to/DAVIS --sequences parkour
+    """
+
+
+def _split_targets(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+    if not names:
+        raise click.BadParameter("give at least one class name")
+    return names
+
+
+class _Progress:
+    """Progress line on stderr: frames done, fps and ETA."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.start = time.perf_counter()
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr,
+                                          show_eta=bool(total), show_pos=True,
+                                          item_show_func=lambda fps: fps)
+            self._bar.__enter__()
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        if total and done > total:  # the container's frame count was an underestimate
+            self._bar.length = done
+        self._bar.update(1, f"{rate:.1f} fps")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-t", "--target", multiple=True, default=("person",), show_default=True,
+              callback=_split_targets,
+              help="VOC class(es) to segment; repeat or comma-separate for several (see 'flowseg models').")
+@click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),
+              help="Output folder. Default: <INPUT name>_flowseg in the current folder.")
+@click.option("--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True,
+              help="Semantic model: auto = DeepLabV3-MobileNetV3 when its weights are here, "
+                   "else the embedded person model (person only).")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="DeepLabV3 weights file (default: the official file, looked up in "
+                   "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", show_default=True,
+              help="Optical flow method; RAFT needs its weights.")
+@click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
+@click.option("--temporal-weight", type=click.FloatRange(0, 1), default=None,
+              help="Weight of the flow-warped previous mask where the flow is trusted, 0-1.")
+@click.option("--refine", type=click.Choice(REFINE_METHODS), default="crf", show_default=True,
+              help="Edge-aware refinement.")
+@click.option("--device", type=click.Choice(_DEVICES), default="auto", show_default=True,
+              help="Where torch models run.")
+@click.option("--cutouts", is_flag=True, help="Also write RGBA cut-outs (cutouts/<name>.png).")
+@click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, model: str, weights: Path | None,
+        flow_method: str, flow_weights: Path | None, temporal_weight: float | None, refine: str, device: str,
+        cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
+    """Segment the TARGET objects in INPUT (a video file or a folder of images).
+
+    \b
+    Writes to the output folder, which appears only when complete:
+      masks/<name>.png    0/255 masks (<name>: image file name, or 00000... for a video)
+      mask.mp4            the masks as a video
+      overlay.mp4         preview: the mask tinted on the frames
+      cutouts/<name>.png  RGBA cut-outs (with --cutouts)
+      summary.json        frames, settings, model used, seconds per stage, fps
+    """
+    from .pipeline import Pipeline
+    from .runner import segment_video
+
+    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
+    options: dict[str, Any] = {}
+    if temporal_weight is not None:
+        options["temporal_weight"] = temporal_weight
+    pipeline = Pipeline(target=target, model=model, weights=weights, flow_method=flow_method,
+                        flow_weights=flow_weights, refine=refine, device=device, **options)
+    progress = None if quiet else _Progress(f"{input_path.name}")
+    try:
+        summary = segment_video(input_path, output_dir, pipeline=pipeline, cutouts=cutouts, videos=not no_video,
+                                overwrite=overwrite, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if not quiet:
+        stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())
+        click.echo(f"model: {summary['model']}", err=True)
+        click.echo(f"{summary['frames']} frames in {summary['seconds']['total']:.1f}s "
+                   f"({summary['fps']:.1f} fps; {stages})", err=True)
+        click.echo(f"wrote {output_dir}", err=True)
+
+
+@main.command("eval")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.argument("ground_truth", type=click.Path(path_type=Path))
+@click.option("--sequences", help="Comma-separated sequence names (default: all found in both folders).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON here.")
+def eval_command(results: Path, ground_truth: Path, sequences: str | None, json_path: Path | None) -> None:
+    """Score RESULTS against GROUND_TRUTH with the DAVIS measures (J, F, J&F).
+
+    \b
+    RESULTS:      <seq>/<frame>.png, or flowseg run outputs <seq>/masks/<frame>.png
+    GROUND_TRUTH: <seq>/<frame>.png, or a DAVIS root with Annotations/480p/<seq>/
+    The first and last frame of each sequence are not scored (as in DAVIS).
+    """
+    from .evaluation import evaluate_folders, format_table
+
+    names = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
+    report = evaluate_folders(results, ground_truth, sequences=names)
+    click.echo(format_table(report))
+    if json_path is not None:
+        tmp = json_path.with_name(f".{json_path.name}.partial")
+        try:
+            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, json_path)
+        except OSError as error:
+            raise OutputError(f"cannot write {str(json_path)!r}: {error.strerror}") from None
+
+
+@main.command()
+def models() -> None:
+    """List the semantic and flow models, and whether their weights are on this machine."""
+    click.echo("Semantic models (--model):")
+    click.echo(f"  {'selfie':32s} embedded person model (MediaPipe selfie segmentation), always available")
+    for spec in WEIGHTS.values():
+        if spec.kind == "flow":
+            continue
+        path = find_weights_file(spec.name)
+        click.echo(f"  {spec.name:32s} {'weights: ' + str(path) if path else 'weights missing: ' + spec.filename}")
+    click.echo("Optical flow (--flow-method):")
+    for method in FLOW_METHODS:
+        note = "OpenCV, always available"
+        if method in WEIGHTS:
+            path = find_weights_file(method)
+            note = f"weights: {path}" if path else f"weights missing: {WEIGHTS[method].filename}"
+        click.echo(f"  {method:32s} {note}")
+    click.echo("Targets (--target), the 21 VOC classes:")
+    click.echo("  " + ", ".join(VOC_CLASSES[1:]))
+    click.echo("Weights are looked for in $FLOWSEG_WEIGHTS_DIR, then the torch hub cache's checkpoints folder.")

@@ -1,0 +1,171 @@
+"""Synthetic clips and masks with a known answer, for the stage tests.
+
+Every generator takes a ``seed`` and is deterministic for it. Frames are
+``(H, W, 3) uint8`` RGB and masks ``(H, W) bool``, as in :mod:`flowseg.types`.
+
+The texture is Gaussian-smoothed uniform noise: fine enough that every local
+window has structure for the flow methods and colour statistics for the
+refiners, smooth enough that bilinear sampling and image pyramids see the same
+pattern at every scale.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "SHAPE",
+    "texture",
+    "shifted_pair",
+    "object_mask",
+    "moving_object_clip",
+    "degrade_mask",
+    "soft_prob",
+]
+
+SHAPE: tuple[int, int] = (96, 128)
+"""Default (H, W) of the synthetic frames: small, and neither side a multiple of 128."""
+
+
+def texture(
+    shape: tuple[int, int], *, seed: int, sigma: float = 1.5, low: int = 0, high: int = 255
+) -> NDArray[np.uint8]:
+    """Smoothed random-noise RGB texture with values stretched over ``[low, high]``.
+
+    Parameters
+    ----------
+    shape : (H, W)
+        Size of the texture.
+    seed : int
+        Seed of the noise.
+    sigma : float
+        Standard deviation of the Gaussian smoothing in pixels.
+    low, high : int
+        Range the values are stretched to (per channel), 0-255.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.random((*shape, 3), dtype=np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    lo = smooth.min(axis=(0, 1))
+    hi = smooth.max(axis=(0, 1))
+    stretched = low + (smooth - lo) / (hi - lo) * (high - low)
+    return np.round(stretched).astype(np.uint8)
+
+
+def shifted_pair(
+    shift: tuple[int, int], shape: tuple[int, int] = SHAPE, *, seed: int = 0
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Two frames of one texture, the second moved by ``shift = (dx, dy)`` pixels.
+
+    Both are crops of a larger texture, so no border is invented:
+    ``second[y + dy, x + dx] == first[y, x]`` wherever both are defined. The
+    true flow from `first` to `second` is ``(dx, dy)`` everywhere, and from
+    `second` to `first` it is ``(-dx, -dy)``.
+    """
+    dx, dy = shift
+    h, w = shape
+    margin = max(abs(dx), abs(dy))
+    big = texture((h + 2 * margin, w + 2 * margin), seed=seed)
+    first = big[margin : margin + h, margin : margin + w]
+    second = big[margin - dy : margin - dy + h, margin - dx : margin - dx + w]
+    return np.ascontiguousarray(first), np.ascontiguousarray(second)
+
+
+def object_mask(
+    shape: tuple[int, int], center: tuple[float, float], size: int, *, kind: str = "square"
+) -> NDArray[np.bool_]:
+    """A filled square (side `size`) or disk (diameter `size`) centred at ``center = (x, y)``."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    cx, cy = center
+    if kind == "square":
+        half = size / 2
+        return (np.abs(xs - cx) < half) & (np.abs(ys - cy) < half)
+    if kind == "disk":
+        return (xs - cx) ** 2 + (ys - cy) ** 2 < (size / 2) ** 2
+    raise ValueError(f"kind is {kind!r}; expected 'square' or 'disk'")
+
+
+def moving_object_clip(
+    n_frames: int = 4,
+    *,
+    shape: tuple[int, int] = SHAPE,
+    shift: tuple[int, int] = (3, -2),
+    size: int = 32,
+    kind: str = "square",
+    seed: int = 0,
+) -> tuple[list[NDArray[np.uint8]], list[NDArray[np.bool_]]]:
+    """A textured object moving by ``shift = (dx, dy)`` pixels a frame over a still textured background.
+
+    The object has its own texture, in a brighter range than the background's,
+    so it differs from the background both in pattern and in colour. It starts
+    at the centre of the frame.
+
+    Returns
+    -------
+    frames : list of (H, W, 3) uint8 ndarray
+    masks : list of (H, W) bool ndarray
+        The object's true support in each frame.
+    """
+    h, w = shape
+    dx, dy = shift
+    background = texture(shape, seed=seed, low=0, high=150)
+    # The object's texture travels with it: frame t shows it rolled by t * shift.
+    object_texture = texture(shape, seed=seed + 1, low=105, high=255)
+    frames, masks = [], []
+    for t in range(n_frames):
+        mask = object_mask(shape, (w / 2 + t * dx, h / 2 + t * dy), size, kind=kind)
+        moved = np.roll(object_texture, (t * dy, t * dx), axis=(0, 1))
+        frames.append(np.where(mask[..., None], moved, background))
+        masks.append(mask)
+    return frames, masks
+
+
+def degrade_mask(
+    mask: NDArray[np.bool_], *, erode: int = 0, dilate: int = 0, blobs: int = 0, blob_radius: int = 4, seed: int = 0
+) -> NDArray[np.bool_]:
+    """A damaged copy of `mask`: eroded, dilated, and with blobs of the wrong label.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+    erode, dilate : int
+        Radius in pixels of a disk erosion, then dilation (0 skips it).
+    blobs : int
+        Number of disks of radius `blob_radius`, centred at random pixels, whose
+        label is flipped.
+    seed : int
+        Seed of the blob positions.
+    """
+    out = mask.astype(np.uint8)
+    for radius, op in ((erode, cv2.erode), (dilate, cv2.dilate)):
+        if radius:
+            out = op(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    out = out.astype(bool)
+    rng = np.random.default_rng(seed)
+    h, w = mask.shape
+    for _ in range(blobs):
+        blob = object_mask(mask.shape, (rng.integers(w), rng.integers(h)), 2 * blob_radius, kind="disk")
+        out ^= blob
+    return out
+
+
+def soft_prob(
+    mask: NDArray[np.bool_], *, blur: float = 4.0, noise: float = 0.15, seed: int = 0
+) -> NDArray[np.float32]:
+    """A soft, noisy probability map made from `mask`.
+
+    The mask is blurred by a Gaussian of standard deviation `blur` pixels (its
+    boundary becomes a ramp that does not follow the image) and Gaussian noise
+    of standard deviation `noise` is added; the result is clipped to [0, 1].
+    """
+    rng = np.random.default_rng(seed)
+    prob = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), blur)
+    prob = prob + rng.normal(0.0, noise, mask.shape).astype(np.float32)
+    return np.clip(prob, 0.0, 1.0).astype(np.float32)
