@@ -122,8 +122,8 @@ class FrameSource:
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             raise VideoOpenError(
-                f"cannot read {str(self.path)!r}: not a video file OpenCV can open "
-                "(corrupt, unsupported codec, or not a video)"
+                f"cannot read {str(self.path)!r}: OpenCV cannot open it as a video "
+                "(no frames, corrupt, unsupported codec, or not a video)"
             )
         return capture
 

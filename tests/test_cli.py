@@ -1,0 +1,237 @@
+"""The ``flowseg`` command line: outputs, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from flowseg import __version__
+from flowseg.cli import main
+
+from synthetic import moving_object_clip
+from test_io import write_folder, write_video
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CLIP = REPO_ROOT / "examples" / "juggle.mp4"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A runner with no DeepLabV3 weights in reach, so 'auto' means the embedded person model."""
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setenv("FLOWSEG_WEIGHTS_DIR", str(empty))
+    monkeypatch.setenv("TORCH_HOME", str(empty))
+    monkeypatch.delenv("FLOWSEG_DEBUG", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def clip_folder(tmp_path: Path) -> Path:
+    frames, _ = moving_object_clip(4)
+    return write_folder(tmp_path / "clip", frames)
+
+
+def assert_clean_error(result, fragment: str) -> None:
+    """Exit status 2, one line on stderr naming the problem, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_version_and_help(runner: CliRunner) -> None:
+    assert runner.invoke(main, ["--version"]).output.strip() == f"flowseg, version {__version__}"
+    help_text = runner.invoke(main, ["run", "--help"]).output
+    for option in ("--target", "--output", "--model", "--flow-method", "--refine", "--device", "--quiet"):
+        assert option in help_text
+
+
+def test_run_on_folder_writes_named_masks_and_summary(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(clip_folder), "--target", "person", "-o", str(out), "--cutouts"])
+    assert result.exit_code == 0, result.output
+    assert "model: selfie" in result.stderr
+    names = sorted(p.name for p in (out / "masks").iterdir())
+    assert names == [f"frame_{i:03d}.png" for i in range(4)]
+    for name in names:
+        mask = cv2.imread(str(out / "masks" / name), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (96, 128) and mask.dtype == np.uint8
+        assert set(np.unique(mask)) <= {0, 255}
+    assert len(list((out / "cutouts").iterdir())) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 4 and (summary["width"], summary["height"]) == (128, 96)
+    assert summary["model"].startswith("selfie")
+    assert set(summary["seconds"]["stages"]) == {"SemanticSegmenter", "FlowEstimator", "MaskWarper", "MaskRefiner"}
+    assert summary["fps"] > 0
+
+
+def test_run_on_video_names_frames_by_index(runner: CliRunner, tmp_path: Path) -> None:
+    frames, _ = moving_object_clip(3)
+    video = write_video(tmp_path / "clip.mp4", frames)
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(video), "-o", str(out), "--refine", "none", "--no-video", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert not (out / "overlay.mp4").exists()
+
+
+def make_grayscale(folder: Path) -> Path:
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((20, 30), np.uint8))
+    return folder
+
+
+def make_rgba(folder: Path) -> Path:
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((20, 30, 4), np.uint8))
+    return folder
+
+
+def make_mixed_sizes(folder: Path) -> Path:
+    frames, _ = moving_object_clip(2)
+    return write_folder(folder, [frames[0], frames[1][:40, :50]])
+
+
+def make_non_images(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "readme.txt").write_text("not a frame")
+    return folder
+
+
+def make_corrupt_video(folder: Path) -> Path:
+    path = folder.with_suffix(".mp4")
+    path.write_bytes(b"garbage" * 100)
+    return path
+
+
+def make_empty_video(folder: Path) -> Path:
+    path = folder.with_suffix(".mp4")
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
+    return path
+
+
+def make_empty_folder(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("make_input", "fragment"),
+    [
+        pytest.param(lambda p: p / "missing.mp4", "does not exist", id="missing"),
+        pytest.param(make_empty_folder, "holds no images", id="empty-folder"),
+        pytest.param(make_non_images, "holds files that are not images (readme.txt)", id="non-images"),
+        pytest.param(make_mixed_sizes, "all frames of a video must be the same size", id="mixed-sizes"),
+        pytest.param(make_grayscale, "is grayscale; flowseg needs RGB", id="grayscale"),
+        pytest.param(make_rgba, "is RGBA; flowseg needs RGB", id="rgba"),
+        pytest.param(make_corrupt_video, "OpenCV cannot open it as a video", id="corrupt-video"),
+        pytest.param(make_empty_video, "OpenCV cannot open it as a video (no frames", id="zero-frame-video"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(runner: CliRunner, tmp_path: Path, make_input, fragment: str) -> None:
+    source = make_input(tmp_path / "input")
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(source), "-o", str(out), "-q"])
+    assert_clean_error(result, fragment)
+    assert not out.exists(), "failed run left an output folder"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == [], "temporary folder left behind"
+
+
+def test_unknown_target_suggests_closest(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["run", str(clip_folder), "--target", "persn", "-o", str(tmp_path / "o")])
+    assert_clean_error(result, "'persn'")
+    assert "'person'" in result.stderr and "aeroplane" in result.stderr
+
+
+def test_unknown_model_is_a_usage_error(runner: CliRunner, clip_folder: Path) -> None:
+    result = runner.invoke(main, ["run", str(clip_folder), "--model", "deeplab"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--model'" in result.stderr
+
+
+def test_missing_weights_names_the_file(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["run", str(clip_folder), "--target", "dog", "-o", str(tmp_path / "o")])
+    assert_clean_error(result, "deeplabv3_mobilenet_v3_large-fc3c493d.pth")
+    assert "https://download.pytorch.org/models/" in result.stderr
+
+
+def test_missing_weights_file_given_explicitly(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["run", str(clip_folder), "--model", "deeplabv3_resnet50",
+                                  "--weights", str(tmp_path / "absent.pth"), "-o", str(tmp_path / "o")])
+    assert_clean_error(result, "absent.pth")
+
+
+def test_unwritable_output(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(main, ["run", str(clip_folder), "-o", str(blocker / "out")])
+    assert_clean_error(result, "cannot write to output folder")
+
+
+def test_debug_shows_the_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["--debug", "run", str(tmp_path / "missing.mp4")])
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "VideoOpenError"
+
+
+def test_models_lists_registry(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["models"])
+    assert result.exit_code == 0
+    for name in ("selfie", "deeplabv3_mobilenet_v3_large", "raft_small", "dis", "person", "tvmonitor"):
+        assert name in result.output
+
+
+def test_eval_scores_and_writes_json(runner: CliRunner, tmp_path: Path) -> None:
+    gt = tmp_path / "gt" / "seq"
+    res = tmp_path / "res" / "seq"
+    gt.mkdir(parents=True)
+    res.mkdir(parents=True)
+    for i in range(5):
+        mask = np.zeros((40, 60), np.uint8)
+        mask[10:30, 10 + i : 30 + i] = 255
+        cv2.imwrite(str(gt / f"{i:05d}.png"), mask)
+        cv2.imwrite(str(res / f"{i:05d}.png"), mask if i != 2 else np.zeros_like(mask))
+    result = runner.invoke(main, ["eval", str(tmp_path / "res"), str(tmp_path / "gt"),
+                                  "--json", str(tmp_path / "scores.json")])
+    assert result.exit_code == 0, result.output
+    assert "seq" in result.output and "J&F" in result.output
+    report = json.loads((tmp_path / "scores.json").read_text())
+    # frames 1..3 are scored; frame 2 is empty (J = F = 0), the others perfect
+    assert report["J_mean"] == pytest.approx(2 / 3, abs=1e-6)
+    assert report["F_mean"] == pytest.approx(2 / 3, abs=1e-6)
+    assert report["sequences"]["seq"]["JF_mean"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_eval_missing_folder(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["eval", str(tmp_path / "nope"), str(tmp_path)])
+    assert_clean_error(result, "does not exist")
+
+
+@pytest.mark.skipif(shutil.which("flowseg") is None, reason="the flowseg console script is not installed")
+def test_installed_console_script_on_example_clip(tmp_path: Path) -> None:
+    """The README quickstart, run as a user would: masks of the man in the example clip."""
+    out = tmp_path / "juggle"
+    proc = subprocess.run(
+        [shutil.which("flowseg"), "run", str(EXAMPLE_CLIP), "--target", "person", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    masks = sorted((out / "masks").iterdir())
+    assert len(masks) == 72 and masks[0].name == "00000.png"
+    areas = []
+    for path in masks:
+        mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (270, 480)
+        areas.append((mask > 0).mean())
+    # The man fills about 8% of the frame: every frame must find him, and no frame may spill far.
+    assert 0.03 < min(areas) and max(areas) < 0.2, (min(areas), max(areas))
+    assert cv2.VideoCapture(str(out / "overlay.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 72
