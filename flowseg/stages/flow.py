@@ -119,6 +119,7 @@ def estimate_flow(
     method: str = "dis",
     scale: float = 1.0,
     weights: str | Path | None = None,
+    sha256: str | None = None,
     device: str = "auto",
 ) -> Flow:
     """Dense optical flow from `reference` to `moving`.
@@ -135,6 +136,8 @@ def estimate_flow(
         resize the flow back; faster, coarser.
     weights : path-like, optional
         RAFT weights file instead of the official one.
+    sha256 : str, optional
+        Expected SHA-256 of `weights` (default: the official file's).
     device : {"auto", "cpu", "cuda"}
         Where RAFT runs.
 
@@ -161,7 +164,7 @@ def estimate_flow(
         )
     if not 0.0 < scale <= 1.0:
         raise ValueError(f"scale is {scale}; expected 0 < scale <= 1")
-    backend = _make_backend(method, weights, None, device)
+    backend = _make_backend(method, weights, sha256, device)
     a = backend.prepare(_scaled(reference, scale))
     b = backend.prepare(_scaled(moving, scale))
     (forward,) = backend.flows([(a, b)])

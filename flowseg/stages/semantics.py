@@ -15,7 +15,7 @@ import numpy as np
 from .._validate import check_image
 from ..errors import UnknownTargetError, WeightsError
 from ..models.person import PersonModel
-from ..models.weights import WEIGHTS, build_model, find_weights_file, load_state_dict
+from ..models.weights import WEIGHTS, _missing_message, build_model, find_weights_file, load_state_dict
 from ..types import Frame, Image, ProbMap, StageOutput
 
 __all__ = ["VOC_CLASSES", "DEEPLAB_MODELS", "SemanticSegmenter", "resolve_targets", "resolve_device"]
@@ -123,8 +123,8 @@ class _DeepLab:
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
             logits = self._model(x)["out"]
             prob = logits.softmax(dim=1)[0, self._targets].sum(dim=0, keepdim=True)
-            prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        return prob.clamp_(0.0, 1.0).cpu().numpy().astype(np.float32, copy=False)
+            prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].clamp_(0.0, 1.0)
+        return prob.cpu().numpy().astype(np.float32, copy=False)
 
 
 class SemanticSegmenter:
@@ -189,11 +189,10 @@ class SemanticSegmenter:
             elif person_only:
                 model = "selfie"
             else:
-                spec = WEIGHTS[default]
+                names = ", ".join(VOC_CLASSES[i] for i in targets)
                 raise WeightsError(
-                    f"target {', '.join(VOC_CLASSES[i] for i in targets)} needs DeepLabV3 weights "
-                    f"({spec.filename}, from {spec.url}), which are not on this machine; put the file in "
-                    f"the torch hub cache's checkpoints folder or pass --weights PATH; only 'person' works without it"
+                    f"target {names} needs DeepLabV3 weights (only 'person' works without them): "
+                    + _missing_message(WEIGHTS[default], "is not on this machine")
                 )
         if model == "selfie":
             if not person_only:

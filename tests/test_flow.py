@@ -1,0 +1,183 @@
+"""Tests of flowseg.stages.flow: estimate_flow, flow_confidence and FlowEstimator (OpenCV methods)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowseg.errors import ShapeError, UnknownTargetError
+from flowseg.stages.flow import FlowEstimator, estimate_flow, flow_confidence
+from flowseg.types import Frame
+from synthetic import degrade_mask, shifted_pair
+
+SHIFT = (3, -2)
+"""True motion (dx, dy) of the synthetic scenes, in pixels a frame."""
+
+INTERIOR = (slice(8, -8), slice(8, -8))
+"""Pixels at least 8 px from the border: no method is judged where content leaves the frame."""
+
+METHODS = [pytest.param("dis", id="dis"), pytest.param("farneback", id="farneback")]
+
+
+def endpoint_error(flow: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Per-pixel distance between `flow` and the constant flow (dx, dy), in pixels."""
+    return np.hypot(flow[..., 0] - dx, flow[..., 1] - dy)
+
+
+def run(estimator: FlowEstimator, frames: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    return [estimator.process(Frame(index=i, image=image)) for i, image in enumerate(frames)]
+
+
+class TestEstimateFlow:
+    @pytest.mark.parametrize("scale", [1.0, 0.5], ids=["scale1", "scale0.5"])  # 0.5: vectors rescaled
+    @pytest.mark.parametrize("method", METHODS)
+    def test_global_shift_is_recovered_with_dx_first(self, method: str, scale: float) -> None:
+        previous, current = shifted_pair(SHIFT, seed=1)
+        flow_fwd = estimate_flow(previous, current, method=method, scale=scale)
+        error = endpoint_error(flow_fwd, *SHIFT)[INTERIOR]
+        assert np.median(error) < 0.5, f"median EPE {np.median(error):.3f} px, limit 0.5 px"
+        # A swapped axis or sign would put the median near (-2, 3) or (-3, 2), far outside 0.5 px.
+        assert np.median(flow_fwd[..., 0][INTERIOR]) == pytest.approx(SHIFT[0], abs=0.5)
+        assert np.median(flow_fwd[..., 1][INTERIOR]) == pytest.approx(SHIFT[1], abs=0.5)
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_backward_flow_points_to_previous_frame(self, method: str) -> None:
+        # flowseg.types: flow_bwd maps a pixel of frame t to its position in t - 1,
+        # so for content moving by SHIFT it is -SHIFT.
+        previous, current = shifted_pair(SHIFT, seed=2)
+        flow_bwd = estimate_flow(current, previous, method=method)
+        error = endpoint_error(flow_bwd, -SHIFT[0], -SHIFT[1])[INTERIOR]
+        assert np.median(error) < 0.5, f"median EPE {np.median(error):.3f} px, limit 0.5 px"
+
+    @pytest.mark.parametrize("shape", [(96, 128), (45, 61)], ids=["96x128", "45x61"])
+    @pytest.mark.parametrize("method", METHODS)
+    def test_output_is_hw2_float32(self, method: str, shape: tuple[int, int]) -> None:
+        previous, current = shifted_pair(SHIFT, shape, seed=3)
+        flow = estimate_flow(previous, current, method=method, scale=0.5)
+        assert flow.shape == (*shape, 2)
+        assert flow.dtype == np.float32
+
+    @pytest.mark.parametrize(
+        ("method", "interior_limit"),
+        [
+            pytest.param("dis", 0.0, id="dis"),
+            # OpenCV's Farneback is not exactly zero on identical frames: up to
+            # 0.32 px in the outer rows and columns and under 3.2e-4 px inside
+            # (measured with seeds 0-5; it comes from OpenCV's border handling).
+            pytest.param("farneback", 1e-3, id="farneback"),
+        ],
+    )
+    def test_identical_frames_give_zero_flow(self, method: str, interior_limit: float) -> None:
+        frame, _ = shifted_pair(SHIFT, seed=4)
+        flow = estimate_flow(frame, frame.copy(), method=method)
+        largest = np.abs(flow[INTERIOR]).max()
+        assert largest <= interior_limit, f"largest interior flow {largest} px, limit {interior_limit} px"
+        assert np.abs(flow).mean() < 0.01, f"mean |flow| {np.abs(flow).mean()} px, limit 0.01 px"
+
+    def test_unknown_method_is_a_typed_error(self) -> None:
+        frame, _ = shifted_pair(SHIFT)
+        with pytest.raises(UnknownTargetError, match=r"unknown flow method 'lucas'; valid methods: dis, farneback"):
+            estimate_flow(frame, frame, method="lucas")
+
+    def test_frames_of_different_size_are_refused(self) -> None:
+        frame, _ = shifted_pair(SHIFT)
+        with pytest.raises(ShapeError, match=r"moving has shape \(90, 128, 3\); expected the shape of reference"):
+            estimate_flow(frame, frame[:90], method="dis")
+
+    def test_scale_out_of_range_is_refused(self) -> None:
+        frame, _ = shifted_pair(SHIFT)
+        with pytest.raises(ValueError, match=r"scale is 1.5; expected 0 < scale <= 1"):
+            estimate_flow(frame, frame, scale=1.5)
+
+
+class TestFlowConfidence:
+    SHAPE = (40, 50)
+
+    def constant(self, dx: float, dy: float) -> np.ndarray:
+        flow = np.empty((*self.SHAPE, 2), np.float32)
+        flow[..., 0], flow[..., 1] = dx, dy
+        return flow
+
+    def test_consistent_flows_are_trusted_and_outside_is_zero(self) -> None:
+        dx, dy = SHIFT
+        confidence = flow_confidence(self.constant(-dx, -dy), self.constant(dx, dy))
+        assert confidence.shape == self.SHAPE and confidence.dtype == np.float32
+        # x + flow_bwd(x) leaves the frame in the first 3 columns and the last 2 rows.
+        outside = np.zeros(self.SHAPE, bool)
+        outside[:, :dx] = True
+        outside[self.SHAPE[0] + dy :, :] = True
+        np.testing.assert_array_equal(confidence[outside], 0.0)
+        assert confidence[~outside].min() > 0.999, f"min confidence {confidence[~outside].min()}, limit 0.999"
+
+    def test_disagreeing_flows_are_not_trusted(self) -> None:
+        dx, dy = SHIFT
+        flow_fwd = self.constant(dx, dy)
+        flow_fwd[10:30, 10:30] = 0.0  # frame t-1 pixels whose forward flow is wrong
+        confidence = flow_confidence(self.constant(-dx, -dy), flow_fwd)
+        # Pixels of frame t that land well inside the wrong patch (1 px margin for bilinear sampling).
+        disagree = confidence[11 + dy : 29 + dy, 11 + dx : 29 + dx]
+        assert disagree.max() < 0.1, f"max confidence where the flows disagree {disagree.max()}, limit 0.1"
+        agree = confidence[: self.SHAPE[0] + dy, 35:]
+        assert agree.min() > 0.999, f"min confidence where they agree {agree.min()}, limit 0.999"
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_estimated_pair_is_trusted(self, method: str) -> None:
+        previous, current = shifted_pair(SHIFT, seed=5)
+        confidence = flow_confidence(
+            estimate_flow(current, previous, method=method), estimate_flow(previous, current, method=method)
+        )[INTERIOR]
+        share = np.mean(confidence > 0.8)
+        assert share > 0.99, f"{share:.1%} of interior pixels have confidence > 0.8, limit 99%"
+
+    def test_mismatched_shapes_are_refused(self) -> None:
+        expected = r"flow_fwd has shape \(40, 49, 2\); expected \(H, W, 2\) with H, W = 40, 50"
+        with pytest.raises(ShapeError, match=expected):
+            flow_confidence(self.constant(0, 0), self.constant(0, 0)[:, :49])
+
+
+class TestFlowEstimator:
+    def test_first_frame_has_zero_flow_and_zero_confidence(self, moving_clip) -> None:
+        frames, _ = moving_clip
+        out = FlowEstimator(method="dis").process(Frame(index=0, image=frames[0]))
+        assert set(out) == {"flow_bwd", "flow_confidence"}
+        assert out["flow_bwd"].shape == (*frames[0].shape[:2], 2) and out["flow_bwd"].dtype == np.float32
+        assert out["flow_confidence"].shape == frames[0].shape[:2] and out["flow_confidence"].dtype == np.float32
+        assert not out["flow_bwd"].any() and not out["flow_confidence"].any()
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_moving_object_flow_points_back(self, method: str, moving_clip) -> None:
+        frames, masks = moving_clip
+        outputs = run(FlowEstimator(method=method), frames)
+        for t in range(1, len(frames)):
+            # Judge the interior of the frame, the object 4 px inside its edge, and
+            # the background 12 px away from it (Farneback's 15 px window spreads
+            # the motion that far).
+            flow_bwd = outputs[t]["flow_bwd"][INTERIOR]
+            confidence = outputs[t]["flow_confidence"][INTERIOR]
+            inner = degrade_mask(masks[t], erode=4)[INTERIOR]
+            background = ~degrade_mask(masks[t] | masks[t - 1], dilate=12)[INTERIOR]
+            object_error = np.median(endpoint_error(flow_bwd[inner], -SHIFT[0], -SHIFT[1]))
+            background_error = np.median(endpoint_error(flow_bwd[background], 0, 0))
+            assert object_error < 0.5, f"frame {t}: median EPE on the object {object_error:.3f} px, limit 0.5 px"
+            assert background_error < 0.1, f"frame {t}: median background flow {background_error:.3f} px, limit 0.1 px"
+            trusted = np.mean(confidence[background] > 0.8)
+            assert trusted > 0.95, f"frame {t}: {trusted:.1%} of the still background trusted, limit 95%"
+
+    def test_reset_equals_new(self, moving_clip) -> None:
+        frames, _ = moving_clip
+        used = FlowEstimator(method="dis")
+        run(used, frames[::-1])
+        used.reset()
+        for got, want in zip(run(used, frames), run(FlowEstimator(method="dis"), frames)):
+            for key in FlowEstimator.provides:
+                np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+    def test_unknown_method_is_refused_at_construction(self) -> None:
+        expected = r"unknown flow method 'DIS'; valid methods: dis, farneback, raft_small, raft_large"
+        with pytest.raises(UnknownTargetError, match=expected):
+            FlowEstimator(method="DIS")
+
+    def test_scale_out_of_range_is_refused_at_construction(self) -> None:
+        with pytest.raises(ValueError, match=r"scale is 0; expected 0 < scale <= 1"):
+            FlowEstimator(scale=0)
+
