@@ -122,7 +122,9 @@ class Pipeline:
     def settings(self) -> dict[str, dict[str, object]]:
         """Public configuration of every stage, by stage class name (for reports)."""
         return {
-            type(stage).__name__: {k: v for k, v in vars(stage).items() if not k.startswith("_")}
+            type(stage).__name__: {
+                k: v for k, v in vars(stage).items() if not k.startswith("_") and k not in ("requires", "provides")
+            }
             for stage in self.stages
         }
 

@@ -154,26 +154,31 @@ class MaskRefiner:
     method : {"crf", "graphcut", "none"}
         :func:`crf_refine` then a 0.5 threshold, :func:`graphcut_refine`, or a
         plain 0.5 threshold.
+    source : str
+        Data key of the probability to refine: ``"prob"`` (the fused
+        probability of :class:`~flowseg.stages.MaskWarper`) or ``"evidence"``
+        (the per-frame semantics alone, for pipelines without temporal fusion).
 
     Attributes
     ----------
     requires : tuple of str
-        ``("prob",)``.
+        ``(source,)``.
     provides : tuple of str
-        ``("mask",)``: ``(H, W) bool``.
+        ``("mask",)``: ``(H, W) bool``; with another `source` than ``"prob"``
+        also ``"prob"``, a copy of the source, so the result has a soft map.
 
     Notes
     -----
     Stateless: :meth:`reset` does nothing.
     """
 
-    requires: tuple[str, ...] = ("prob",)
-    provides: tuple[str, ...] = ("mask",)
-
-    def __init__(self, *, method: str = "crf") -> None:
+    def __init__(self, *, method: str = "crf", source: str = "prob") -> None:
         if method not in REFINE_METHODS:
             raise UnknownTargetError(f"unknown refine method {method!r}; valid methods: {', '.join(REFINE_METHODS)}")
         self.method = method
+        self.source = source
+        self.requires: tuple[str, ...] = (source,)
+        self.provides: tuple[str, ...] = ("mask",) if source == "prob" else ("mask", "prob")
 
     def refine(self, image: Image, prob: ProbMap) -> Mask:
         """Hard mask of one frame; see the class description."""
@@ -184,8 +189,12 @@ class MaskRefiner:
         return check_prob(prob, check_image(image).shape[:2]) > 0.5
 
     def process(self, frame: Frame) -> StageOutput:
-        """Stage interface: ``{"mask": refine(frame.image, frame.data["prob"])}``."""
-        return {"mask": self.refine(frame.image, frame.data["prob"])}
+        """Stage interface: ``{"mask": refine(frame.image, frame.data[source])}``."""
+        prob = frame.data[self.source]
+        out: StageOutput = {"mask": self.refine(frame.image, prob)}
+        if self.source != "prob":
+            out["prob"] = np.array(prob, dtype=np.float32)
+        return out
 
     def reset(self) -> None:
         """Nothing to clear: the stage keeps no state between frames."""

@@ -153,6 +153,8 @@ class SemanticSegmenter:
         Empty: reads only the image.
     provides : tuple of str
         ``("evidence",)``: ``(H, W) float32`` target probability in [0, 1].
+    target : tuple of str
+        The target class names.
     model_used : str
         Human-readable name of the model in use.
 
@@ -201,6 +203,7 @@ class SemanticSegmenter:
         else:
             self._backend = _DeepLab(model, targets, weights=weights, sha256=sha256,
                                      device=resolve_device(device), input_size=input_size)
+        self.target: tuple[str, ...] = tuple(VOC_CLASSES[i] for i in targets)
         self.model_used: str = self._backend.description
 
     def predict(self, image: Image) -> ProbMap:
