@@ -4,11 +4,13 @@ The pipeline runs four stages on every frame: semantic segmentation gives the
 target's probability, optical flow carries the previous mask into the current
 frame, the two are fused, and refinement snaps the mask to the image's edges.
 
->>> from flowseg import Pipeline
+>>> from flowseg import Pipeline, segment_video
 >>> results = Pipeline(target="person").run(frames)   # doctest: +SKIP
+>>> summary = segment_video("clip.mp4", "out/clip")   # doctest: +SKIP
 """
 
 from .errors import (
+    ConfigError,
     DTypeError,
     FlowsegError,
     OutputError,
@@ -19,6 +21,7 @@ from .errors import (
     WeightsError,
 )
 from .pipeline import STAGE_NAMES, Pipeline
+from .runner import segment_video
 from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
 from .types import Frame, Result, Stage
 
@@ -26,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Pipeline",
+    "segment_video",
     "STAGE_NAMES",
     "Result",
     "Frame",
@@ -35,6 +39,7 @@ __all__ = [
     "MaskWarper",
     "MaskRefiner",
     "FlowsegError",
+    "ConfigError",
     "ShapeError",
     "DTypeError",
     "StageOrderError",

@@ -94,7 +94,7 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
-@main.command()
+@main.command(short_help="Segment objects in a video or image folder.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-t", "--target", multiple=True, default=("person",), show_default=True,
               callback=_split_targets,
@@ -157,7 +157,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, mode
         click.echo(f"wrote {output_dir}", err=True)
 
 
-@main.command("eval")
+@main.command("eval", short_help="Score masks against DAVIS ground truth (J, F, J&F).")
 @click.argument("results", type=click.Path(path_type=Path))
 @click.argument("ground_truth", type=click.Path(path_type=Path))
 @click.option("--sequences", help="Comma-separated sequence names (default: all found in both folders).")
@@ -184,7 +184,7 @@ def eval_command(results: Path, ground_truth: Path, sequences: str | None, json_
             raise OutputError(f"cannot write {str(json_path)!r}: {error.strerror}") from None
 
 
-@main.command()
+@main.command(short_help="List models, their weights, and the target classes.")
 def models() -> None:
     """List the semantic and flow models, and whether their weights are on this machine."""
     click.echo("Semantic models (--model):")
@@ -201,6 +201,6 @@ def models() -> None:
             path = find_weights_file(method)
             note = f"weights: {path}" if path else f"weights missing: {WEIGHTS[method].filename}"
         click.echo(f"  {method:32s} {note}")
-    click.echo("Targets (--target), the 21 VOC classes:")
+    click.echo("Targets (--target), the 20 VOC object classes:")
     click.echo("  " + ", ".join(VOC_CLASSES[1:]))
     click.echo("Weights are looked for in $FLOWSEG_WEIGHTS_DIR, then the torch hub cache's checkpoints folder.")

@@ -56,8 +56,12 @@ class WeightsError(FlowsegError, RuntimeError):
     """Model weights are missing, corrupt or do not match their expected hash."""
 
 
-class UnknownTargetError(FlowsegError, ValueError):
-    """A target class or model name is not known."""
+class ConfigError(FlowsegError, ValueError):
+    """A setting names something flowseg does not know (model, method, stage, device)."""
+
+
+class UnknownTargetError(ConfigError):
+    """A target class name is not one of the model's classes."""
 
 
 class OutputError(FlowsegError, OSError):

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ._validate import check_image, check_same_size
-from .errors import StageOrderError, UnknownTargetError
+from .errors import ConfigError, StageOrderError
 from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "STAGE_NAMES"]
@@ -93,7 +93,7 @@ class Pipeline:
         for stage in STAGE_NAMES if stages is None else stages:
             if isinstance(stage, str):
                 if stage not in builders:
-                    raise UnknownTargetError(f"unknown stage name {stage!r}; valid names: {', '.join(STAGE_NAMES)}")
+                    raise ConfigError(f"unknown stage name {stage!r}; valid names: {', '.join(STAGE_NAMES)}")
                 stage = builders[stage]()
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)

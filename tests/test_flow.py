@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowseg.errors import ShapeError, UnknownTargetError
+from flowseg.errors import ConfigError, ShapeError
 from flowseg.stages.flow import FlowEstimator, estimate_flow, flow_confidence
 from flowseg.types import Frame
 from synthetic import degrade_mask, shifted_pair
@@ -76,7 +76,7 @@ class TestEstimateFlow:
 
     def test_unknown_method_is_a_typed_error(self) -> None:
         frame, _ = shifted_pair(SHIFT)
-        with pytest.raises(UnknownTargetError, match=r"unknown flow method 'lucas'; valid methods: dis, farneback"):
+        with pytest.raises(ConfigError, match=r"unknown flow method 'lucas'; valid methods: dis, farneback"):
             estimate_flow(frame, frame, method="lucas")
 
     def test_frames_of_different_size_are_refused(self) -> None:
@@ -174,7 +174,7 @@ class TestFlowEstimator:
 
     def test_unknown_method_is_refused_at_construction(self) -> None:
         expected = r"unknown flow method 'DIS'; valid methods: dis, farneback, raft_small, raft_large"
-        with pytest.raises(UnknownTargetError, match=expected):
+        with pytest.raises(ConfigError, match=expected):
             FlowEstimator(method="DIS")
 
     def test_scale_out_of_range_is_refused_at_construction(self) -> None:

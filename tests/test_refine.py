@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flowseg.errors import UnknownTargetError
+from flowseg.errors import ConfigError
 from flowseg.metrics import region_similarity
 from flowseg.stages.refine import MaskRefiner, crf_refine, graphcut_refine
 from flowseg.types import Frame
@@ -119,5 +119,5 @@ class TestMaskRefiner:
 
     def test_unknown_method_is_a_typed_error(self) -> None:
         expected = r"unknown refine method 'bilateral'; valid methods: crf, graphcut, none"
-        with pytest.raises(UnknownTargetError, match=expected):
+        with pytest.raises(ConfigError, match=expected):
             MaskRefiner(method="bilateral")

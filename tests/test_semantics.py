@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowseg.errors import UnknownTargetError, WeightsError
+from flowseg.errors import ConfigError, UnknownTargetError, WeightsError
 from flowseg.models import WEIGHTS
 from flowseg.stages.semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
 from flowseg.types import Frame
@@ -67,5 +67,5 @@ class TestModelChoice:
 
     def test_unknown_model_names_the_closest(self) -> None:
         expected = r"unknown model 'selfy' \(did you mean 'selfie'\?\); valid models: auto, deeplabv3_mobilenet"
-        with pytest.raises(UnknownTargetError, match=expected):
+        with pytest.raises(ConfigError, match=expected):
             SemanticSegmenter(target="person", model="selfy")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .._validate import check_flow, check_image
-from ..errors import ShapeError, UnknownTargetError
+from ..errors import ConfigError, ShapeError
 from ..types import Flow, Frame, Image, ProbMap, StageOutput
 
 __all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "FlowEstimator"]
@@ -29,7 +29,7 @@ RAFT_MIN_SIZE = 128
 
 def _check_method(method: str) -> None:
     if method not in FLOW_METHODS:
-        raise UnknownTargetError(f"unknown flow method {method!r}; valid methods: {', '.join(FLOW_METHODS)}")
+        raise ConfigError(f"unknown flow method {method!r}; valid methods: {', '.join(FLOW_METHODS)}")
 
 
 def _resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> Flow:
@@ -150,7 +150,7 @@ def estimate_flow(
     ------
     ShapeError, DTypeError
         For frames that are not (H, W, 3) uint8 or differ in size.
-    UnknownTargetError
+    ConfigError
         For an unknown `method`.
     ValueError
         For `scale` outside (0, 1].

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .._validate import check_image, check_prob
-from ..errors import UnknownTargetError
+from ..errors import ConfigError
 from ..types import Frame, Image, Mask, ProbMap, StageOutput
 
 __all__ = ["REFINE_METHODS", "crf_refine", "graphcut_refine", "MaskRefiner"]
@@ -174,7 +174,9 @@ class MaskRefiner:
 
     def __init__(self, *, method: str = "crf", source: str = "prob") -> None:
         if method not in REFINE_METHODS:
-            raise UnknownTargetError(f"unknown refine method {method!r}; valid methods: {', '.join(REFINE_METHODS)}")
+            raise ConfigError(f"unknown refine method {method!r}; valid methods: {', '.join(REFINE_METHODS)}")
+        if source not in ("prob", "evidence"):
+            raise ConfigError(f"source is {source!r}; expected 'prob' (fused) or 'evidence' (per-frame)")
         self.method = method
         self.source = source
         self.requires: tuple[str, ...] = (source,)

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .._validate import check_image
-from ..errors import UnknownTargetError, WeightsError
+from ..errors import ConfigError, UnknownTargetError, WeightsError
 from ..models.person import PersonModel
 from ..models.weights import WEIGHTS, _missing_message, build_model, find_weights_file, load_state_dict
 from ..types import Frame, Image, ProbMap, StageOutput
@@ -81,18 +81,18 @@ def resolve_device(device: str) -> str:
 
     Raises
     ------
-    UnknownTargetError
+    ConfigError
         For another value, or ``"cuda"`` on a machine without a CUDA device.
     """
     if device not in ("auto", "cpu", "cuda"):
-        raise UnknownTargetError(f"unknown device {device!r}; valid devices: auto, cpu, cuda")
+        raise ConfigError(f"unknown device {device!r}; valid devices: auto, cpu, cuda")
     if device == "cpu":
         return "cpu"
     import torch
 
     has_cuda = torch.cuda.is_available()
     if device == "cuda" and not has_cuda:
-        raise UnknownTargetError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
     return "cuda" if has_cuda else "cpu"
 
 
@@ -180,7 +180,7 @@ class SemanticSegmenter:
         if model not in MODEL_CHOICES:
             close = difflib.get_close_matches(model, MODEL_CHOICES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnknownTargetError(f"unknown model {model!r}{hint}; valid models: {', '.join(MODEL_CHOICES)}")
+            raise ConfigError(f"unknown model {model!r}{hint}; valid models: {', '.join(MODEL_CHOICES)}")
         if input_size < 32:
             raise ValueError(f"input_size is {input_size}; expected at least 32 pixels")
         person_only = targets == (VOC_CLASSES.index("person"),)
