@@ -1,0 +1,534 @@
+"""Helpers shared by the benchmark scripts: configurations, isolation, environment, reports.
+
+Nothing here is part of flowseg; the package never imports it. The scripts
+use flowseg's public API only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+import flowseg
+from flowseg import MaskRefiner, Pipeline, SemanticSegmenter, WeightsError
+from flowseg.models import find_weights_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (the folder holding ``benchmarks/``)."""
+
+SHARED_ENV = "FLOWSEG_SHARED"
+"""Environment variable naming the ``shared`` folder (the one that holds ``data/``)."""
+
+PIPELINE_CONFIGS: dict[str, dict[str, str] | None] = {
+    "semantics": None,
+    "warp": {"refine": "none"},
+    "warp+crf": {"refine": "crf"},
+    "warp+graphcut": {"refine": "graphcut"},
+    "farneback+crf": {"flow_method": "farneback", "refine": "crf"},
+    "raft_small+crf": {"flow_method": "raft_small", "refine": "crf"},
+    "raft_large+crf": {"flow_method": "raft_large", "refine": "crf"},
+}
+"""Named pipelines, as the :class:`flowseg.Pipeline` keywords that define them.
+
+``None`` is the per-frame semantics alone (no flow, no fusion, a 0.5
+threshold). Every keyword not named keeps the library default, so the
+numbers follow the defaults as they change; ``warp+crf`` is the default
+pipeline.
+"""
+
+_T = TypeVar("_T")
+
+
+def shared_dir() -> Path:
+    """The ``shared`` folder: ``$FLOWSEG_SHARED`` when set, else ``../shared`` beside the repository.
+
+    Returns
+    -------
+    Path
+        The folder (it may not exist).
+    """
+    env = os.environ.get(SHARED_ENV)
+    return Path(env).expanduser() if env else REPO_ROOT.parent / "shared"
+
+
+def comma_list(value: str) -> list[str]:
+    """Parse a comma-separated command-line value into its non-empty, stripped items.
+
+    Parameters
+    ----------
+    value : str
+        E.g. ``"a, b,,c"``.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["a", "b", "c"]``.
+
+    Examples
+    --------
+    >>> comma_list(" warp, warp+crf ,")
+    ['warp', 'warp+crf']
+    """
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def comma_choices(valid: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse ``type`` for a comma-separated list of names taken from `valid`.
+
+    Parameters
+    ----------
+    valid : sequence of str
+        The accepted names.
+
+    Returns
+    -------
+    callable
+        Parses the option's value with :func:`comma_list`, drops repeats,
+        and raises :class:`argparse.ArgumentTypeError` (a usage error, exit
+        status 2) naming the unknown values and listing the valid ones.
+
+    Examples
+    --------
+    >>> comma_choices(["a", "b"])("b,a,b")
+    ['b', 'a']
+    """
+
+    def parse(value: str) -> list[str]:
+        names = list(dict.fromkeys(comma_list(value)))
+        unknown = [name for name in names if name not in valid]
+        if unknown or not names:
+            problem = f"unknown name(s) {', '.join(map(repr, unknown))}" if unknown else f"no name in {value!r}"
+            raise argparse.ArgumentTypeError(f"{problem}; valid names: {', '.join(valid)}")
+        return names
+
+    return parse
+
+
+def add_shared_options(parser: argparse.ArgumentParser, *, out: Path, configs_note: str = "") -> None:
+    """Add the options both benchmarks take: ``--configs``, ``--out`` and ``--record``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The script's parser.
+    out : Path
+        Default results folder.
+    configs_note : str
+        Appended to the help of ``--configs``.
+    """
+    names = list(PIPELINE_CONFIGS)
+    parser.add_argument("--configs", type=comma_choices(names), default=names,
+                        help=f"comma-separated configurations (default: all): {', '.join(names)}{configs_note}")
+    parser.add_argument("--out", type=Path, default=out,
+                        help=f"results folder, holding report.json (default: {out})")
+    parser.add_argument("--record", type=Path, default=None, metavar="MARKDOWN",
+                        help="append a dated section with the results to this file (e.g. benchmarks/RESULTS.md)")
+
+
+def config_unavailable(config: str) -> str | None:
+    """Why a pipeline configuration cannot run on this machine, or None when it can.
+
+    Parameters
+    ----------
+    config : str
+        A key of :data:`PIPELINE_CONFIGS` (any other name runs anywhere).
+
+    Returns
+    -------
+    str or None
+        ``"weights missing"`` when its RAFT weights are not on this machine.
+    """
+    flow_method = (PIPELINE_CONFIGS.get(config) or {}).get("flow_method", "")
+    if flow_method.startswith("raft") and find_weights_file(flow_method) is None:
+        return "weights missing"
+    return None
+
+
+def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
+    """Build the named pipeline configuration for a target.
+
+    Parameters
+    ----------
+    config : str
+        A key of :data:`PIPELINE_CONFIGS`.
+    target : str or sequence of str
+        VOC class name(s), passed on to :class:`flowseg.SemanticSegmenter`.
+
+    Returns
+    -------
+    Pipeline
+
+    Raises
+    ------
+    flowseg.WeightsError
+        When the target needs model weights that are not on this machine.
+    """
+    keywords = PIPELINE_CONFIGS[config]
+    if keywords is None:
+        return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
+    return Pipeline(target=target, **keywords)
+
+
+def semantic_model(pipeline: Pipeline) -> str | None:
+    """The semantic model a pipeline uses (``SemanticSegmenter.model_used``), if it has one."""
+    return next((stage.model_used for stage in pipeline.stages if isinstance(stage, SemanticSegmenter)), None)
+
+
+def run_isolated(function: Callable[..., _T], *args: Any) -> _T:
+    """Call ``function(*args)`` in a fresh Python process and return its result.
+
+    A new process per call keeps model caches, allocator pools and the peak
+    resident memory of one configuration from leaking into the next.
+
+    Parameters
+    ----------
+    function : callable
+        A module-level function (it is pickled by name).
+    *args
+        Picklable arguments.
+
+    Returns
+    -------
+    object
+        What `function` returned; an exception it raised is raised here.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of running one configuration: a result, or why there is none."""
+
+    result: Any = None
+    """What the configuration's function returned (None when it did not run or failed)."""
+    reason: str | None = None
+    """Why there is no result; None when there is one."""
+    failed: bool = False
+    """Whether `reason` is an unexpected error (a bug to look at) rather than a known limitation."""
+
+
+def attempt(config: str, function: Callable[..., Any], *args: Any) -> Attempt:
+    """Run one configuration in a fresh process, unless it cannot run here.
+
+    Parameters
+    ----------
+    config : str
+        Configuration name, checked with :func:`config_unavailable`.
+    function : callable
+        Module-level function to run with :func:`run_isolated`.
+    *args
+        Its picklable arguments.
+
+    Returns
+    -------
+    Attempt
+        The result; or the reason it did not run (missing weights,
+        :class:`flowseg.WeightsError`); or, with ``failed`` set, the error
+        it raised, so that one broken configuration does not lose the
+        others' numbers.
+    """
+    reason = config_unavailable(config)
+    if reason is not None:
+        return Attempt(reason=reason)
+    try:
+        return Attempt(result=run_isolated(function, *args))
+    except WeightsError as error:
+        return Attempt(reason=str(error))
+    except Exception as error:  # reported with the results; the script then exits 1
+        return Attempt(reason=f"failed: {type(error).__name__}: {error}", failed=True)
+
+
+def _first_value(path: str, key: str) -> str | None:
+    """The value of the first ``key : value`` line of a /proc file, or None."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            for line in file:
+                name, sep, value = line.partition(":")
+                if sep and name.strip() == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB.
+
+    Returns
+    -------
+    float
+        ``VmHWM`` of ``/proc/self/status`` on Linux; elsewhere ``ru_maxrss``.
+
+    Notes
+    -----
+    On Linux ``getrusage(RUSAGE_SELF).ru_maxrss`` survives ``execve``: a
+    process started by a large parent (``fork`` then ``exec``, as
+    multiprocessing's ``spawn`` does) reports at least the parent's peak.
+    ``VmHWM`` belongs to the process's own address space, so it starts from
+    zero at ``exec``.
+    """
+    hwm = _first_value("/proc/self/status", "VmHWM")
+    if hwm is not None:
+        return int(hwm.split()[0]) / 2**10  # "123456 kB"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
+
+
+def fix_seeds(seed: int = 0) -> None:
+    """Seed the random generators a pipeline may use: Python, NumPy, OpenCV, and torch once imported.
+
+    torch is seeded only when something has imported it already, so that a
+    configuration that does not need torch does not pay its memory.
+    """
+    import cv2
+
+    random.seed(seed)
+    np.random.seed(seed)
+    cv2.setRNGSeed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def git_revision() -> str:
+    """Short commit hash of the repository, with ``-dirty`` when tracked files have uncommitted changes.
+
+    Returns
+    -------
+    str
+        E.g. ``"f5e171f-dirty"``; ``"unknown"`` outside a git checkout.
+    """
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("diff", "--quiet", "HEAD", "--").returncode != 0
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def machine_description() -> dict[str, Any]:
+    """What ran the benchmark: CPU, cores, memory, load, threads, GPU and versions.
+
+    Returns
+    -------
+    dict
+        ``"cpu"``, ``"cores"`` (usable by this process), ``"ram_gb"``,
+        ``"load_average"`` (1, 5, 15 min, at the start), ``"torch_threads"``,
+        ``"opencv_threads"``, ``"gpu"`` (None without CUDA) and ``"versions"``.
+    """
+    import cv2
+    import torch
+    import torchvision
+
+    mem_kb = _first_value("/proc/meminfo", "MemTotal")
+    return {
+        "cpu": _first_value("/proc/cpuinfo", "model name") or platform.processor() or platform.machine(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_gb": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "torch_threads": torch.get_num_threads(),
+        "opencv_threads": cv2.getNumThreads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "versions": {
+            "flowseg": flowseg.__version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+        },
+    }
+
+
+def command_line() -> str:
+    """The command that started this script, as a shell would take it back."""
+    return shlex.join(["python", *sys.argv])
+
+
+def environment() -> dict[str, Any]:
+    """Everything a result needs to be reproduced: date, command, git revision and machine."""
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+        "git_revision": git_revision(),
+        "machine": machine_description(),
+    }
+
+
+def format_number(value: float | None, digits: int = 3) -> str:
+    """A table cell for a number: fixed decimals, ``"—"`` for None or NaN.
+
+    Examples
+    --------
+    >>> format_number(0.12345), format_number(float("nan")), format_number(12.0, 1), format_number(-1e-4)
+    ('0.123', '—', '12.0', '0.000')
+    """
+    if value is None or value != value:
+        return "—"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
+
+
+def format_stage_seconds(stage_seconds: Mapping[str, float], frames: int) -> str:
+    """Seconds per frame of each stage, as one table cell.
+
+    Parameters
+    ----------
+    stage_seconds : mapping of str to float
+        Seconds per stage class name, summed over `frames` frames.
+    frames : int
+        The number of frames they were spent on.
+
+    Returns
+    -------
+    str
+        E.g. ``"SemanticSegmenter 0.016, MaskRefiner 0.002"``; ``"—"`` without frames or stages.
+
+    Examples
+    --------
+    >>> format_stage_seconds({"FlowEstimator": 0.5, "MaskWarper": 0.05}, 10)
+    'FlowEstimator 0.050, MaskWarper 0.005'
+    """
+    if frames <= 0 or not stage_seconds:
+        return "—"
+    return ", ".join(f"{name} {seconds / frames:.3f}" for name, seconds in stage_seconds.items())
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table, columns padded to line up in plain text.
+
+    Parameters
+    ----------
+    headers : sequence of str
+        Column titles.
+    rows : iterable of sequence of str
+        Cells, as many per row as `headers`; ``|`` in a cell is escaped.
+
+    Returns
+    -------
+    str
+        The table, without a trailing newline.
+
+    Raises
+    ------
+    ValueError
+        If a row has another number of cells than `headers`.
+
+    Examples
+    --------
+    >>> print(markdown_table(["config", "J&F"], [["warp", "0.712"]]))
+    | config | J&F   |
+    | ------ | ----- |
+    | warp   | 0.712 |
+    """
+    table = [[str(cell).replace("|", "\\|") for cell in headers]]
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"a table row has {len(row)} cells but the table has {len(headers)} columns: {row}")
+        table.append([str(cell).replace("|", "\\|") for cell in row])
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+
+    return "\n".join([line(table[0]), line(["-" * width for width in widths]), *map(line, table[1:])])
+
+
+def environment_lines(env: Mapping[str, Any]) -> list[str]:
+    """Markdown bullet lines describing :func:`environment`'s result (the date goes in the title)."""
+    machine = env["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+    load = machine["load_average"]
+    return [
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB RAM, "
+        f"GPU: {machine['gpu'] or 'none'}; load average at start {load[0] if load else '—'}",
+        f"- Threads: torch {machine['torch_threads']}, OpenCV {machine['opencv_threads']}",
+        f"- Software: {versions}",
+        f"- Git revision: `{env['git_revision']}`",
+        f"- Command: `{env['command']}`",
+    ]
+
+
+def append_record(path: Path, title: str, env: Mapping[str, Any], body: Sequence[str]) -> None:
+    """Append a dated section to a markdown results file.
+
+    Parameters
+    ----------
+    path : Path
+        The markdown file; created with its parent folder when missing.
+    title : str
+        Section title (a ``##`` heading).
+    env : mapping
+        As returned by :func:`environment`.
+    body : sequence of str
+        Markdown lines after the environment bullets.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"## {title}", "", *environment_lines(env), *body]
+    with open(path, "a", encoding="utf-8") as file:
+        if file.tell() > 0:
+            file.write("\n")
+        file.write("\n".join(lines) + "\n")
+
+
+def publish(report: Mapping[str, Any], lines: Sequence[str], *, title: str, out: Path, record: Path | None) -> None:
+    """Write ``<out>/report.json``, print the markdown lines, and append them to `record` if given.
+
+    Parameters
+    ----------
+    report : mapping
+        Every number of the run, with ``"environment"`` from :func:`environment`.
+    lines : sequence of str
+        The markdown description of the results.
+    title : str
+        Section title; the date is appended.
+    out : Path
+        Results folder.
+    record : Path or None
+        Markdown results file.
+    """
+    write_json(out / "report.json", report)
+    print("\n".join(lines))
+    print(f"\nreport.json in {out}")
+    if record is not None:
+        env = report["environment"]
+        append_record(record, f"{title}, {env['date']}", env, lines)
+        print(f"Recorded in {record}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON (NaN written as null), creating the parent folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(_json_safe(data), file, indent=2)
+        file.write("\n")
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities replaced by None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

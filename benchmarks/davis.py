@@ -1,0 +1,504 @@
+"""Accuracy, speed and memory of flowseg's pipelines on DAVIS-2016 sequences.
+
+Usage::
+
+    python benchmarks/davis.py [--root DAVIS] [--sequences a,b] [--configs name,...]
+                               [--out /tmp/flowseg-bench] [--max-frames N] [--record benchmarks/RESULTS.md]
+
+Every named configuration (:data:`_common.PIPELINE_CONFIGS`) runs in a fresh
+process over all its sequences and writes masks in the DAVIS results layout,
+``<out>/<config>/<sequence>/<frame>.png`` (0 / 255). The baseline
+``copy-first-gt`` copies each sequence's first ground-truth mask to every
+frame. Each configuration is then scored against the ground truth.
+
+Scoring rule
+------------
+The DAVIS protocol of Perazzi et al. [1]_ as :mod:`flowseg.metrics` implements
+it (:func:`flowseg.evaluation.evaluate_folders`):
+
+- J, region similarity: intersection over union of the predicted and true
+  masks (1 when both are empty).
+- F, boundary measure: F-score of boundary precision and recall [2]_, a
+  boundary pixel counting as matched within ``0.008`` of the image diagonal
+  (8 px at 854x480).
+- Per sequence, J and F are averaged over every frame but the first (given
+  to semi-supervised methods) and the last; J-recall is the fraction of those
+  frames with J > 0.5; J-decay is the mean J of the first quarter of them
+  minus that of the last quarter.
+- T is flowseg's flicker, the mean ``1 - IoU`` of consecutive predicted
+  masks over the same frames (lower is steadier), not the DAVIS-2016 contour
+  measure.
+- Every reported value is the mean over sequences (each sequence weighs the
+  same, whatever its length); J&F is ``(J + F) / 2``.
+- Only the sequences that every compared configuration produced are scored.
+  A sequence is skipped when its target (``targets.json``) names no VOC
+  class, or when the available models cannot serve it (``WeightsError``:
+  e.g. ``dog`` without DeepLabV3 weights); a configuration is skipped when
+  its RAFT weights are missing.
+
+Speed is end to end: frames / seconds of reading the JPEGs, running
+:meth:`flowseg.Pipeline.stream` and writing the PNGs, summed over the scored
+sequences; model loading is left out. Seconds per stage come from
+:attr:`flowseg.Pipeline.stage_seconds`. Peak memory is the configuration
+process's ``ru_maxrss``.
+
+``--max-frames`` limits every sequence to its first N frames (and scores
+them against the first N ground-truth frames). It is for iteration only;
+published numbers use full sequences.
+
+References
+----------
+.. [1] F. Perazzi, J. Pont-Tuset, B. McWilliams, L. Van Gool, M. Gross and
+   A. Sorkine-Hornung, "A Benchmark Dataset and Evaluation Methodology for
+   Video Object Segmentation", CVPR 2016. :doi:`10.1109/CVPR.2016.85`
+.. [2] D. Martin, C. Fowlkes and J. Malik, "Learning to Detect Natural Image
+   Boundaries Using Local Brightness, Color, and Texture Cues", IEEE TPAMI
+   26(5), 2004. :doi:`10.1109/TPAMI.2004.1273918`
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from _common import (
+    add_shared_options,
+    attempt,
+    build_pipeline,
+    comma_list,
+    environment,
+    fix_seeds,
+    format_number,
+    format_stage_seconds,
+    markdown_table,
+    peak_rss_mb,
+    publish,
+    semantic_model,
+    shared_dir,
+)
+from flowseg import Pipeline, WeightsError
+from flowseg.evaluation import evaluate_folders, read_mask_png
+from flowseg.io import FrameSource
+
+BASELINE = "copy-first-gt"
+"""The baseline configuration: the first frame's ground truth copied to every frame."""
+
+NO_CLASS_REASON = "no VOC class (targets.json lists none)"
+"""Why a sequence whose object belongs to no VOC class is skipped."""
+
+_FRAMES = Path("JPEGImages") / "480p"
+_ANNOTATIONS = Path("Annotations") / "480p"
+
+SequenceRun = dict[str, Any]
+"""What running one configuration on one sequence measured: ``"frames"``,
+``"seconds"``, ``"stage_seconds"`` (by stage class name) and ``"model"``."""
+
+
+def default_root() -> Path:
+    """The DAVIS-2016 folder: ``data/davis2016`` in :func:`_common.shared_dir`."""
+    return shared_dir() / "data" / "davis2016"
+
+
+def load_targets(root: Path) -> dict[str, list[str]]:
+    """The VOC target classes of every sequence, from ``<root>/targets.json``.
+
+    Parameters
+    ----------
+    root : Path
+        The DAVIS folder.
+
+    Returns
+    -------
+    dict of str to list of str
+        Sequence name to class names (empty where the object is no VOC
+        class), in the file's order; keys starting with ``_`` (comments)
+        are left out.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no ``targets.json``.
+    ValueError
+        If an entry is not a list of strings.
+    """
+    with open(root / "targets.json", encoding="utf-8") as file:
+        raw = json.load(file)
+    targets: dict[str, list[str]] = {}
+    for name, classes in raw.items():
+        if name.startswith("_"):
+            continue
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ValueError(f"targets.json: {name!r} is {classes!r}; expected a list of VOC class names")
+        targets[name] = classes
+    return targets
+
+
+def common_sequences(produced: Mapping[str, Collection[str]], order: Sequence[str]) -> list[str]:
+    """The sequences every configuration produced, in the order asked for.
+
+    Parameters
+    ----------
+    produced : mapping of str to collection of str
+        Per configuration, the sequences it produced.
+    order : sequence of str
+        The sequences asked for, in report order.
+
+    Returns
+    -------
+    list of str
+        The members of `order` found in every collection; empty when
+        `produced` is.
+
+    Examples
+    --------
+    >>> common_sequences({"a": {"x", "y"}, "b": {"y", "z", "x"}}, ["z", "y", "x"])
+    ['y', 'x']
+    """
+    if not produced:
+        return []
+    return [name for name in order if all(name in done for done in produced.values())]
+
+
+def timing_totals(runs: Mapping[str, SequenceRun], sequences: Sequence[str]) -> dict[str, Any]:
+    """Frames, seconds, fps and seconds per stage summed over some sequences of one configuration.
+
+    Parameters
+    ----------
+    runs : mapping of str to SequenceRun
+        The configuration's per-sequence measurements.
+    sequences : sequence of str
+        The sequences to sum over (all must be in `runs`).
+
+    Returns
+    -------
+    dict
+        ``"frames"``, ``"seconds"``, ``"fps"`` (None without time) and
+        ``"stage_seconds"`` (by stage class name, in first-seen order).
+
+    Examples
+    --------
+    >>> runs = {"a": {"frames": 4, "seconds": 2.0, "stage_seconds": {"S": 1.0}},
+    ...         "b": {"frames": 6, "seconds": 3.0, "stage_seconds": {"S": 2.0}}}
+    >>> timing_totals(runs, ["a", "b"])
+    {'frames': 10, 'seconds': 5.0, 'fps': 2.0, 'stage_seconds': {'S': 3.0}}
+    """
+    frames = sum(runs[name]["frames"] for name in sequences)
+    seconds = sum(runs[name]["seconds"] for name in sequences)
+    stages: Counter[str] = Counter()
+    for name in sequences:
+        stages.update(runs[name]["stage_seconds"])
+    return {
+        "frames": frames,
+        "seconds": seconds,
+        "fps": frames / seconds if seconds > 0 else None,
+        "stage_seconds": dict(stages),
+    }
+
+
+def skip_reasons(skipped: Mapping[str, Mapping[str, str]], sequences: Sequence[str]) -> list[str]:
+    """One markdown bullet per skipped sequence, saying which configurations skipped it and why.
+
+    Parameters
+    ----------
+    skipped : mapping of str to mapping of str to str
+        Per configuration, the skipped sequences and the reason.
+    sequences : sequence of str
+        The sequences to describe, in order.
+
+    Returns
+    -------
+    list of str
+        ``"- `seq`: reason"`` where all configurations that skipped it give
+        one reason, else the reasons by configuration.
+
+    Examples
+    --------
+    >>> skip_reasons({"warp": {"dog": "no weights"}, "semantics": {"dog": "no weights"}}, ["dog"])
+    ['- `dog`: no weights (warp, semantics)']
+    """
+    lines = []
+    for name in sequences:
+        by_reason: dict[str, list[str]] = {}
+        for config, reasons in skipped.items():
+            if name in reasons:
+                by_reason.setdefault(reasons[name], []).append(config)
+        described = "; ".join(f"{reason} ({', '.join(configs)})" for reason, configs in by_reason.items())
+        lines.append(f"- `{name}`: {described}")
+    return lines
+
+
+# --------------------------------------------------------------------------
+# one configuration, in its own process
+# --------------------------------------------------------------------------
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    """Write a bool mask as a 0 / 255 PNG."""
+    if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255):
+        raise OSError(f"cannot write {path}")
+
+
+def _segment_sequence(pipeline: Pipeline, frames_dir: Path, dest: Path, max_frames: int | None) -> SequenceRun:
+    """Run `pipeline` on the frames of one sequence and write its masks to `dest`."""
+    names: list[str] = []
+
+    def images() -> Iterator[np.ndarray]:
+        for name, image in itertools.islice(FrameSource(frames_dir), max_frames):
+            names.append(name)
+            yield image
+
+    start = time.perf_counter()
+    for result in pipeline.stream(images()):
+        _write_mask(dest / f"{names[result.index]}.png", result.mask)
+    return {
+        "frames": len(names),
+        "seconds": time.perf_counter() - start,
+        "stage_seconds": dict(pipeline.stage_seconds),
+        "model": semantic_model(pipeline),
+    }
+
+
+def _copy_first_gt(gt_dir: Path, dest: Path, max_frames: int | None) -> SequenceRun:
+    """Write the first ground-truth mask of a sequence under the name of each of its frames."""
+    start = time.perf_counter()
+    files = sorted(gt_dir.glob("*.png"))[:max_frames]
+    first = read_mask_png(files[0])
+    for file in files:
+        _write_mask(dest / file.name, first)
+    return {"frames": len(files), "seconds": time.perf_counter() - start, "stage_seconds": {}, "model": None}
+
+
+def _pipeline_or_reason(config: str, targets: Sequence[str]) -> Pipeline | str:
+    """The configuration's pipeline for these target classes, or why it cannot run here."""
+    if not targets:
+        return NO_CLASS_REASON
+    try:
+        return build_pipeline(config, targets)
+    except WeightsError as error:
+        return str(error)
+
+
+def run_config(
+    config: str, root: str, jobs: Sequence[tuple[str, Sequence[str]]], out: str, max_frames: int | None
+) -> dict[str, Any]:
+    """Run one configuration on its sequences; meant for a fresh process (:func:`_common.run_isolated`).
+
+    Parameters
+    ----------
+    config : str
+        A key of :data:`_common.PIPELINE_CONFIGS` or :data:`BASELINE`.
+    root : str
+        The DAVIS folder.
+    jobs : sequence of (str, sequence of str)
+        Sequence names and their target classes.
+    out : str
+        This configuration's results folder; ``<out>/<sequence>/`` is
+        deleted, then written again when the sequence runs.
+    max_frames : int or None
+        Only the first frames of each sequence.
+
+    Returns
+    -------
+    dict
+        ``"sequences"``: :data:`SequenceRun` by sequence name;
+        ``"skipped"``: reason by sequence name; ``"peak_rss_mb"``: this
+        process's peak resident memory.
+    """
+    runs: dict[str, SequenceRun] = {}
+    skipped: dict[str, str] = {}
+    pipelines: dict[tuple[str, ...], Pipeline | str] = {}  # one per target, reused across sequences
+    for name, targets in jobs:
+        dest = Path(out) / name
+        shutil.rmtree(dest, ignore_errors=True)
+        pipeline: Pipeline | str | None = None  # None: the baseline
+        if config != BASELINE:
+            key = tuple(targets)
+            if key not in pipelines:
+                pipelines[key] = _pipeline_or_reason(config, key)
+            pipeline = pipelines[key]
+        if isinstance(pipeline, str):
+            skipped[name] = pipeline
+            print(f"[{config}] {name}: skipped ({pipeline})", file=sys.stderr, flush=True)
+            continue
+        dest.mkdir(parents=True)
+        fix_seeds()
+        if pipeline is None:
+            runs[name] = _copy_first_gt(Path(root) / _ANNOTATIONS / name, dest, max_frames)
+        else:
+            runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames)
+        print(f"[{config}] {name}: {runs[name]['frames']} frames in {runs[name]['seconds']:.1f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return {"sequences": runs, "skipped": skipped, "peak_rss_mb": peak_rss_mb()}
+
+
+# --------------------------------------------------------------------------
+# scoring and reporting
+# --------------------------------------------------------------------------
+def ground_truth_folder(root: Path, sequences: Sequence[str], max_frames: int | None, out: Path) -> Path:
+    """The ground truth to score against: `root`, or its first `max_frames` frames linked under `out`.
+
+    Parameters
+    ----------
+    root : Path
+        The DAVIS folder.
+    sequences : sequence of str
+        The sequences to score.
+    max_frames : int or None
+        None to score full sequences.
+    out : Path
+        Results folder; with `max_frames`, ``<out>/_ground_truth/<sequence>/``
+        is rebuilt with links to the first frames.
+
+    Returns
+    -------
+    Path
+        A folder :func:`flowseg.evaluation.evaluate_folders` takes as ground truth.
+    """
+    if max_frames is None:
+        return root
+    folder = out / "_ground_truth"
+    shutil.rmtree(folder, ignore_errors=True)
+    for name in sequences:
+        (folder / name).mkdir(parents=True)
+        for file in sorted((root / _ANNOTATIONS / name).glob("*.png"))[:max_frames]:
+            (folder / name / file.name).symlink_to(file.resolve())
+    return folder
+
+
+def summary_table(configs: Mapping[str, Mapping[str, Any]]) -> str:
+    """The markdown table of scores, speed and memory, one row per configuration.
+
+    Parameters
+    ----------
+    configs : mapping of str to dict
+        Per configuration, ``"scores"`` (:func:`flowseg.evaluation.evaluate_folders`),
+        ``"totals"`` (:func:`timing_totals`) and ``"run"`` (:func:`run_config`).
+
+    Returns
+    -------
+    str
+    """
+    headers = ["config", "J&F", "J", "F", "T", "J-recall", "J-decay", "fps", "s/frame per stage", "peak RSS MB"]
+    rows = []
+    for name, result in configs.items():
+        scores, totals = result["scores"], result["totals"]
+        rows.append([
+            name,
+            *(format_number(scores[key]) for key in ("JF_mean", "J_mean", "F_mean", "T_mean", "J_recall", "J_decay")),
+            format_number(totals["fps"], 2),
+            format_stage_seconds(totals["stage_seconds"], totals["frames"]),
+            format_number(result["run"]["peak_rss_mb"], 0),
+        ])
+    return markdown_table(headers, rows)
+
+
+def per_sequence_table(configs: Mapping[str, Mapping[str, Any]], sequences: Sequence[str]) -> str:
+    """The markdown table of J&F per sequence (rows) and configuration (columns)."""
+    rows = [
+        [name, *(format_number(result["scores"]["sequences"][name]["JF_mean"]) for result in configs.values())]
+        for name in sequences
+    ]
+    return markdown_table(["sequence", *configs], rows)
+
+
+def report_lines(report: Mapping[str, Any]) -> list[str]:
+    """The markdown lines describing a run: data, skips, models, then the two tables."""
+    scored = report["sequences_scored"]
+    max_frames = report["max_frames"]
+    skipped_names = [name for name in report["sequences_requested"] if name not in scored]
+    skipped_by_config = {name: c["run"]["skipped"] for name, c in report["configs"].items()}
+    skipped_by_config.update({name: c["run"]["skipped"] for name, c in report["unscored"].items() if "run" in c})
+    models = sorted({run["model"] for c in report["configs"].values() for run in c["run"]["sequences"].values()
+                     if run["model"]})  # fmt: skip
+    lines = [
+        f"- Data: `{report['root']}`, "
+        + ("full sequences" if max_frames is None else f"first {max_frames} frames per sequence (iteration only)"),
+        f"- Sequences scored ({len(scored)}): {', '.join(scored) or 'none'}",
+    ]
+    if skipped_names:
+        lines += ["- Sequences skipped:", *("  " + line for line in skip_reasons(skipped_by_config, skipped_names))]
+    for name, result in report["unscored"].items():
+        lines.append(f"- Configuration `{name}` not scored: {result['reason']}")
+    lines.append(f"- Semantic model: {'; '.join(models) or '—'}")
+    if report["configs"]:
+        lines += ["", summary_table(report["configs"]), "",
+                  "Means over the scored sequences. T: flicker, mean 1 - IoU of consecutive masks (lower is "
+                  "steadier). fps: reading, segmenting and writing. See benchmarks/README.md.",
+                  "", "J&F per sequence:", "", per_sequence_table(report["configs"], scored)]  # fmt: skip
+    return lines
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=default_root(),
+                        help="DAVIS-2016 folder (JPEGImages/480p, Annotations/480p, targets.json); "
+                             "default: $FLOWSEG_SHARED/data/davis2016 or ../shared/data/davis2016")
+    parser.add_argument("--sequences", type=comma_list, default=None,
+                        help="comma-separated sequence names (default: every sequence in targets.json)")
+    add_shared_options(parser, out=Path("/tmp/flowseg-bench"), configs_note=f"; the baseline {BASELINE} always runs")
+    parser.add_argument("--max-frames", type=int, default=None, metavar="N",
+                        help="only the first N frames of each sequence (iteration only; publish full sequences)")
+    args = parser.parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error(f"--max-frames is {args.max_frames}; expected at least 1")
+    try:
+        args.targets = load_targets(args.root)
+    except (OSError, ValueError) as error:
+        parser.error(f"--root {args.root}: cannot read targets.json ({error})")
+    args.sequences = args.sequences or list(args.targets)
+    unknown = [name for name in args.sequences if name not in args.targets]
+    if unknown:
+        parser.error(f"--sequences: {', '.join(unknown)} not in {args.root / 'targets.json'}; "
+                     f"valid: {', '.join(args.targets)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status (1 when a configuration failed or nothing was scored)."""
+    args = _parse_args(argv)
+    env = environment()  # first: the load average before our own work
+    jobs = [(name, args.targets[name]) for name in args.sequences]
+    runs: dict[str, dict[str, Any]] = {}
+    unscored: dict[str, dict[str, Any]] = {}
+    for config in [*args.configs, BASELINE]:
+        outcome = attempt(config, run_config, config, str(args.root), jobs, str(args.out / config), args.max_frames)
+        if outcome.reason is None:
+            runs[config] = outcome.result
+        else:
+            unscored[config] = {"reason": outcome.reason, "failed": outcome.failed}
+
+    scored = common_sequences({name: run["sequences"] for name, run in runs.items()}, args.sequences)
+    configs: dict[str, dict[str, Any]] = {}
+    if scored:
+        ground_truth = ground_truth_folder(args.root, scored, args.max_frames, args.out)
+        for name, run in runs.items():
+            scores = evaluate_folders(args.out / name, ground_truth, sequences=scored)
+            configs[name] = {"run": run, "totals": timing_totals(run["sequences"], scored), "scores": scores}
+    else:
+        unscored.update({name: {"reason": "no sequence produced by every configuration", "failed": False, "run": run}
+                         for name, run in runs.items()})  # fmt: skip
+
+    report = {
+        "environment": env,
+        "root": str(args.root),
+        "max_frames": args.max_frames,
+        "sequences_requested": args.sequences,
+        "sequences_scored": scored,
+        "configs": configs,
+        "unscored": unscored,
+    }
+    publish(report, report_lines(report), title="DAVIS-2016 accuracy", out=args.out, record=args.record)
+    return 1 if any(c["failed"] for c in unscored.values()) or not scored else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
