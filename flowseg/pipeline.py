@@ -11,6 +11,7 @@ import numpy as np
 
 from ._validate import check_image, check_same_size
 from .errors import ConfigError, StageOrderError
+from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "STAGE_NAMES"]
@@ -77,7 +78,7 @@ class Pipeline:
         weights: str | Path | None = None,
         flow_method: str = "dis",
         flow_weights: str | Path | None = None,
-        temporal_weight: float = 0.5,
+        temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         refine: str = "crf",
         device: str = "auto",
     ) -> None:

@@ -8,7 +8,16 @@ import numpy as np
 from .._validate import check_flow, check_prob
 from ..types import Flow, Frame, ProbMap, StageOutput
 
-__all__ = ["warp_mask", "fuse_evidence", "MaskWarper"]
+__all__ = ["DEFAULT_TEMPORAL_WEIGHT", "warp_mask", "fuse_evidence", "MaskWarper"]
+
+DEFAULT_TEMPORAL_WEIGHT: float = 0.8
+"""Default weight of the warped past where the flow is trusted.
+
+On the six DAVIS-2016 person sequences (embedded person model, DIS flow, no
+refinement) J&F was 0.454 per frame, 0.466 at 0.5, 0.481 at 0.8; 0.7 and 0.9
+were within 0.01 of 0.8 either way, sequence by sequence. Above 0.5 the past
+can fill a frame where the per-frame model misses entirely, which 0.5 cannot
+(the fused value stays at or below 0.5)."""
 
 
 def warp_mask(prob_prev: ProbMap, flow_bwd: Flow) -> ProbMap:
@@ -49,7 +58,7 @@ def warp_mask(prob_prev: ProbMap, flow_bwd: Flow) -> ProbMap:
 
 
 def fuse_evidence(
-    evidence: ProbMap, warped: ProbMap, confidence: ProbMap, *, temporal_weight: float = 0.5
+    evidence: ProbMap, warped: ProbMap, confidence: ProbMap, *, temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
 ) -> ProbMap:
     """Fuse the current frame's evidence with the warped previous mask.
 
@@ -116,7 +125,7 @@ class MaskWarper:
     requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
     provides: tuple[str, ...] = ("prob",)
 
-    def __init__(self, *, temporal_weight: float = 0.5) -> None:
+    def __init__(self, *, temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT) -> None:
         if not 0.0 <= temporal_weight <= 1.0:
             raise ValueError(f"temporal_weight is {temporal_weight}; expected a value in [0, 1]")
         self.temporal_weight = temporal_weight
