@@ -445,6 +445,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sequences", type=comma_list, default=None,
                         help="comma-separated sequence names (default: every sequence in targets.json)")
     add_shared_options(parser, out=Path("/tmp/flowseg-bench"), configs_note=f"; the baseline {BASELINE} always runs")
+    parser.add_argument("--target", default=None, metavar="CLASS",
+                        help="segment only this VOC class, in the sequences whose targets.json lists it "
+                             "(e.g. person: the rider of bmx-trees without the bike); other sequences are left out")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="only the first N frames of each sequence (iteration only; publish full sequences)")
     args = parser.parse_args(argv)
@@ -454,6 +457,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.targets = load_targets(args.root)
     except (OSError, ValueError) as error:
         parser.error(f"--root {args.root}: cannot read targets.json ({error})")
+    if args.target is not None:
+        args.targets = {name: [args.target] for name, classes in args.targets.items() if args.target in classes}
+        if not args.targets:
+            parser.error(f"--target {args.target}: no sequence in targets.json lists it")
     args.sequences = args.sequences or list(args.targets)
     unknown = [name for name in args.sequences if name not in args.targets]
     if unknown:
