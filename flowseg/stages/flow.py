@@ -20,8 +20,15 @@ from ..types import Flow, Frame, Image, ProbMap, StageOutput
 
 __all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "FlowEstimator"]
 
-FLOW_METHODS: tuple[str, ...] = ("dis", "farneback", "raft_small", "raft_large")
-"""Flow methods: OpenCV DIS and Farneback run anywhere; RAFT needs torchvision weights."""
+FLOW_METHODS: tuple[str, ...] = ("dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large")
+"""Flow methods: OpenCV DIS (its medium, fast and ultrafast presets) and Farneback
+run anywhere; RAFT needs torchvision weights."""
+
+_DIS_PRESETS = {
+    "dis": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "dis_fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "dis_ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+}
 
 RAFT_MIN_SIZE = 128
 """RAFT is given frames of at least this many pixels per side (smaller ones are padded)."""
@@ -48,14 +55,14 @@ class _OpenCVFlow:
 
     def __init__(self, method: str) -> None:
         self._method = method
-        if method == "dis":
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        if method in _DIS_PRESETS:
+            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[method])
 
     def prepare(self, image: Image) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
     def flows(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        if self._method == "dis":
+        if self._method in _DIS_PRESETS:
             return [self._dis.calc(a, b, None) for a, b in pairs]
         return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0) for a, b in pairs]
 
@@ -128,8 +135,10 @@ def estimate_flow(
     ----------
     reference, moving : (H, W, 3) uint8 ndarray
         RGB frames of the same size.
-    method : {"dis", "farneback", "raft_small", "raft_large"}
-        Flow algorithm. RAFT needs its torchvision weights (see
+    method : {"dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
+        Flow algorithm: DIS with OpenCV's medium, fast or ultrafast preset
+        (each about 3x faster and coarser than the one before), Farneback,
+        or RAFT, which needs its torchvision weights (see
         :func:`flowseg.models.load_state_dict`).
     scale : float
         Compute at this fraction of the frame size (0 < scale <= 1), then
@@ -227,7 +236,7 @@ class FlowEstimator:
 
     Parameters
     ----------
-    method : {"dis", "farneback", "raft_small", "raft_large"}
+    method : {"dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
         Flow algorithm (see :func:`estimate_flow`).
     scale : float
         Compute at this fraction of the frame size (0 < scale <= 1).

@@ -55,6 +55,13 @@ def crf_refine(
     (H, W) float32 ndarray
         Refined foreground probability in [0, 1].
 
+    Notes
+    -----
+    The pairwise term moves a logit by at most `pairwise_weight`, so pixels
+    with ``|logit(prob)| >= pairwise_weight`` cannot change side. Inference
+    runs only in the bounding box of the other pixels, grown by three
+    `spatial_sigma` for context; outside it `prob` is returned unchanged.
+
     References
     ----------
     .. [1] P. Krähenbühl, V. Koltun, "Efficient inference in fully connected
@@ -73,11 +80,34 @@ def crf_refine(
         )
     p = np.clip(prob, _EPS, 1.0 - _EPS)
     unary = np.log(p) - np.log1p(-p)
-    q = p
+    out = p.copy()
+    window = _undecided_window(unary, pairwise_weight, margin=round(3 * spatial_sigma))
+    if window is None:
+        return out
+    image, unary = np.ascontiguousarray(image[window]), unary[window]
+    q = p[window]
     for _ in range(iterations):
         smoothed = cv2.ximgproc.dtFilter(image, q, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC)
         q = 1.0 / (1.0 + np.exp(-(unary + pairwise_weight * (2.0 * smoothed - 1.0))))
-    return q.astype(np.float32, copy=False)
+    out[window] = q
+    return out
+
+
+def _undecided_window(unary: np.ndarray, pairwise_weight: float, margin: int) -> tuple[slice, slice] | None:
+    """Bounding box, grown by `margin`, of the pixels whose label the pairwise term can still flip.
+
+    The pairwise term moves a logit by at most `pairwise_weight`, so a pixel
+    with ``|unary| >= pairwise_weight`` keeps its side of 0.5 whatever its
+    neighbours do; only the others (and their context) need the filter.
+    """
+    undecided = np.abs(unary) < pairwise_weight
+    rows = np.flatnonzero(undecided.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(undecided.any(axis=0))
+    h, w = unary.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
 def graphcut_refine(image: Image, prob: ProbMap, *, band: int | None = None, iterations: int = 3) -> Mask:
