@@ -37,6 +37,9 @@ SHARED_ENV = "FLOWSEG_SHARED"
 
 PIPELINE_CONFIGS: dict[str, dict[str, str] | None] = {
     "semantics": None,
+    "fast": {"preset": "fast"},
+    "balanced": {"preset": "balanced"},
+    "quality": {"preset": "quality"},
     "warp": {"refine": "none"},
     "warp+crf": {"refine": "crf"},
     "warp+graphcut": {"refine": "graphcut"},
@@ -47,9 +50,9 @@ PIPELINE_CONFIGS: dict[str, dict[str, str] | None] = {
 """Named pipelines, as the :class:`flowseg.Pipeline` keywords that define them.
 
 ``None`` is the per-frame semantics alone (no flow, no fusion, a 0.5
-threshold). Every keyword not named keeps the library default, so the
-numbers follow the defaults as they change; ``warp+crf`` is the default
-pipeline.
+threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`. Every
+keyword not named keeps the library default (the ``balanced`` preset), so
+the numbers follow the defaults as they change.
 """
 
 _T = TypeVar("_T")
@@ -182,6 +185,8 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     keywords = PIPELINE_CONFIGS[config]
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
+    if "preset" in keywords:
+        return Pipeline.from_preset(keywords["preset"], target=target)
     return Pipeline(target=target, **keywords)
 
 

@@ -20,7 +20,7 @@ from .errors import (
     VideoOpenError,
     WeightsError,
 )
-from .pipeline import STAGE_NAMES, Pipeline
+from .pipeline import PRESETS, STAGE_NAMES, Pipeline
 from .runner import segment_video
 from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
 from .types import Frame, Result, Stage
@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Pipeline",
     "segment_video",
+    "PRESETS",
     "STAGE_NAMES",
     "Result",
     "Frame",

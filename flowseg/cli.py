@@ -19,6 +19,7 @@ import click
 from . import __version__
 from .errors import FlowsegError, OutputError
 from .models import WEIGHTS, find_weights_file
+from .pipeline import PRESETS
 from .stages.flow import FLOW_METHODS
 from .stages.refine import REFINE_METHODS
 from .stages.semantics import MODEL_CHOICES, VOC_CLASSES
@@ -101,26 +102,29 @@ class _Progress:
               help="VOC class(es) to segment; repeat or comma-separate for several (see 'flowseg models').")
 @click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),
               help="Output folder. Default: <INPUT name>_flowseg in the current folder.")
+@click.option("--preset", type=click.Choice(tuple(PRESETS)), default="balanced", show_default=True,
+              help="Speed/quality trade-off: fast, balanced or quality; the options below override it.")
 @click.option("--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True,
               help="Semantic model: auto = DeepLabV3-MobileNetV3 when its weights are here, "
                    "else the embedded person model (person only).")
 @click.option("--weights", type=click.Path(path_type=Path),
               help="DeepLabV3 weights file (default: the official file, looked up in "
                    "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
-@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", show_default=True,
-              help="Optical flow method; RAFT needs its weights.")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None,
+              help="Optical flow method (default: the preset's); RAFT needs its weights.")
 @click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
 @click.option("--temporal-weight", type=click.FloatRange(0, 1), default=None,
               help="Weight of the flow-warped previous mask where the flow is trusted, 0-1.")
-@click.option("--refine", type=click.Choice(REFINE_METHODS), default="crf", show_default=True,
-              help="Edge-aware refinement.")
+@click.option("--refine", type=click.Choice(REFINE_METHODS), default=None,
+              help="Edge-aware refinement (default: the preset's).")
 @click.option("--device", type=click.Choice(_DEVICES), default="auto", show_default=True,
               help="Where torch models run.")
 @click.option("--cutouts", is_flag=True, help="Also write RGBA cut-outs (cutouts/<name>.png).")
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, model: str, weights: Path | None,
+def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
+        weights: Path | None,
         flow_method: str, flow_weights: Path | None, temporal_weight: float | None, refine: str, device: str,
         cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
@@ -137,11 +141,10 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, mode
     from .runner import segment_video
 
     output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
-    options: dict[str, Any] = {}
-    if temporal_weight is not None:
-        options["temporal_weight"] = temporal_weight
-    pipeline = Pipeline(target=target, model=model, weights=weights, flow_method=flow_method,
-                        flow_weights=flow_weights, refine=refine, device=device, **options)
+    chosen = {"flow_method": flow_method, "refine": refine, "temporal_weight": temporal_weight}
+    overrides = {key: value for key, value in chosen.items() if value is not None}
+    pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
+                                    device=device, **overrides)
     progress = None if quiet else _Progress(f"{input_path.name}")
     try:
         summary = segment_video(input_path, output_dir, pipeline=pipeline, cutouts=cutouts, videos=not no_video,

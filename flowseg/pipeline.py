@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -14,10 +14,30 @@ from .errors import ConfigError, StageOrderError
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
-__all__ = ["Pipeline", "STAGE_NAMES"]
+__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES"]
 
 STAGE_NAMES: tuple[str, ...] = ("semantics", "flow", "warp", "refine")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
+    "balanced": {},
+    "quality": {"flow_scale": 1.0},
+}
+"""Named speed/quality trade-offs: the :class:`Pipeline` keywords each one
+changes from the defaults (``balanced`` is the defaults). Measured J&F and
+fps of each are in ``benchmarks/RESULTS.md``.
+
+- ``fast``: DIS ultrafast flow at half size, no refinement.
+- ``balanced``: DIS (medium) flow at half size, CRF refinement.
+- ``quality``: DIS (medium) flow at full size, CRF refinement.
+
+On the six DAVIS-2016 person sequences (``--target person``, no
+refinement) DIS medium at full size gave J&F 0.481, at half size 0.473;
+DIS fast gave 0.471 at full size and 0.458 at half size (per-frame
+semantics alone: 0.454), which is why ``balanced`` keeps the medium preset
+and halves the size.
+"""
 
 _RESULT_KEYS = ("prob", "mask")
 
@@ -42,8 +62,10 @@ class Pipeline:
         Semantic model, see :class:`~flowseg.stages.SemanticSegmenter`.
     weights : path-like, optional
         DeepLabV3 weights file (semantics stage).
-    flow_method : {"dis", "farneback", "raft_small", "raft_large"}
+    flow_method : {"dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
         Optical flow method (flow stage).
+    flow_scale : float
+        Fraction of the frame size the flow is computed at, in (0, 1].
     flow_weights : path-like, optional
         RAFT weights file (flow stage).
     temporal_weight : float
@@ -77,6 +99,7 @@ class Pipeline:
         model: str = "auto",
         weights: str | Path | None = None,
         flow_method: str = "dis",
+        flow_scale: float = 0.5,
         flow_weights: str | Path | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         refine: str = "crf",
@@ -86,7 +109,7 @@ class Pipeline:
 
         builders = {
             "semantics": lambda: SemanticSegmenter(target=target, model=model, weights=weights, device=device),
-            "flow": lambda: FlowEstimator(method=flow_method, weights=flow_weights, device=device),
+            "flow": lambda: FlowEstimator(method=flow_method, scale=flow_scale, weights=flow_weights, device=device),
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
             "refine": lambda: MaskRefiner(method=refine),
         }
@@ -98,9 +121,44 @@ class Pipeline:
                 stage = builders[stage]()
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)
+        self.preset: str | None = None
+        """Name of the preset the pipeline was built from (see :meth:`from_preset`), if any."""
         self._check_order()
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent in each stage during the last run, by stage class name."""
+
+    @classmethod
+    def from_preset(cls, preset: str, stages: Sequence[Stage | str] | None = None, **keywords: Any) -> Pipeline:
+        """A pipeline with the settings of a named preset.
+
+        Parameters
+        ----------
+        preset : {"fast", "balanced", "quality"}
+            See :data:`PRESETS`.
+        stages : sequence of Stage or str, optional
+            As for :class:`Pipeline`.
+        **keywords
+            Any :class:`Pipeline` keyword; it overrides the preset's value.
+
+        Returns
+        -------
+        Pipeline
+
+        Raises
+        ------
+        ConfigError
+            For an unknown preset name.
+
+        Examples
+        --------
+        >>> Pipeline.from_preset("fast", target="person").preset
+        'fast'
+        """
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        pipeline = cls(stages, **{**PRESETS[preset], **keywords})
+        pipeline.preset = preset
+        return pipeline
 
     def _check_order(self) -> None:
         provided: dict[str, str] = {}

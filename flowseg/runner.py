@@ -63,7 +63,8 @@ def segment_video(
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
         ``"width"``, ``"height"``, ``"input_fps"``, ``"model"`` (the semantic
-        model used), ``"settings"`` (every stage's configuration),
+        model used), ``"preset"`` (None unless built by
+        :meth:`Pipeline.from_preset`), ``"settings"`` (every stage's configuration),
         ``"seconds"`` (``"total"`` wall time and ``"stages"``: seconds per
         stage), ``"fps"`` (frames per second end to end, reading and writing
         included), ``"flowseg_version"``, ``"created"`` and ``"machine"``.
@@ -101,6 +102,7 @@ def segment_video(
             "height": height,
             "input_fps": source.fps,
             "model": model,
+            "preset": pipeline.preset,
             "settings": pipeline.settings,
             "seconds": {"total": round(seconds, 3),
                         "stages": {k: round(v, 3) for k, v in pipeline.stage_seconds.items()}},

@@ -77,9 +77,14 @@ def test_run_on_video_names_frames_by_index(runner: CliRunner, tmp_path: Path) -
     frames, _ = moving_object_clip(3)
     video = write_video(tmp_path / "clip.mp4", frames)
     out = tmp_path / "out"
-    result = runner.invoke(main, ["run", str(video), "-o", str(out), "--refine", "none", "--no-video", "-q"])
+    result = runner.invoke(main, ["run", str(video), "-o", str(out), "--preset", "fast", "--refine", "crf",
+                                  "--no-video", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["preset"] == "fast"
+    assert summary["settings"]["FlowEstimator"]["method"] == "dis_ultrafast"
+    assert summary["settings"]["MaskRefiner"]["method"] == "crf"  # the option overrides the preset
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png", "00001.png", "00002.png"]
     assert not (out / "overlay.mp4").exists()
 
