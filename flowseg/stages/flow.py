@@ -180,7 +180,7 @@ def estimate_flow(
     return _resize_flow(forward, reference.shape[:2])
 
 
-def flow_confidence(flow_bwd: Flow, flow_fwd: Flow) -> ProbMap:
+def flow_confidence(flow_bwd: Flow, flow_fwd: Flow, *, pixel_scale: float = 1.0) -> ProbMap:
     """Forward-backward consistency of a pair of flows, as a confidence in [0, 1].
 
     For a pixel x of frame t, ``y = x + flow_bwd(x)`` is where it was in frame
@@ -194,6 +194,10 @@ def flow_confidence(flow_bwd: Flow, flow_fwd: Flow) -> ProbMap:
         Flow from frame t to frame t - 1.
     flow_fwd : (H, W, 2) float32 ndarray
         Flow from frame t - 1 to frame t.
+    pixel_scale : float
+        Size of one pixel of these flows in frame pixels (``1 / scale`` for
+        flows computed on a frame downscaled by `scale`), so that the error
+        and its tolerance are always measured in frame pixels (> 0).
 
     Returns
     -------
@@ -220,12 +224,15 @@ def flow_confidence(flow_bwd: Flow, flow_fwd: Flow) -> ProbMap:
     h, w = flow_bwd.shape[:2]
     flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
     flow_fwd = check_flow(flow_fwd, (h, w), "flow_fwd")
+    if not pixel_scale > 0:
+        raise ValueError(f"pixel_scale is {pixel_scale}; expected a positive number")
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = grid_x + flow_bwd[..., 0]
     map_y = grid_y + flow_bwd[..., 1]
     fwd_at_y = cv2.remap(flow_fwd, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    error = np.sum((flow_bwd + fwd_at_y) ** 2, axis=2)
-    tolerance = 0.01 * (np.sum(flow_bwd**2, axis=2) + np.sum(fwd_at_y**2, axis=2)) + 0.5
+    squared = pixel_scale**2
+    error = squared * np.sum((flow_bwd + fwd_at_y) ** 2, axis=2)
+    tolerance = 0.01 * squared * (np.sum(flow_bwd**2, axis=2) + np.sum(fwd_at_y**2, axis=2)) + 0.5
     confidence = np.exp(-error / tolerance)
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     return np.where(inside, confidence, 0.0).astype(np.float32)
@@ -290,9 +297,11 @@ class FlowEstimator:
         if previous is None:
             return {"flow_bwd": np.zeros((h, w, 2), np.float32), "flow_confidence": np.zeros((h, w), np.float32)}
         flow_bwd, flow_fwd = self._backend.flows([(current, previous), (previous, current)])
-        flow_bwd = _resize_flow(flow_bwd, (h, w))
-        flow_fwd = _resize_flow(flow_fwd, (h, w))
-        return {"flow_bwd": flow_bwd, "flow_confidence": flow_confidence(flow_bwd, flow_fwd)}
+        # Consistency at the working size (measured in frame pixels), then both outputs to frame size.
+        confidence = flow_confidence(flow_bwd, flow_fwd, pixel_scale=w / flow_bwd.shape[1])
+        if confidence.shape != (h, w):
+            confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        return {"flow_bwd": _resize_flow(flow_bwd, (h, w)), "flow_confidence": confidence}
 
     def reset(self) -> None:
         """Forget the previous frame."""
