@@ -35,11 +35,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ENV = "FLOWSEG_SHARED"
 """Environment variable naming the ``shared`` folder (the one that holds ``data/``)."""
 
-PIPELINE_CONFIGS: dict[str, dict[str, str] | None] = {
+PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "semantics": None,
     "fast": {"preset": "fast"},
     "balanced": {"preset": "balanced"},
     "quality": {"preset": "quality"},
+    "balanced+keyframes": {"preset": "balanced", "keyframe_interval": 4},
     "warp": {"refine": "none"},
     "warp+crf": {"refine": "crf"},
     "warp+graphcut": {"refine": "graphcut"},
@@ -186,13 +187,14 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
     if "preset" in keywords:
-        return Pipeline.from_preset(keywords["preset"], target=target)
+        preset, overrides = keywords["preset"], {k: v for k, v in keywords.items() if k != "preset"}
+        return Pipeline.from_preset(preset, target=target, **overrides)
     return Pipeline(target=target, **keywords)
 
 
 def semantic_model(pipeline: Pipeline) -> str | None:
     """The semantic model a pipeline uses (``SemanticSegmenter.model_used``), if it has one."""
-    return next((stage.model_used for stage in pipeline.stages if isinstance(stage, SemanticSegmenter)), None)
+    return next((stage.model_used for stage in pipeline.stages if hasattr(stage, "model_used")), None)
 
 
 def run_isolated(function: Callable[..., _T], *args: Any) -> _T:

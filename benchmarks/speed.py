@@ -21,6 +21,10 @@ What is measured
   over the same N frames; ``other`` is the rest of the wall time (decoding,
   resizing, the pipeline's own checks).
 - Peak resident memory of the process (``VmHWM``; model loading included).
+- End to end: a third fresh process runs :func:`flowseg.segment_video`
+  (what ``flowseg run`` does: decode, segment, write the mask PNGs, the
+  mask and overlay videos and ``summary.json``) on the same frames, written
+  beforehand to an MP4 at that height; its fps is the summary's.
 - Streaming: a second fresh process runs the same frames ``--loop`` times
   over, from a generator that decodes again on every pass (nothing is held
   in a list). Memory that does not grow with the video means its peak stays
@@ -186,6 +190,47 @@ def clip_frames(video: Path, height: int, count: int | None, loop: int = 1) -> I
             yield image
 
 
+def write_clip(video: Path, height: int, count: int | None, path: Path) -> Path:
+    """Write the frames of :func:`clip_frames` (one pass) to an MP4 file for the end-to-end runs.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    fps = FrameSource(video).fps or 25.0
+    writer: cv2.VideoWriter | None = None
+    try:
+        for image in clip_frames(video, height, count):
+            if writer is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                size = (image.shape[1], image.shape[0])
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    finally:
+        if writer is not None:
+            writer.release()
+    return path
+
+
+def run_end_to_end(config: str, clip: str, target: str, out: str) -> dict[str, Any]:
+    """``flowseg run`` on a clip with one configuration; meant for a fresh process.
+
+    Returns
+    -------
+    dict
+        ``"frames"``, ``"fps"`` and ``"keyframes"`` from ``summary.json``,
+        ``"stage_seconds"`` (totals by stage class name) and ``"peak_rss_mb"``.
+    """
+    from flowseg import segment_video
+
+    fix_seeds()
+    summary = segment_video(clip, out, pipeline=build_pipeline(config, target), overwrite=True)
+    print(f"[{config} end to end] {summary['frames']} frames at {summary['fps']} fps", file=sys.stderr, flush=True)
+    return {"frames": summary["frames"], "fps": summary["fps"], "keyframes": summary["keyframes"],
+            "stage_seconds": summary["seconds"]["stages"], "peak_rss_mb": peak_rss_mb()}
+
+
 def run_speed(config: str, video: str, height: int, target: str, frames: int | None, loop: int) -> dict[str, Any]:
     """Time one configuration at one height; meant for a fresh process (:func:`_common.run_isolated`).
 
@@ -279,6 +324,20 @@ def results_table(rows: Sequence[Mapping[str, Any]], loop: int) -> str:
     return markdown_table(headers, cells)
 
 
+def end_to_end_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The markdown table of the end-to-end runs, one row per height and configuration."""
+    headers = ["size", "config", "frames", "fps", "keyframes", "s/frame per stage", "peak RSS MB"]
+    cells = []
+    for row in rows:
+        run = row["end_to_end"]
+        cells.append([
+            f"{row['once']['width']}x{row['once']['height']}", row["config"], str(run["frames"]),
+            format_number(run["fps"], 2), str(run["keyframes"]),
+            format_stage_seconds(run["stage_seconds"], run["frames"]), format_number(run["peak_rss_mb"], 0),
+        ])  # fmt: skip
+    return markdown_table(headers, cells)
+
+
 def report_lines(report: Mapping[str, Any]) -> list[str]:
     """The markdown lines describing a run: clip, settings, skips, then the table."""
     frames = report["frames"]
@@ -295,6 +354,11 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         lines += ["", results_table(report["rows"], report["loop"]), "",
                   "Per-frame wall seconds (decoding and resizing included) after the warmup. memory: peak of the "
                   f"looped run within {FLAT_TOLERANCE:.0%} of one pass. See benchmarks/README.md."]  # fmt: skip
+    end_to_end = [row for row in report["rows"] if row.get("end_to_end")]
+    if end_to_end:
+        lines += ["", "End to end, as `flowseg run` (decode, segment, write masks, mask and overlay videos), "
+                  f"on the {WARMUP_FRAMES} + timed frames written to an MP4 at each height; fps from its summary.json, "
+                  "model loading excluded:", "", end_to_end_table(end_to_end)]  # fmt: skip
     return lines
 
 
@@ -330,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     unmeasured: list[tuple[int, str, str]] = []
     failed = False
+    count = None if args.frames is None else WARMUP_FRAMES + args.frames
+    clips = {height: write_clip(args.video, height, count, args.out / f"clip-{height}p.mp4") for height in args.sizes}
     for height, config in itertools.product(args.sizes, args.configs):
         once = attempt(config, run_speed, config, str(args.video), height, args.target, args.frames, 1)
         looped = None
@@ -340,8 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             unmeasured.append((height, config, problem.reason))
             failed |= problem.failed
             continue
+        end_to_end = attempt(config, run_end_to_end, config, str(clips[height]), args.target,
+                             str(args.out / f"run-{config}-{height}p"))
         rows.append({"height": height, "config": config, "once": once.result,
-                     "looped": looped.result if looped else None})  # fmt: skip
+                     "looped": looped.result if looped else None,
+                     "end_to_end": end_to_end.result if end_to_end.reason is None else None})  # fmt: skip
+        failed |= end_to_end.failed
 
     report = {
         "environment": env,

@@ -22,7 +22,7 @@ from .errors import (
 )
 from .pipeline import PRESETS, STAGE_NAMES, Pipeline
 from .runner import segment_video
-from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
+from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter, stale_fraction
 from .types import Frame, Result, Stage
 
 __version__ = "0.1.0"
@@ -37,6 +37,8 @@ __all__ = [
     "Stage",
     "SemanticSegmenter",
     "FlowEstimator",
+    "KeyframeScheduler",
+    "stale_fraction",
     "MaskWarper",
     "MaskRefiner",
     "FlowsegError",

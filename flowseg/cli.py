@@ -113,6 +113,11 @@ class _Progress:
 @click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None,
               help="Optical flow method (default: the preset's); RAFT needs its weights.")
 @click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
+@click.option("--keyframe-interval", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run the semantic model at least every N frames and let the flow carry it in between "
+                   "(earlier where that goes stale); 1 = every frame (default: the preset's).")
+@click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FPS",
+              help="Keep up with FPS frames per second: keyframes wait while the run is behind.")
 @click.option("--temporal-weight", type=click.FloatRange(0, 1), default=None,
               help="Weight of the flow-warped previous mask where the flow is trusted, 0-1.")
 @click.option("--refine", type=click.Choice(REFINE_METHODS), default=None,
@@ -125,8 +130,8 @@ class _Progress:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
         weights: Path | None,
-        flow_method: str, flow_weights: Path | None, temporal_weight: float | None, refine: str, device: str,
-        cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
+        flow_method: str, flow_weights: Path | None, keyframe_interval: int | None, target_fps: float | None,
+        temporal_weight: float | None, refine: str, device: str, cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
     \b
@@ -135,13 +140,14 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
       mask.mp4            the masks as a video
       overlay.mp4         preview: the mask tinted on the frames
       cutouts/<name>.png  RGBA cut-outs (with --cutouts)
-      summary.json        frames, settings, model used, seconds per stage, fps
+      summary.json        frames, keyframes, settings, model used, seconds per stage, fps
     """
     from .pipeline import Pipeline
     from .runner import segment_video
 
     output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
-    chosen = {"flow_method": flow_method, "refine": refine, "temporal_weight": temporal_weight}
+    chosen = {"flow_method": flow_method, "refine": refine, "temporal_weight": temporal_weight,
+              "keyframe_interval": keyframe_interval, "target_fps": target_fps}
     overrides = {key: value for key, value in chosen.items() if value is not None}
     pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
                                     device=device, **overrides)
@@ -155,8 +161,8 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     if not quiet:
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())
         click.echo(f"model: {summary['model']}", err=True)
-        click.echo(f"{summary['frames']} frames in {summary['seconds']['total']:.1f}s "
-                   f"({summary['fps']:.1f} fps; {stages})", err=True)
+        click.echo(f"{summary['frames']} frames ({summary['keyframes']} keyframes) in "
+                   f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 
 

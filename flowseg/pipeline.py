@@ -16,8 +16,9 @@ from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "PRESETS", "STAGE_NAMES"]
 
-STAGE_NAMES: tuple[str, ...] = ("semantics", "flow", "warp", "refine")
-"""Names :class:`Pipeline` accepts in place of stage objects, in their usual order."""
+STAGE_NAMES: tuple[str, ...] = ("flow", "semantics", "warp", "refine")
+"""Names :class:`Pipeline` accepts in place of stage objects, in their usual order
+(the flow comes first so that keyframe scheduling can consult it)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
@@ -68,6 +69,14 @@ class Pipeline:
         Fraction of the frame size the flow is computed at, in (0, 1].
     flow_weights : path-like, optional
         RAFT weights file (flow stage).
+    keyframe_interval : int
+        Largest number of frames between two runs of the semantic model (>= 1);
+        in between, its answer is carried by the flow, and a keyframe comes
+        early where that answer goes stale (see
+        :class:`~flowseg.stages.KeyframeScheduler`). 1 runs it on every frame.
+    target_fps : float, optional
+        Frames per second to keep up with: keyframes wait while the run is
+        behind this rate (needs the flow stage before the semantics).
     temporal_weight : float
         Weight of the warped previous mask in [0, 1] (warp stage).
     refine : {"crf", "graphcut", "none"}
@@ -101,14 +110,22 @@ class Pipeline:
         flow_method: str = "dis",
         flow_scale: float = 0.5,
         flow_weights: str | Path | None = None,
+        keyframe_interval: int = 1,
+        target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         refine: str = "crf",
         device: str = "auto",
     ) -> None:
-        from .stages import FlowEstimator, MaskRefiner, MaskWarper, SemanticSegmenter
+        from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter
+
+        def semantics() -> Stage:
+            every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
+            if keyframe_interval == 1 and target_fps is None:
+                return every_frame
+            return KeyframeScheduler(every_frame, max_interval=keyframe_interval, target_fps=target_fps)
 
         builders = {
-            "semantics": lambda: SemanticSegmenter(target=target, model=model, weights=weights, device=device),
+            "semantics": semantics,
             "flow": lambda: FlowEstimator(method=flow_method, scale=flow_scale, weights=flow_weights, device=device),
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
             "refine": lambda: MaskRefiner(method=refine),
@@ -226,7 +243,7 @@ class Pipeline:
                 out = stage.process(Frame(index, image, MappingProxyType(data)))
                 self.stage_seconds[name] += time.perf_counter() - start
                 data.update({key: _read_only(out[key]) for key in stage.provides})
-            yield Result(index=index, mask=data["mask"], prob=data["prob"])
+            yield Result(index=index, mask=data["mask"], prob=data["prob"], keyframe=bool(data.get("keyframe", True)))
 
     def run(self, frames: Iterable[Image]) -> list[Result]:
         """Segment all frames and return the results as a list (see :meth:`stream`)."""

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from .io import FrameSource, ResultWriter
 from .pipeline import Pipeline
 
@@ -64,7 +65,8 @@ def segment_video(
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
         ``"width"``, ``"height"``, ``"input_fps"``, ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
-        :meth:`Pipeline.from_preset`), ``"settings"`` (every stage's configuration),
+        :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
+        model ran on), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
         ``"seconds"`` (``"total"`` wall time and ``"stages"``: seconds per
         stage), ``"fps"`` (frames per second end to end, reading and writing
         included), ``"flowseg_version"``, ``"created"`` and ``"machine"``.
@@ -82,16 +84,22 @@ def segment_video(
 
     source = FrameSource(input_path)
     pipeline = Pipeline() if pipeline is None else pipeline
+    threads = configure_threads()
     start = time.perf_counter()
+    # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with ResultWriter(output_dir, fps=source.fps, cutouts=cutouts, videos=videos, overwrite=overwrite) as writer:
-        # tee lags by one frame: the name/image pair and the pipeline read the same decode.
-        for_names, for_images = itertools.tee(source)
-        height = width = 0
-        for (name, image), result in zip(for_names, pipeline.stream(image for _, image in for_images)):
-            writer.write(name, image, result.mask)
-            height, width = image.shape[:2]
-            if progress is not None:
-                progress(writer.frames_written, source.frame_count)
+        keyframes = 0
+        with BackgroundWorker(writer.write) as background:
+            # tee lags by one frame: the name/image pair and the pipeline read the same decode.
+            for_names, for_images = itertools.tee(prefetch(source))
+            height = width = 0
+            results = pipeline.stream(image for _, image in for_images)
+            for done, ((name, image), result) in enumerate(zip(for_names, results), start=1):
+                background.submit(name, image, result.mask)
+                keyframes += result.keyframe
+                height, width = image.shape[:2]
+                if progress is not None:
+                    progress(done, source.frame_count)
         seconds = time.perf_counter() - start
         model = next((getattr(s, "model_used") for s in pipeline.stages if hasattr(s, "model_used")), None)
         summary = _json_safe({
@@ -103,6 +111,8 @@ def segment_video(
             "input_fps": source.fps,
             "model": model,
             "preset": pipeline.preset,
+            "keyframes": keyframes,
+            "threads": threads,
             "settings": pipeline.settings,
             "seconds": {"total": round(seconds, 3),
                         "stages": {k: round(v, 3) for k, v in pipeline.stage_seconds.items()}},

@@ -79,8 +79,12 @@ class Result:
     prob : (H, W) float32 ndarray
         Soft target probability in [0, 1] after temporal fusion, before the
         refinement decides the hard mask.
+    keyframe : bool
+        Whether the semantic model ran on this frame (always True without
+        keyframe scheduling).
     """
 
     index: int
     mask: Mask
     prob: ProbMap
+    keyframe: bool = True

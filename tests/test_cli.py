@@ -89,6 +89,47 @@ def test_run_on_video_names_frames_by_index(runner: CliRunner, tmp_path: Path) -
     assert not (out / "overlay.mp4").exists()
 
 
+def test_keyframes_and_target_fps_reach_the_summary(runner: CliRunner, tmp_path: Path) -> None:
+    frames, _ = moving_object_clip(6, shift=(1, 0))
+    video = write_video(tmp_path / "clip.mp4", frames)
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(video), "-o", str(out), "--keyframe-interval", "3",
+                                  "--target-fps", "1000", "--no-video"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["KeyframeScheduler"]["max_interval"] == 3
+    assert summary["settings"]["KeyframeScheduler"]["target_fps"] == 1000
+    assert 1 <= summary["keyframes"] <= 6 and summary["frames"] == 6
+    assert f"({summary['keyframes']} keyframes)" in result.stderr
+    assert len(list((out / "masks").iterdir())) == 6
+
+
+def test_keyframe_interval_must_be_positive(runner: CliRunner, clip_folder: Path) -> None:
+    result = runner.invoke(main, ["run", str(clip_folder), "--keyframe-interval", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--keyframe-interval': 0 is not in the range x>=1" in result.stderr
+
+
+def test_a_failed_write_leaves_no_output(clip_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer runs in a background thread; its error still stops the run and nothing looks finished."""
+    from flowseg import OutputError, segment_video
+    from flowseg.io import ResultWriter
+
+    original = ResultWriter.write
+
+    def failing_write(self, name, image, mask):
+        if self.frames_written == 2:
+            raise OutputError("disk full")
+        original(self, name, image, mask)
+
+    monkeypatch.setattr(ResultWriter, "write", failing_write)
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match="disk full"):
+        segment_video(clip_folder, out, videos=False)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["clip"]
+
+
 def make_grayscale(folder: Path) -> Path:
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.zeros((20, 30), np.uint8))

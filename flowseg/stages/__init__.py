@@ -1,6 +1,7 @@
 """Pipeline stages, one module each."""
 
 from .flow import FlowEstimator, estimate_flow, flow_confidence
+from .keyframes import KeyframeScheduler, stale_fraction
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
 from .warp import MaskWarper, fuse_evidence, warp_mask
@@ -12,6 +13,8 @@ __all__ = [
     "FlowEstimator",
     "estimate_flow",
     "flow_confidence",
+    "KeyframeScheduler",
+    "stale_fraction",
     "MaskWarper",
     "warp_mask",
     "fuse_evidence",

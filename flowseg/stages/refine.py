@@ -21,7 +21,7 @@ def crf_refine(
     image: Image,
     prob: ProbMap,
     *,
-    iterations: int = 5,
+    iterations: int = 2,
     pairwise_weight: float = 3.0,
     spatial_sigma: float = 20.0,
     color_sigma: float = 20.0,
@@ -41,7 +41,9 @@ def crf_refine(
     prob : (H, W) float32 ndarray
         Foreground probability in [0, 1].
     iterations : int
-        Mean-field steps (>= 1).
+        Mean-field steps (>= 1). On the six DAVIS-2016 person sequences
+        (fused masks of the ``balanced`` preset) 2 steps gave J&F 0.4724 in
+        21 ms a frame, 5 steps 0.4727 in 49 ms, a plain threshold 0.4718.
     pairwise_weight : float
         Strength of the pairwise term (>= 0); 0 returns `prob` (clipped).
     spatial_sigma : float

@@ -1,0 +1,188 @@
+"""Keyframe scheduling: run the semantic model only where the flow can no longer carry its answer.
+
+On a keyframe the wrapped semantics stage runs; on every other frame the last
+keyframe's evidence is warped along the backward flow, together with a trust
+map that multiplies the flow confidence of every step it was carried. A new
+keyframe is due when too much of the target, or of the frame, is covered by
+evidence that is no longer trusted (occlusions, new content entering the
+frame, a shot cut where the flow collapses), or when the interval runs out.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..types import Frame, ProbMap, Stage, StageOutput
+from .warp import warp_mask
+
+__all__ = ["DEFAULT_MAX_STALE", "stale_fraction", "KeyframeScheduler"]
+
+DEFAULT_MAX_STALE: float = 0.1
+"""Default largest stale fraction of the target (see :func:`stale_fraction`) a
+propagated frame may have before a keyframe is due."""
+
+
+def stale_fraction(evidence: ProbMap, trust: ProbMap) -> tuple[float, float]:
+    """How much of the propagated evidence is no longer trusted.
+
+    A pixel is stale where its trust is below 0.5.
+
+    Parameters
+    ----------
+    evidence : (H, W) float32 ndarray
+        Propagated target probability in [0, 1].
+    trust : (H, W) float32 ndarray
+        Accumulated flow confidence of that evidence, in [0, 1].
+
+    Returns
+    -------
+    of_target : float
+        Stale fraction of the target's soft area, ``sum(evidence * stale) /
+        sum(evidence)`` (0 without a target): it is occluded, or its motion
+        is too fast or too complex for the flow.
+    of_frame : float
+        Stale fraction of the frame: new content entered, or a shot cut.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> evidence = np.zeros((4, 4), np.float32); evidence[:2, :2] = 1
+    >>> trust = np.ones((4, 4), np.float32); trust[0, :2] = 0
+    >>> stale_fraction(evidence, trust)
+    (0.5, 0.125)
+    """
+    stale = trust < 0.5
+    area = float(evidence.sum())
+    of_target = float(evidence[stale].sum()) / area if area > 0 else 0.0
+    return of_target, float(stale.mean())
+
+
+class KeyframeScheduler:
+    """A semantics stage that runs only on keyframes; the flow carries its evidence in between.
+
+    A frame is a keyframe when
+
+    1. it is the first frame (or the first after :meth:`reset`), or
+    2. more than `max_stale` of the target's carried evidence is stale, or
+       more than half of the frame is (a shot cut: the flow confidence
+       collapses); see :func:`stale_fraction`, or
+    3. `max_interval` frames have passed since the last keyframe.
+
+    With `target_fps`, rules 2 and 3 also wait until the run is on schedule:
+    the wall time of each frame (everything the caller does between two
+    frames included) is compared with ``1 / target_fps``, and a keyframe is
+    spent only while the frames so far have not fallen behind, so keyframes
+    spread out as far as the budget requires. If propagated frames alone are
+    slower than the budget, the target cannot be met by spacing keyframes and
+    the rules apply as without it.
+
+    Parameters
+    ----------
+    semantics : Stage
+        A stage that provides ``"evidence"`` from the image alone, such as
+        :class:`~flowseg.stages.SemanticSegmenter`.
+    max_interval : int
+        Largest number of frames from one keyframe to the next (>= 1; 1 runs
+        the semantics on every frame).
+    max_stale : float
+        Largest stale fraction of the target, in [0, 1], a propagated frame may have.
+    target_fps : float, optional
+        Frames per second the run should keep up with (> 0).
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("flow_bwd", "flow_confidence")``, and whatever `semantics` requires.
+    provides : tuple of str
+        ``("evidence", "keyframe")``: ``(H, W) float32`` target probability in
+        [0, 1] and a 0-d bool array, True on keyframes.
+    """
+
+    provides: tuple[str, ...] = ("evidence", "keyframe")
+
+    def __init__(
+        self,
+        semantics: Stage,
+        *,
+        max_interval: int = 8,
+        max_stale: float = DEFAULT_MAX_STALE,
+        target_fps: float | None = None,
+    ) -> None:
+        if "evidence" not in semantics.provides:
+            raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
+        if max_interval < 1:
+            raise ValueError(f"max_interval is {max_interval}; expected at least 1")
+        if not 0.0 <= max_stale <= 1.0:
+            raise ValueError(f"max_stale is {max_stale}; expected a value in [0, 1]")
+        if target_fps is not None and not target_fps > 0:
+            raise ValueError(f"target_fps is {target_fps}; expected a positive number")
+        self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", *semantics.requires)
+        self.max_interval = max_interval
+        self.max_stale = max_stale
+        self.target_fps = target_fps
+        self.target = getattr(semantics, "target", None)
+        self.model_used = getattr(semantics, "model_used", None)
+        self._semantics = semantics
+        self.reset()
+
+    @property
+    def keyframes(self) -> int:
+        """Keyframes since the last :meth:`reset`."""
+        return self._keyframes
+
+    def _is_due(self, flow_confidence: ProbMap) -> bool:
+        if self._evidence is None or self._evidence.shape != flow_confidence.shape:
+            return True
+        reachable = self._propagated_seconds is None or self._propagated_seconds < self._budget_seconds
+        if self._behind_seconds > 0 and reachable:
+            return False
+        if self._since_keyframe + 1 >= self.max_interval:
+            return True
+        of_target, of_frame = stale_fraction(self._evidence, self._trust)
+        return of_target > self.max_stale or of_frame > 0.5
+
+    def _keep_time(self, keyframe: bool) -> None:
+        """Book the wall time since the previous call against the schedule (target_fps only)."""
+        now = time.perf_counter()
+        if self._last_call is not None:
+            seconds = now - self._last_call
+            self._behind_seconds = max(self._behind_seconds + seconds - self._budget_seconds, -1.0)
+            if not keyframe:  # the previous frame was propagated: a running mean of their cost
+                known = self._propagated_seconds
+                self._propagated_seconds = seconds if known is None else known + 0.2 * (seconds - known)
+        self._last_call = now
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Evidence for ``frame``: fresh on a keyframe, carried by the flow otherwise."""
+        flow_bwd = frame.data["flow_bwd"]
+        confidence = frame.data["flow_confidence"]
+        if self._evidence is not None and self._evidence.shape == confidence.shape:
+            self._evidence = warp_mask(self._evidence, flow_bwd)
+            self._trust = warp_mask(self._trust, flow_bwd) * confidence
+        if self.target_fps is not None:
+            self._keep_time(self._last_was_keyframe)
+        keyframe = self._is_due(confidence)
+        self._last_was_keyframe = keyframe
+        if keyframe:
+            self._evidence = np.asarray(self._semantics.process(frame)["evidence"], dtype=np.float32)
+            self._trust = np.ones_like(self._evidence)
+            self._since_keyframe = 0
+            self._keyframes += 1
+        else:
+            self._since_keyframe += 1
+        return {"evidence": self._evidence.copy(), "keyframe": np.array(keyframe)}
+
+    def reset(self) -> None:
+        """Forget the carried evidence and the schedule: the next frame is a keyframe."""
+        self._semantics.reset()
+        self._evidence: ProbMap | None = None
+        self._trust: ProbMap | None = None
+        self._since_keyframe = 0
+        self._last_call: float | None = None
+        self._behind_seconds = 0.0  # > 0: behind the target_fps schedule; capped below at -1 s of credit
+        self._budget_seconds = 0.0 if self.target_fps is None else 1.0 / self.target_fps
+        self._propagated_seconds: float | None = None
+        self._last_was_keyframe = True
+        self._keyframes = 0
