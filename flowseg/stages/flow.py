@@ -17,6 +17,7 @@ import numpy as np
 from .._validate import check_flow, check_image
 from ..errors import ConfigError, ShapeError
 from ..types import Flow, Frame, Image, ProbMap, StageOutput
+from ._sampling import flow_targets
 
 __all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "FlowEstimator"]
 
@@ -226,14 +227,15 @@ def flow_confidence(flow_bwd: Flow, flow_fwd: Flow, *, pixel_scale: float = 1.0)
     flow_fwd = check_flow(flow_fwd, (h, w), "flow_fwd")
     if not pixel_scale > 0:
         raise ValueError(f"pixel_scale is {pixel_scale}; expected a positive number")
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = grid_x + flow_bwd[..., 0]
-    map_y = grid_y + flow_bwd[..., 1]
-    fwd_at_y = cv2.remap(flow_fwd, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    targets = flow_targets(flow_bwd)
+    fwd_at_y = cv2.remap(flow_fwd, targets, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    bx, by = cv2.split(flow_bwd)
+    fx, fy = cv2.split(fwd_at_y)
     squared = pixel_scale**2
-    error = squared * np.sum((flow_bwd + fwd_at_y) ** 2, axis=2)
-    tolerance = 0.01 * squared * (np.sum(flow_bwd**2, axis=2) + np.sum(fwd_at_y**2, axis=2)) + 0.5
+    error = squared * ((bx + fx) ** 2 + (by + fy) ** 2)
+    tolerance = 0.01 * squared * (bx * bx + by * by + fx * fx + fy * fy) + 0.5
     confidence = np.exp(-error / tolerance)
+    map_x, map_y = cv2.split(targets)
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     return np.where(inside, confidence, 0.0).astype(np.float32)
 

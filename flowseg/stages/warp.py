@@ -7,6 +7,7 @@ import numpy as np
 
 from .._validate import check_flow, check_prob
 from ..types import Flow, Frame, ProbMap, StageOutput
+from ._sampling import flow_targets
 
 __all__ = ["DEFAULT_TEMPORAL_WEIGHT", "warp_mask", "fuse_evidence", "MaskWarper"]
 
@@ -50,11 +51,8 @@ def warp_mask(prob_prev: ProbMap, flow_bwd: Flow) -> ProbMap:
     h, w = prob_prev.shape[:2]
     prob_prev = check_prob(prob_prev, (h, w), "prob_prev")
     flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(
-        prob_prev, grid_x + flow_bwd[..., 0], grid_y + flow_bwd[..., 1],
-        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
-    )  # fmt: skip
+    return cv2.remap(prob_prev, flow_targets(flow_bwd), None, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)  # fmt: skip
 
 
 def fuse_evidence(
