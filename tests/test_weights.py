@@ -141,3 +141,44 @@ class TestTorchStages:
         with pytest.raises(WeightsError, match=rf"has SHA-256 {raft.sha256}, expected {'f' * 64}"):
             estimate_flow(frames[0], frames[1], method="raft_small", weights=raft.path, sha256="f" * 64,
                           device="cpu")  # fmt: skip
+
+
+CUDA = torch.cuda.is_available()
+
+
+class TestDevice:
+    @pytest.mark.skipif(CUDA, reason="this machine has a CUDA device; 'auto' picks it")
+    def test_auto_picks_the_cpu_without_warnings(self, deeplab: Checkpoint) -> None:
+        import warnings
+
+        from flowseg.stages.semantics import resolve_device
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert resolve_device("auto") == "cpu"
+            SemanticSegmenter(model="deeplabv3_mobilenet_v3_large", weights=deeplab.path, sha256=deeplab.sha256,
+                              device="auto", input_size=64)  # fmt: skip
+
+    @pytest.mark.skipif(CUDA, reason="this machine has a CUDA device")
+    def test_cuda_without_a_device_is_a_clear_error(self, deeplab: Checkpoint) -> None:
+        from flowseg.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="device 'cuda' was asked for but torch sees no CUDA device"):
+            SemanticSegmenter(model="deeplabv3_mobilenet_v3_large", weights=deeplab.path, sha256=deeplab.sha256,
+                              device="cuda")  # fmt: skip
+
+    @pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine")
+    def test_cuda_gives_the_cpu_answer(self, deeplab: Checkpoint, raft: Checkpoint) -> None:
+        frames, _ = moving_object_clip(2, shape=(128, 160), size=40)
+        probs = [
+            SemanticSegmenter(model="deeplabv3_mobilenet_v3_large", weights=deeplab.path, sha256=deeplab.sha256,
+                              device=device, input_size=128).predict(frames[0])
+            for device in ("cpu", "cuda")
+        ]  # fmt: skip
+        np.testing.assert_allclose(probs[1], probs[0], atol=1e-3)
+        flows = [
+            estimate_flow(frames[1], frames[0], method="raft_small", weights=raft.path, sha256=raft.sha256,
+                          device=device)
+            for device in ("cpu", "cuda")
+        ]  # fmt: skip
+        np.testing.assert_allclose(flows[1], flows[0], atol=0.05)
