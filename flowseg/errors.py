@@ -16,6 +16,7 @@ __all__ = [
     "WeightsError",
     "UnknownTargetError",
     "OutputError",
+    "MaskError",
 ]
 
 
@@ -66,3 +67,7 @@ class UnknownTargetError(ConfigError):
 
 class OutputError(FlowsegError, OSError):
     """An output location cannot be written."""
+
+
+class MaskError(FlowsegError, ValueError):
+    """An initial mask is empty, or its frame is not in the video."""

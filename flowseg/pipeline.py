@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ._validate import check_image, check_same_size
-from .errors import ConfigError, StageOrderError
+from .errors import ConfigError, MaskError, ShapeError, StageOrderError
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
@@ -41,6 +41,8 @@ and halves the size.
 """
 
 _RESULT_KEYS = ("prob", "mask")
+_SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
+"""Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`)."""
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -141,6 +143,7 @@ class Pipeline:
         self.preset: str | None = None
         """Name of the preset the pipeline was built from (see :meth:`from_preset`), if any."""
         self._check_order()
+        self._object_stages: tuple[Stage, ...] | None = None
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent in each stage during the last run, by stage class name."""
 
@@ -177,13 +180,14 @@ class Pipeline:
         pipeline.preset = preset
         return pipeline
 
-    def _check_order(self) -> None:
-        provided: dict[str, str] = {}
-        for stage in self.stages:
+    def _check_order(self, stages: Sequence[Stage] | None = None, given: Sequence[str] = ()) -> None:
+        provided: dict[str, str] = {key: "Pipeline" for key in given}
+        stages = self.stages if stages is None else stages
+        for stage in stages:
             name = type(stage).__name__
             for key in stage.requires:
                 if key not in provided:
-                    later = [type(s).__name__ for s in self.stages if key in s.provides and s is not stage]
+                    later = [type(s).__name__ for s in stages if key in s.provides and s is not stage]
                     hint = f"; {later[0]} provides it: put it before {name}" if later else "; no stage provides it"
                     raise StageOrderError(f"stage {name} requires {key!r}, which no earlier stage provides{hint}")
             provided.update({key: name for key in stage.provides})
@@ -206,16 +210,47 @@ class Pipeline:
 
     def reset(self) -> None:
         """Reset every stage: the next frame is treated as the first of a video."""
-        for stage in self.stages:
+        for stage in {id(s): s for s in (*self.stages, *(self._object_stages or ()))}.values():
             stage.reset()
 
-    def stream(self, frames: Iterable[Image]) -> Iterator[Result]:
+    def object_stages(self) -> tuple[Stage, ...]:
+        """The stages of semi-supervised mode: each evidence stage becomes an :class:`~flowseg.stages.ObjectAppearance`.
+
+        The semantic stage it replaces is kept inside it, as class evidence
+        for objects that model recognises. Built once, on first use.
+
+        Raises
+        ------
+        StageOrderError
+            If no stage provides ``"evidence"`` or the result does not fit together.
+        """
+        if self._object_stages is None:
+            from .stages import ObjectAppearance
+
+            if not any("evidence" in stage.provides for stage in self.stages):
+                raise StageOrderError("semi-supervised mode replaces the stage that provides 'evidence'; "
+                                      "this pipeline has none")
+            stages = tuple(ObjectAppearance(stage) if "evidence" in stage.provides else stage for stage in self.stages)
+            self._check_order(stages, given=_SEMI_SUPERVISED_KEYS)
+            self._object_stages = stages
+        return self._object_stages
+
+    def stream(
+        self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0
+    ) -> Iterator[Result]:
         """Segment frames one at a time, with memory that does not grow with the video.
 
         Parameters
         ----------
         frames : iterable of (H, W, 3) uint8 ndarray
             RGB frames of one video, all the same size. They are not modified.
+        init_mask : (H, W) array_like, optional
+            Semi-supervised mode: the object to follow, marked in frame
+            `init_frame` (non-zero = object). Only that object is segmented,
+            by the stages of :meth:`object_stages`; frames before
+            `init_frame` get empty masks.
+        init_frame : int
+            Index of the frame `init_mask` marks (>= 0).
 
         Yields
         ------
@@ -225,26 +260,63 @@ class Pipeline:
         Raises
         ------
         ShapeError, DTypeError
-            For a frame that is not (H, W, 3) uint8 or differs in size from the first.
+            For a frame that is not (H, W, 3) uint8 or differs in size from
+            the first, or an `init_mask` of another size than the frames.
+        MaskError
+            For an empty `init_mask`, or an `init_frame` past the last frame.
         """
+        stages = self.stages
+        if init_mask is not None:
+            init_mask = np.asarray(init_mask)
+            if init_mask.ndim != 2:
+                raise ShapeError(f"init_mask has shape {init_mask.shape}; expected (H, W)",
+                                 expected="(H, W)", actual=init_mask.shape)  # fmt: skip
+            if not init_mask.any():
+                raise MaskError("init_mask is empty: mark the object with non-zero pixels")
+            if init_frame < 0:
+                raise MaskError(f"init_frame is {init_frame}; expected a frame index >= 0")
+            stages = self.object_stages()
         self.reset()
-        self.stage_seconds = {type(stage).__name__: 0.0 for stage in self.stages}
+        self.stage_seconds = {type(stage).__name__: 0.0 for stage in stages}
         size: tuple[int, int] | None = None
+        previous: Result | None = None
+        index = -1
         for index, image in enumerate(frames):
             check_image(image, f"frame {index}")
             if size is None:
                 size = image.shape[:2]
+                if init_mask is not None and init_mask.shape != size:
+                    raise ShapeError(
+                        f"init_mask is {init_mask.shape[1]}x{init_mask.shape[0]} (WxH) but the frames are "
+                        f"{size[1]}x{size[0]}; the mask must be the size of the frame",
+                        expected=f"(H, W) = {size}", actual=init_mask.shape,
+                    )  # fmt: skip
             check_same_size(image, size, f"frame {index}")
             data: dict[str, np.ndarray] = {}
+            if init_mask is not None:
+                if index < init_frame:
+                    empty = np.zeros(size, np.float32)
+                    yield Result(index=index, mask=_read_only(empty > 0), prob=_read_only(empty), keyframe=False)
+                    continue
+                if index == init_frame:
+                    data["init_mask"] = _read_only((init_mask != 0).astype(np.float32))
+                else:
+                    data["previous_mask"] = _read_only(previous.mask.astype(np.float32))
             image = _read_only(image)
-            for stage in self.stages:
+            for stage in stages:
                 name = type(stage).__name__
                 start = time.perf_counter()
                 out = stage.process(Frame(index, image, MappingProxyType(data)))
                 self.stage_seconds[name] += time.perf_counter() - start
                 data.update({key: _read_only(out[key]) for key in stage.provides})
-            yield Result(index=index, mask=data["mask"], prob=data["prob"], keyframe=bool(data.get("keyframe", True)))
+            previous = Result(index=index, mask=data["mask"], prob=data["prob"],
+                              keyframe=bool(data.get("keyframe", True)))  # fmt: skip
+            yield previous
+        if init_mask is not None and index < init_frame:
+            raise MaskError(f"init_frame is {init_frame} but the video has {index + 1} frames")
 
-    def run(self, frames: Iterable[Image]) -> list[Result]:
+    def run(
+        self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0
+    ) -> list[Result]:
         """Segment all frames and return the results as a list (see :meth:`stream`)."""
-        return list(self.stream(frames))
+        return list(self.stream(frames, init_mask=init_mask, init_frame=init_frame))

@@ -1,5 +1,6 @@
 """Pipeline stages, one module each."""
 
+from .appearance import ColourModel, ObjectAppearance, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .keyframes import KeyframeScheduler, stale_fraction
 from .refine import MaskRefiner, crf_refine, graphcut_refine
@@ -8,6 +9,9 @@ from .warp import MaskWarper, fuse_evidence, warp_mask
 
 __all__ = [
     "VOC_CLASSES",
+    "ObjectAppearance",
+    "ColourModel",
+    "spatial_prior",
     "SemanticSegmenter",
     "resolve_targets",
     "FlowEstimator",

@@ -201,7 +201,8 @@ class MaskRefiner:
 
     Notes
     -----
-    Stateless: :meth:`reset` does nothing.
+    Stateless: :meth:`reset` does nothing. On a frame whose data holds
+    ``"init_mask"`` (semi-supervised mode) that mask is the output.
     """
 
     def __init__(self, *, method: str = "crf", source: str = "prob") -> None:
@@ -225,7 +226,10 @@ class MaskRefiner:
     def process(self, frame: Frame) -> StageOutput:
         """Stage interface: ``{"mask": refine(frame.image, frame.data[source])}``."""
         prob = frame.data[self.source]
-        out: StageOutput = {"mask": self.refine(frame.image, prob)}
+        if "init_mask" in frame.data:  # semi-supervised mode: the given mask is kept as it is
+            out: StageOutput = {"mask": np.asarray(frame.data["init_mask"]) > 0.5}
+        else:
+            out = {"mask": self.refine(frame.image, prob)}
         if self.source != "prob":
             out["prob"] = np.array(prob, dtype=np.float32)
         return out

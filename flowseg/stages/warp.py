@@ -117,7 +117,8 @@ class MaskWarper:
     Notes
     -----
     Keeps its own previous output; :meth:`reset` forgets it, so the next frame
-    starts from its evidence alone.
+    starts from its evidence alone. On a frame whose data holds ``"init_mask"``
+    (semi-supervised mode) that mask is the output.
     """
 
     requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
@@ -132,7 +133,9 @@ class MaskWarper:
     def process(self, frame: Frame) -> StageOutput:
         """Fused probability of ``frame``."""
         evidence = frame.data["evidence"]
-        if self._prob_prev is None or self._prob_prev.shape != evidence.shape:
+        if "init_mask" in frame.data:  # semi-supervised mode: the given mask is the truth
+            prob = np.array(frame.data["init_mask"], dtype=np.float32)
+        elif self._prob_prev is None or self._prob_prev.shape != evidence.shape:
             prob = np.array(evidence, dtype=np.float32)
         else:
             warped = warp_mask(self._prob_prev, frame.data["flow_bwd"])

@@ -1,0 +1,214 @@
+"""Object appearance stage (semi-supervised mode): evidence for the one object given in a first mask.
+
+The evidence of each frame is the object's appearance (colour, and where a
+semantic model recognises the object, its class probability) restricted to
+the neighbourhood of where the flow says the object now is.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .._validate import check_image, check_prob
+from ..types import Frame, Image, Mask, ProbMap, Stage, StageOutput
+from .warp import warp_mask
+
+__all__ = ["ColourModel", "spatial_prior", "ObjectAppearance"]
+
+
+class ColourModel:
+    """Object-versus-background colour posterior from joint RGB histograms.
+
+    Parameters
+    ----------
+    bins : int
+        Histogram bins per channel (a power of two from 2 to 64).
+
+    Notes
+    -----
+    ``posterior(image)[y, x] = h_obj(c) / (h_obj(c) + h_bg(c))`` with ``c`` the
+    pixel's colour bin and each histogram normalised to sum 1 after adding
+    one count to every bin (so an unseen colour gets 0.5).
+    """
+
+    def __init__(self, bins: int = 16) -> None:
+        if bins not in (2, 4, 8, 16, 32, 64):
+            raise ValueError(f"bins is {bins}; expected a power of two from 2 to 64")
+        self.bins = bins
+        self._shift = 8 - int(np.log2(bins))
+        self.object_hist: np.ndarray | None = None
+        self.background_hist: np.ndarray | None = None
+
+    def _bin_index(self, image: Image) -> np.ndarray:
+        q = (image >> self._shift).astype(np.int32)
+        return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
+
+    def histograms(self, image: Image, object_mask: Mask, background_mask: Mask) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised colour histograms of the object and background pixels of one frame."""
+        index = self._bin_index(check_image(image))
+        size = self.bins**3
+        obj = np.bincount(index[object_mask], minlength=size).astype(np.float64) + 1.0
+        bg = np.bincount(index[background_mask], minlength=size).astype(np.float64) + 1.0
+        return obj / obj.sum(), bg / bg.sum()
+
+    def fit(self, image: Image, object_mask: Mask, background_mask: Mask) -> ColourModel:
+        """Learn both histograms from one frame; returns self."""
+        self.object_hist, self.background_hist = self.histograms(image, object_mask, background_mask)
+        return self
+
+    def posterior(self, image: Image) -> ProbMap:
+        """``(H, W) float32`` probability in [0, 1] that each pixel's colour is the object's."""
+        if self.object_hist is None or self.background_hist is None:
+            raise RuntimeError("ColourModel.posterior called before fit")
+        table = (self.object_hist / (self.object_hist + self.background_hist)).astype(np.float32)
+        return table[self._bin_index(check_image(image))]
+
+
+def spatial_prior(mask: Mask, sigma: float) -> ProbMap:
+    """Where the object can be: 1 on `mask`, falling off as a Gaussian of the distance to it.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+        Where the object is expected.
+    sigma : float
+        Fall-off in pixels (> 0).
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        ``exp(-d^2 / (2 sigma^2))`` with ``d`` the distance to the nearest
+        pixel of `mask`; all ones when `mask` is empty (no idea where).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((1, 5), bool); m[0, 0] = True
+    >>> spatial_prior(m, sigma=1.0).round(2)
+    array([[1.  , 0.61, 0.14, 0.01, 0.  ]], dtype=float32)
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma is {sigma}; expected a positive number of pixels")
+    if not mask.any():
+        return np.ones(mask.shape, np.float32)
+    distance = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.exp(-(distance**2) / (2.0 * sigma**2)).astype(np.float32)
+
+
+class ObjectAppearance:
+    """Evidence for the object given by a first-frame mask (semi-supervised mode).
+
+    On the frame that carries ``"init_mask"`` the stage learns the object's
+    colours against the background's (:class:`ColourModel`) and, with a
+    `semantics` stage, asks whether that model recognises the object (mean
+    target probability above 0.5 inside the mask). On every later frame the
+    evidence is ``spatial_prior(warped previous mask) * appearance``, where
+    appearance is the colour posterior, averaged with the class probability
+    when the class is recognised.
+
+    Mechanisms that keep the mask on its object:
+
+    - **Locality.** The spatial prior, with a fall-off of `locality` times the
+      object's first-frame size (square root of its area), gives nothing to
+      look-alikes elsewhere, including other objects of the same class.
+    - **Re-anchoring.** The colour model is the mean of the first frame's
+      histograms (fixed) and running ones, so updates cannot drift it away.
+    - **Confidence-gated updates.** Running histograms take in, at rate
+      `update_rate`, only pixels the flow carries with confidence above 0.8
+      and whose warped previous mask is above 0.9 (object) or below 0.1
+      (background).
+    - **Recovery.** When the object is lost (empty warped mask), the prior
+      centres on the last place it was seen, so it is found again when it
+      comes back from an occlusion.
+
+    Parameters
+    ----------
+    semantics : Stage, optional
+        A stage providing ``"evidence"`` of the target class(es).
+    locality : float
+        Fall-off of the spatial prior as a fraction of the object's size (> 0).
+    update_rate : float
+        Weight of each frame in the running colour histograms, in [0, 1].
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("flow_bwd", "flow_confidence", "previous_mask")``; ``"previous_mask"``
+        (the previous frame's final mask, ``(H, W) float32`` 0 or 1) and
+        ``"init_mask"`` are given by :meth:`flowseg.Pipeline.stream` in
+        semi-supervised mode.
+    provides : tuple of str
+        ``("evidence",)``: ``(H, W) float32`` in [0, 1].
+    uses_class : bool
+        Whether the semantic model recognised the object (set on the init frame).
+    """
+
+    provides: tuple[str, ...] = ("evidence",)
+
+    def __init__(self, semantics: Stage | None = None, *, locality: float = 0.25, update_rate: float = 0.1) -> None:
+        if semantics is not None and "evidence" not in semantics.provides:
+            raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
+        if not locality > 0:
+            raise ValueError(f"locality is {locality}; expected a positive fraction of the object's size")
+        if not 0.0 <= update_rate <= 1.0:
+            raise ValueError(f"update_rate is {update_rate}; expected a value in [0, 1]")
+        self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", "previous_mask")
+        self.locality = locality
+        self.update_rate = update_rate
+        self._semantics = semantics
+        self.reset()
+
+    def _learn(self, frame: Frame, mask: Mask) -> np.ndarray:
+        self._first = ColourModel().fit(frame.image, mask, ~mask)
+        self._running = ColourModel().fit(frame.image, mask, ~mask)
+        self._size = max(float(np.sqrt(mask.sum())), 1.0)
+        self._last_seen = mask
+        self.uses_class = False
+        if self._semantics is not None and mask.any():
+            evidence = self._semantics.process(frame)["evidence"]
+            self.uses_class = bool(evidence[mask].mean() > 0.5)
+        return mask.astype(np.float32)
+
+    def _appearance(self, frame: Frame) -> ProbMap:
+        colour = 0.5 * (self._first.posterior(frame.image) + self._running.posterior(frame.image))
+        if self.uses_class:
+            colour = 0.5 * (colour + self._semantics.process(frame)["evidence"])
+        return colour
+
+    def _update(self, image: Image, warped: ProbMap, confidence: ProbMap) -> None:
+        trusted = confidence > 0.8
+        obj, bg = warped > 0.9, warped < 0.1
+        if not (obj & trusted).any():
+            return
+        new_obj, new_bg = self._running.histograms(image, obj & trusted, bg & trusted)
+        rate = self.update_rate
+        self._running.object_hist = (1 - rate) * self._running.object_hist + rate * new_obj
+        self._running.background_hist = (1 - rate) * self._running.background_hist + rate * new_bg
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Evidence for the object in ``frame``."""
+        image = check_image(frame.image)
+        if "init_mask" in frame.data:
+            return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5)}
+        if self._first is None:
+            return {"evidence": np.zeros(image.shape[:2], np.float32)}  # before the init frame
+        previous = check_prob(frame.data["previous_mask"], image.shape[:2], "previous_mask")
+        warped = warp_mask(previous, frame.data["flow_bwd"])
+        where = warped > 0.5
+        if where.any():
+            self._last_seen = where
+        prior = spatial_prior(self._last_seen, self.locality * self._size)
+        evidence = prior * self._appearance(frame)
+        self._update(image, warped, frame.data["flow_confidence"])
+        return {"evidence": evidence.astype(np.float32, copy=False)}
+
+    def reset(self) -> None:
+        """Forget the object: the next ``"init_mask"`` defines it anew."""
+        if self._semantics is not None:
+            self._semantics.reset()
+        self._first: ColourModel | None = None
+        self._running: ColourModel | None = None
+        self._size = 1.0
+        self._last_seen: Mask | None = None
+        self.uses_class = False
