@@ -13,6 +13,7 @@ from .errors import (
     ConfigError,
     DTypeError,
     FlowsegError,
+    MaskError,
     OutputError,
     ShapeError,
     StageOrderError,
@@ -22,7 +23,15 @@ from .errors import (
 )
 from .pipeline import PRESETS, STAGE_NAMES, Pipeline
 from .runner import segment_video
-from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter, stale_fraction
+from .stages import (
+    FlowEstimator,
+    KeyframeScheduler,
+    MaskRefiner,
+    MaskWarper,
+    ObjectAppearance,
+    SemanticSegmenter,
+    stale_fraction,
+)
 from .types import Frame, Result, Stage
 
 __version__ = "0.1.0"
@@ -39,6 +48,7 @@ __all__ = [
     "FlowEstimator",
     "KeyframeScheduler",
     "stale_fraction",
+    "ObjectAppearance",
     "MaskWarper",
     "MaskRefiner",
     "FlowsegError",
@@ -50,5 +60,6 @@ __all__ = [
     "WeightsError",
     "UnknownTargetError",
     "OutputError",
+    "MaskError",
     "__version__",
 ]

@@ -72,14 +72,17 @@ def _split_targets(_ctx: click.Context, _param: click.Parameter, value: tuple[st
 
 
 class _Progress:
-    """Progress line on stderr: frames done, fps and ETA."""
+    """Progress line on stderr: frames done, fps and ETA (only on a terminal; logs get the summary alone)."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.start = time.perf_counter()
         self._bar: Any = None
+        self._shown = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int | None) -> None:
+        if not self._shown:
+            return
         if self._bar is None:
             self._bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr,
                                           show_eta=bool(total), show_pos=True,
@@ -113,6 +116,11 @@ class _Progress:
 @click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None,
               help="Optical flow method (default: the preset's); RAFT needs its weights.")
 @click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
+@click.option("--init-mask", type=click.Path(path_type=Path), metavar="PNG",
+              help="Follow the one object marked in this mask (non-zero = object; the frame's size) instead "
+                   "of a target class.")
+@click.option("--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="The frame --init-mask marks (earlier frames get empty masks).")
 @click.option("--keyframe-interval", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run the semantic model at least every N frames and let the flow carry it in between "
                    "(earlier where that goes stale); 1 = every frame (default: the preset's).")
@@ -129,10 +137,13 @@ class _Progress:
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
-        weights: Path | None,
-        flow_method: str, flow_weights: Path | None, keyframe_interval: int | None, target_fps: float | None,
-        temporal_weight: float | None, refine: str, device: str, cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
+        weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
+        keyframe_interval: int | None, target_fps: float | None, temporal_weight: float | None, refine: str,
+        device: str, cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
+
+    With --init-mask, follow the one object that mask marks instead (the
+    target's model then only helps where it recognises that object).
 
     \b
     Writes to the output folder, which appears only when complete:
@@ -154,14 +165,15 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     progress = None if quiet else _Progress(f"{input_path.name}")
     try:
         summary = segment_video(input_path, output_dir, pipeline=pipeline, cutouts=cutouts, videos=not no_video,
-                                overwrite=overwrite, progress=progress)
+                                overwrite=overwrite, progress=progress, init_mask=init_mask, init_frame=init_frame)
     finally:
         if progress is not None:
             progress.close()
     if not quiet:
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())
         click.echo(f"model: {summary['model']}", err=True)
-        click.echo(f"{summary['frames']} frames ({summary['keyframes']} keyframes) in "
+        keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
+        click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 

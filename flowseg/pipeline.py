@@ -14,7 +14,7 @@ from .errors import ConfigError, MaskError, ShapeError, StageOrderError
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
-__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES"]
+__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "stage_settings"]
 
 STAGE_NAMES: tuple[str, ...] = ("flow", "semantics", "warp", "refine")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
@@ -43,6 +43,16 @@ and halves the size.
 _RESULT_KEYS = ("prob", "mask")
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
 """Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`)."""
+
+
+def stage_settings(stages: Sequence[Stage]) -> dict[str, dict[str, object]]:
+    """Public attributes of each stage (its configuration), by stage class name."""
+    return {
+        type(stage).__name__: {
+            k: v for k, v in vars(stage).items() if not k.startswith("_") and k not in ("requires", "provides")
+        }
+        for stage in stages
+    }
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -142,7 +152,7 @@ class Pipeline:
         self.stages: tuple[Stage, ...] = tuple(built)
         self.preset: str | None = None
         """Name of the preset the pipeline was built from (see :meth:`from_preset`), if any."""
-        self._check_order()
+        self._check_order(given=_SEMI_SUPERVISED_KEYS if self._follows_object(self.stages) else ())
         self._object_stages: tuple[Stage, ...] | None = None
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent in each stage during the last run, by stage class name."""
@@ -180,6 +190,11 @@ class Pipeline:
         pipeline.preset = preset
         return pipeline
 
+    @staticmethod
+    def _follows_object(stages: Sequence[Stage]) -> bool:
+        """Whether the stages need the semi-supervised keys (an ObjectAppearance among them)."""
+        return any(key in stage.requires for stage in stages for key in _SEMI_SUPERVISED_KEYS)
+
     def _check_order(self, stages: Sequence[Stage] | None = None, given: Sequence[str] = ()) -> None:
         provided: dict[str, str] = {key: "Pipeline" for key in given}
         stages = self.stages if stages is None else stages
@@ -201,12 +216,7 @@ class Pipeline:
     @property
     def settings(self) -> dict[str, dict[str, object]]:
         """Public configuration of every stage, by stage class name (for reports)."""
-        return {
-            type(stage).__name__: {
-                k: v for k, v in vars(stage).items() if not k.startswith("_") and k not in ("requires", "provides")
-            }
-            for stage in self.stages
-        }
+        return stage_settings(self.stages)
 
     def reset(self) -> None:
         """Reset every stage: the next frame is treated as the first of a video."""
@@ -230,7 +240,11 @@ class Pipeline:
             if not any("evidence" in stage.provides for stage in self.stages):
                 raise StageOrderError("semi-supervised mode replaces the stage that provides 'evidence'; "
                                       "this pipeline has none")
-            stages = tuple(ObjectAppearance(stage) if "evidence" in stage.provides else stage for stage in self.stages)
+            stages = tuple(
+                ObjectAppearance(stage) if "evidence" in stage.provides and not isinstance(stage, ObjectAppearance)
+                else stage
+                for stage in self.stages
+            )  # fmt: skip
             self._check_order(stages, given=_SEMI_SUPERVISED_KEYS)
             self._object_stages = stages
         return self._object_stages
@@ -266,6 +280,8 @@ class Pipeline:
             For an empty `init_mask`, or an `init_frame` past the last frame.
         """
         stages = self.stages
+        if init_mask is None and self._follows_object(stages):
+            raise MaskError("this pipeline follows one given object: pass init_mask (and init_frame)")
         if init_mask is not None:
             init_mask = np.asarray(init_mask)
             if init_mask.ndim != 2:

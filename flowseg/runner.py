@@ -9,9 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
+from .evaluation import read_mask_png
 from .io import FrameSource, ResultWriter
-from .pipeline import Pipeline
+from .pipeline import Pipeline, stage_settings
 
 __all__ = ["segment_video"]
 
@@ -38,6 +41,8 @@ def segment_video(
     videos: bool = True,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    init_mask: str | Path | np.ndarray | None = None,
+    init_frame: int = 0,
 ) -> dict[str, Any]:
     """Segment a video file or image folder and write the results to a folder.
 
@@ -58,12 +63,21 @@ def segment_video(
         Replace an existing non-empty `output_dir`.
     progress : callable, optional
         ``progress(done, total)`` after each frame; `total` may be None.
+    init_mask : path-like or (H, W) array_like, optional
+        Semi-supervised mode: the object to follow, as marked in frame
+        `init_frame` (a mask image file, or an array; non-zero = object).
+    init_frame : int
+        The frame `init_mask` marks.
 
     Returns
     -------
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
-        ``"width"``, ``"height"``, ``"input_fps"``, ``"model"`` (the semantic
+        ``"width"``, ``"height"``, ``"input_fps"``, ``"mode"``
+        (``"target"``, or ``"object"`` with `init_mask`, then also
+        ``"init_frame"`` and ``"class_evidence"``: whether the semantic
+        model's target probability covered the object, so it served as
+        evidence), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
         model ran on), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
@@ -79,22 +93,26 @@ def segment_video(
         If a frame is not RGB or differs in size from the first.
     OutputError
         If the output folder cannot be written.
+    MaskError
+        If `init_mask` is empty or `init_frame` is past the last frame.
     """
     from . import __version__
 
     source = FrameSource(input_path)
     pipeline = Pipeline() if pipeline is None else pipeline
+    if isinstance(init_mask, (str, Path)):
+        init_mask = read_mask_png(init_mask)
     threads = configure_threads()
     start = time.perf_counter()
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with ResultWriter(output_dir, fps=source.fps, cutouts=cutouts, videos=videos, overwrite=overwrite) as writer:
         keyframes = 0
         with BackgroundWorker(writer.write) as background:
-            # tee lags by one frame: the name/image pair and the pipeline read the same decode.
+            # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
             for_names, for_images = itertools.tee(prefetch(source))
             height = width = 0
-            results = pipeline.stream(image for _, image in for_images)
-            for done, ((name, image), result) in enumerate(zip(for_names, results), start=1):
+            results = pipeline.stream((image for _, image in for_images), init_mask=init_mask, init_frame=init_frame)
+            for done, (result, (name, image)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask)
                 keyframes += result.keyframe
                 height, width = image.shape[:2]
@@ -102,6 +120,11 @@ def segment_video(
                     progress(done, source.frame_count)
         seconds = time.perf_counter() - start
         model = next((getattr(s, "model_used") for s in pipeline.stages if hasattr(s, "model_used")), None)
+        stages = pipeline.stages if init_mask is None else pipeline.object_stages()
+        mode: dict[str, Any] = {"mode": "target"}
+        if init_mask is not None:
+            class_evidence = any(getattr(stage, "uses_class", False) for stage in stages)
+            mode = {"mode": "object", "init_frame": init_frame, "class_evidence": class_evidence}
         summary = _json_safe({
             "input": str(input_path),
             "output": str(output_dir),
@@ -109,11 +132,12 @@ def segment_video(
             "width": width,
             "height": height,
             "input_fps": source.fps,
+            **mode,
             "model": model,
             "preset": pipeline.preset,
             "keyframes": keyframes,
             "threads": threads,
-            "settings": pipeline.settings,
+            "settings": stage_settings(stages),
             "seconds": {"total": round(seconds, 3),
                         "stages": {k: round(v, 3) for k, v in pipeline.stage_seconds.items()}},
             "fps": round(writer.frames_written / seconds, 3) if seconds > 0 else None,

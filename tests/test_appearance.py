@@ -1,0 +1,213 @@
+"""Semi-supervised mode: the object appearance stage and the pipeline following one given object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from flowseg import MaskError, Pipeline, ShapeError, StageOrderError
+from flowseg.evaluation import read_mask_png
+from flowseg.metrics import region_similarity
+from flowseg.stages import ColourModel, MaskRefiner, ObjectAppearance, spatial_prior
+from flowseg.types import Frame, StageOutput
+
+from synthetic import object_mask, soft_prob, texture
+
+SHAPE = (96, 160)
+
+
+def two_objects_clip(n_frames: int, *, occlude: tuple[int, int] | None = None):
+    """Two look-alike textured squares on a textured background: A moves right 3 px a frame, B stays.
+
+    With ``occlude=(first, last)`` a grey bar hides the middle third of A's
+    path from frame `first` to `last` (inclusive).
+
+    Returns frames, A's true masks and B's mask.
+    """
+    h, w = SHAPE
+    background = texture(SHAPE, seed=0, low=0, high=120)
+    skin = texture(SHAPE, seed=1, low=135, high=255)
+    b_mask = object_mask(SHAPE, (w - 22, 22), 26)
+    frames, a_masks = [], []
+    for t in range(n_frames):
+        a_mask = object_mask(SHAPE, (30 + 3 * t, h / 2 + 10), 30)
+        frame = background.copy()
+        frame[b_mask] = skin[b_mask]
+        moved = np.roll(skin, 3 * t, axis=1)
+        frame[a_mask] = moved[a_mask]
+        if occlude is not None and occlude[0] <= t <= occlude[1]:
+            bar = np.zeros(SHAPE, bool)
+            bar[:, 30 + 3 * t - 5 : 30 + 3 * t + 5] = True
+            frame[bar] = 128
+            a_mask = a_mask & ~bar
+        frames.append(frame)
+        a_masks.append(a_mask)
+    return frames, a_masks, b_mask
+
+
+class BothObjects:
+    """A stand-in semantic stage: the class evidence covers both look-alikes (A's true mask and B)."""
+
+    requires: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ("evidence",)
+
+    def __init__(self, a_masks: list[np.ndarray], b_mask: np.ndarray) -> None:
+        self.a_masks, self.b_mask = a_masks, b_mask
+
+    def process(self, frame: Frame) -> StageOutput:
+        return {"evidence": soft_prob(self.a_masks[frame.index] | self.b_mask, blur=1.0, noise=0.05, seed=0)}
+
+    def reset(self) -> None:
+        """Stateless."""
+
+
+def object_pipeline(a_masks, b_mask) -> Pipeline:
+    return Pipeline(["flow", BothObjects(a_masks, b_mask), "warp", "refine"])
+
+
+class TestColourModel:
+    def test_posterior_separates_the_colours_it_was_fitted_on(self) -> None:
+        image = np.zeros((10, 20, 3), np.uint8)
+        image[:, :10] = (200, 30, 30)
+        image[:, 10:] = (20, 90, 200)
+        obj = np.zeros((10, 20), bool)
+        obj[:, :10] = True
+        posterior = ColourModel().fit(image, obj, ~obj).posterior(image)
+        assert posterior.dtype == np.float32 and posterior.shape == (10, 20)
+        assert posterior[:, :10].min() > 0.95 and posterior[:, 10:].max() < 0.05
+
+    def test_unseen_colour_is_undecided(self) -> None:
+        image = np.zeros((4, 4, 3), np.uint8)
+        obj = np.zeros((4, 4), bool)
+        obj[:2] = True
+        model = ColourModel().fit(image, obj, ~obj)
+        assert model.posterior(np.full((1, 1, 3), 255, np.uint8))[0, 0] == pytest.approx(0.5)
+
+    def test_needs_fitting_and_sane_bins(self) -> None:
+        with pytest.raises(RuntimeError, match="before fit"):
+            ColourModel().posterior(np.zeros((2, 2, 3), np.uint8))
+        with pytest.raises(ValueError, match="bins is 10; expected a power of two"):
+            ColourModel(bins=10)
+
+
+class TestSpatialPrior:
+    def test_falls_off_with_distance(self) -> None:
+        mask = np.zeros((1, 7), bool)
+        mask[0, 3] = True
+        prior = spatial_prior(mask, sigma=2.0)
+        assert prior[0, 3] == 1.0
+        assert prior[0, 1] == pytest.approx(np.exp(-1 / 2), abs=1e-3) == pytest.approx(prior[0, 5], abs=1e-3)
+
+    def test_empty_mask_allows_everywhere(self) -> None:
+        assert (spatial_prior(np.zeros((3, 4), bool), sigma=1.0) == 1).all()
+
+    def test_bad_sigma(self) -> None:
+        with pytest.raises(ValueError, match="sigma is 0; expected a positive number of pixels"):
+            spatial_prior(np.ones((2, 2), bool), sigma=0)
+
+
+class TestFollowOneObject:
+    def test_look_alike_of_the_same_class_stays_background(self) -> None:
+        frames, a_masks, b_mask = two_objects_clip(12)
+        results = object_pipeline(a_masks, b_mask).run(frames, init_mask=a_masks[0])
+        ious = [region_similarity(r.mask, m) for r, m in zip(results, a_masks)]
+        assert min(ious) > 0.85, ious
+        assert max(int((r.mask & b_mask).sum()) for r in results) == 0
+
+    def test_without_the_mask_the_class_finds_both(self) -> None:
+        """The same stages in target mode: the contrast that makes the test above meaningful."""
+        frames, a_masks, b_mask = two_objects_clip(4)
+        results = object_pipeline(a_masks, b_mask).run(frames)
+        assert results[-1].mask[b_mask].mean() > 0.9
+
+    def test_recovers_after_a_partial_occlusion(self) -> None:
+        frames, a_masks, b_mask = two_objects_clip(16, occlude=(4, 8))
+        results = object_pipeline(a_masks, b_mask).run(frames, init_mask=a_masks[0])
+        hidden = [region_similarity(r.mask, m) for r, m in zip(results[4:9], a_masks[4:9])]
+        after = [region_similarity(r.mask, m) for r, m in zip(results[10:], a_masks[10:])]
+        assert min(hidden) > 0.6, hidden
+        assert min(after) > 0.85, after
+
+    def test_colour_alone_without_a_semantic_model(self) -> None:
+        frames, a_masks, b_mask = two_objects_clip(10)
+        pipeline = Pipeline(["flow", ObjectAppearance(), "warp", MaskRefiner()])
+        results = pipeline.run(frames, init_mask=a_masks[0])
+        assert min(region_similarity(r.mask, m) for r, m in zip(results, a_masks)) > 0.8
+
+    def test_init_frame_later_in_the_video(self) -> None:
+        frames, a_masks, b_mask = two_objects_clip(8)
+        results = object_pipeline(a_masks, b_mask).run(frames, init_mask=a_masks[3], init_frame=3)
+        assert not any(r.mask.any() for r in results[:3])
+        assert np.array_equal(results[3].mask, a_masks[3])
+        assert min(region_similarity(r.mask, m) for r, m in zip(results[4:], a_masks[4:])) > 0.85
+
+    def test_the_same_pipeline_serves_both_modes(self) -> None:
+        frames, a_masks, b_mask = two_objects_clip(4)
+        pipeline = object_pipeline(a_masks, b_mask)
+        followed = pipeline.run(frames, init_mask=a_masks[0])
+        targeted = pipeline.run(frames)
+        assert not followed[-1].mask[b_mask].any() and targeted[-1].mask[b_mask].all()
+
+
+class TestBadInitMask:
+    def test_empty(self) -> None:
+        frames, _, _ = two_objects_clip(2)
+        with pytest.raises(MaskError, match="init_mask is empty"):
+            Pipeline().run(frames, init_mask=np.zeros(SHAPE, bool))
+
+    def test_wrong_size(self) -> None:
+        frames, _, _ = two_objects_clip(2)
+        with pytest.raises(ShapeError, match=r"init_mask is 80x48 \(WxH\) but the frames are 160x96"):
+            Pipeline().run(frames, init_mask=np.ones((48, 80), bool))
+
+    def test_not_2d(self) -> None:
+        frames, _, _ = two_objects_clip(2)
+        with pytest.raises(ShapeError, match=r"init_mask has shape \(96, 160, 3\); expected \(H, W\)"):
+            Pipeline().run(frames, init_mask=np.ones((*SHAPE, 3), bool))
+
+    def test_init_frame_past_the_end(self) -> None:
+        frames, a_masks, _ = two_objects_clip(3)
+        with pytest.raises(MaskError, match="init_frame is 5 but the video has 3 frames"):
+            Pipeline().run(frames, init_mask=a_masks[0], init_frame=5)
+
+    def test_pipeline_without_evidence_stage(self) -> None:
+        from flowseg.stages import FlowEstimator, MaskWarper
+
+        class Constant:
+            requires: tuple[str, ...] = ()
+            provides: tuple[str, ...] = ("prob",)
+
+            def process(self, frame: Frame) -> StageOutput:
+                return {"prob": np.zeros(frame.image.shape[:2], np.float32)}
+
+            def reset(self) -> None:
+                """Stateless."""
+
+        pipeline = Pipeline([FlowEstimator(), Constant(), MaskRefiner()])
+        frames, a_masks, _ = two_objects_clip(2)
+        assert MaskWarper  # the usual evidence consumer is absent here on purpose
+        with pytest.raises(StageOrderError, match="replaces the stage that provides 'evidence'; this pipeline has none"):
+            pipeline.run(frames, init_mask=a_masks[0])
+
+
+def test_follows_the_dog_on_davis(davis_root: Path) -> None:
+    """Real frames, no class model for dogs: the first 20 frames of DAVIS 'dog' from its first mask."""
+    files = sorted((davis_root / "JPEGImages" / "480p" / "dog").glob("*.jpg"))[:20]
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    truths = [read_mask_png(davis_root / "Annotations" / "480p" / "dog" / f"{f.stem}.png") for f in files]
+    results = Pipeline().run(frames, init_mask=truths[0])
+    ious = [region_similarity(r.mask, t) for r, t in zip(results[1:], truths[1:])]
+    copied = [region_similarity(truths[0], t) for t in truths[1:]]
+    # Measured: mean J 0.838, lowest 0.720 over frames 1-19 (copying the first mask: 0.432 and 0.301).
+    # The bounds leave room for small numeric differences between machines, not for losing the dog.
+    assert np.mean(ious) > 0.78 and min(ious) > 0.6, ious
+    assert np.mean(ious) > np.mean(copied) + 0.3
+
+
+def test_an_object_pipeline_needs_its_mask() -> None:
+    frames, _, _ = two_objects_clip(2)
+    with pytest.raises(MaskError, match="this pipeline follows one given object: pass init_mask"):
+        Pipeline(["flow", ObjectAppearance(), "warp", "refine"]).run(frames)
