@@ -41,6 +41,9 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "balanced": {"preset": "balanced"},
     "quality": {"preset": "quality"},
     "balanced+keyframes": {"preset": "balanced", "keyframe_interval": 4},
+    "object-fast": {"preset": "fast", "init": "first-mask"},
+    "object": {"preset": "balanced", "init": "first-mask"},
+    "object-quality": {"preset": "quality", "init": "first-mask"},
     "warp": {"refine": "none"},
     "warp+crf": {"refine": "crf"},
     "warp+graphcut": {"refine": "graphcut"},
@@ -51,7 +54,10 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
 """Named pipelines, as the :class:`flowseg.Pipeline` keywords that define them.
 
 ``None`` is the per-frame semantics alone (no flow, no fusion, a 0.5
-threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`. Every
+threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`;
+``"init": "first-mask"`` runs it in semi-supervised mode (the object marked
+in the first frame: the ground truth on DAVIS, the person model's first mask
+on other clips; see :func:`follows_object`). Every
 keyword not named keeps the library default (the ``balanced`` preset), so
 the numbers follow the defaults as they change.
 """
@@ -164,6 +170,11 @@ def config_unavailable(config: str) -> str | None:
     return None
 
 
+def follows_object(config: str) -> bool:
+    """Whether a configuration runs in semi-supervised mode (from a first-frame mask)."""
+    return (PIPELINE_CONFIGS.get(config) or {}).get("init") == "first-mask"
+
+
 def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     """Build the named pipeline configuration for a target.
 
@@ -184,6 +195,8 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
         When the target needs model weights that are not on this machine.
     """
     keywords = PIPELINE_CONFIGS[config]
+    if keywords is not None:
+        keywords = {k: v for k, v in keywords.items() if k != "init"}
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
     if "preset" in keywords:

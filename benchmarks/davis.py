@@ -79,6 +79,7 @@ from _common import (
     comma_list,
     environment,
     fix_seeds,
+    follows_object,
     format_number,
     format_stage_seconds,
     markdown_table,
@@ -247,8 +248,10 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def _segment_sequence(pipeline: Pipeline, frames_dir: Path, dest: Path, max_frames: int | None) -> SequenceRun:
-    """Run `pipeline` on the frames of one sequence and write its masks to `dest`."""
+def _segment_sequence(
+    pipeline: Pipeline, frames_dir: Path, dest: Path, max_frames: int | None, init_mask: np.ndarray | None = None
+) -> SequenceRun:
+    """Run `pipeline` on the frames of one sequence (from `init_mask` when given) and write its masks to `dest`."""
     names: list[str] = []
 
     def images() -> Iterator[np.ndarray]:
@@ -257,7 +260,7 @@ def _segment_sequence(pipeline: Pipeline, frames_dir: Path, dest: Path, max_fram
             yield image
 
     start = time.perf_counter()
-    for result in pipeline.stream(images()):
+    for result in pipeline.stream(images(), init_mask=init_mask):
         _write_mask(dest / f"{names[result.index]}.png", result.mask)
     return {
         "frames": len(names),
@@ -278,7 +281,17 @@ def _copy_first_gt(gt_dir: Path, dest: Path, max_frames: int | None) -> Sequence
 
 
 def _pipeline_or_reason(config: str, targets: Sequence[str]) -> Pipeline | str:
-    """The configuration's pipeline for these target classes, or why it cannot run here."""
+    """The configuration's pipeline for these target classes, or why it cannot run here.
+
+    Semi-supervised configurations run on every sequence: without a class (or
+    without its weights) the person model stands by as class evidence, used
+    only where it covers the given object.
+    """
+    if follows_object(config):
+        try:
+            return build_pipeline(config, targets or "person")
+        except WeightsError:
+            return build_pipeline(config, "person")
     if not targets:
         return NO_CLASS_REASON
     try:
@@ -334,7 +347,9 @@ def run_config(
         if pipeline is None:
             runs[name] = _copy_first_gt(Path(root) / _ANNOTATIONS / name, dest, max_frames)
         else:
-            runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames)
+            first = sorted((Path(root) / _ANNOTATIONS / name).glob("*.png"))[0]
+            init_mask = read_mask_png(first) if follows_object(config) else None
+            runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames, init_mask)
         print(f"[{config}] {name}: {runs[name]['frames']} frames in {runs[name]['seconds']:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
     return {"sequences": runs, "skipped": skipped, "peak_rss_mb": peak_rss_mb()}

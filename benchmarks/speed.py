@@ -57,6 +57,7 @@ from _common import (
     comma_list,
     environment,
     fix_seeds,
+    follows_object,
     format_number,
     format_stage_seconds,
     markdown_table,
@@ -213,7 +214,15 @@ def write_clip(video: Path, height: int, count: int | None, path: Path) -> Path:
     return path
 
 
-def run_end_to_end(config: str, clip: str, target: str, out: str) -> dict[str, Any]:
+def first_person_mask(video: Path, height: int) -> np.ndarray | None:
+    """The embedded person model's mask of the clip's first frame: the object the semi-supervised configurations follow."""
+    from flowseg import SemanticSegmenter
+
+    first = next(clip_frames(video, height, 1))
+    return SemanticSegmenter(target="person", model="selfie").predict(first) > 0.5
+
+
+def run_end_to_end(config: str, clip: str, height: int, target: str, out: str) -> dict[str, Any]:
     """``flowseg run`` on a clip with one configuration; meant for a fresh process.
 
     Returns
@@ -225,7 +234,8 @@ def run_end_to_end(config: str, clip: str, target: str, out: str) -> dict[str, A
     from flowseg import segment_video
 
     fix_seeds()
-    summary = segment_video(clip, out, pipeline=build_pipeline(config, target), overwrite=True)
+    init_mask = first_person_mask(Path(clip), height) if follows_object(config) else None
+    summary = segment_video(clip, out, pipeline=build_pipeline(config, target), overwrite=True, init_mask=init_mask)
     print(f"[{config} end to end] {summary['frames']} frames at {summary['fps']} fps", file=sys.stderr, flush=True)
     return {"frames": summary["frames"], "fps": summary["fps"], "keyframes": summary["keyframes"],
             "stage_seconds": summary["seconds"]["stages"], "peak_rss_mb": peak_rss_mb()}
@@ -264,7 +274,8 @@ def run_speed(config: str, video: str, height: int, target: str, frames: int | N
     stage_start: dict[str, float] = {}
     shape: tuple[int, ...] = ()
     start = time.perf_counter()
-    for result in pipeline.stream(clip_frames(Path(video), height, count, loop)):
+    init_mask = first_person_mask(Path(video), height) if follows_object(config) else None
+    for result in pipeline.stream(clip_frames(Path(video), height, count, loop), init_mask=init_mask):
         now = time.perf_counter()
         if result.index >= WARMUP_FRAMES:
             seconds.append(now - start)
@@ -406,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             unmeasured.append((height, config, problem.reason))
             failed |= problem.failed
             continue
-        end_to_end = attempt(config, run_end_to_end, config, str(clips[height]), args.target,
+        end_to_end = attempt(config, run_end_to_end, config, str(clips[height]), height, args.target,
                              str(args.out / f"run-{config}-{height}p"))
         rows.append({"height": height, "config": config, "once": once.result,
                      "looped": looped.result if looped else None,

@@ -87,7 +87,7 @@ class TestColourModel:
         assert model.posterior(np.full((1, 1, 3), 255, np.uint8))[0, 0] == pytest.approx(0.5)
 
     def test_needs_fitting_and_sane_bins(self) -> None:
-        with pytest.raises(RuntimeError, match="before fit"):
+        with pytest.raises(RuntimeError, match="used before fit"):
             ColourModel().posterior(np.zeros((2, 2, 3), np.uint8))
         with pytest.raises(ValueError, match="bins is 10; expected a power of two"):
             ColourModel(bins=10)

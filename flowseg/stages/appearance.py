@@ -40,13 +40,13 @@ class ColourModel:
         self.object_hist: np.ndarray | None = None
         self.background_hist: np.ndarray | None = None
 
-    def _bin_index(self, image: Image) -> np.ndarray:
-        q = (image >> self._shift).astype(np.int32)
+    def bin_index(self, image: Image) -> np.ndarray:
+        """``(H, W) int32`` colour bin of each pixel of an RGB image."""
+        q = (check_image(image) >> self._shift).astype(np.int32)
         return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
 
-    def histograms(self, image: Image, object_mask: Mask, background_mask: Mask) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised colour histograms of the object and background pixels of one frame."""
-        index = self._bin_index(check_image(image))
+    def histograms(self, index: np.ndarray, object_mask: Mask, background_mask: Mask) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised colour histograms of the object and background pixels, from :meth:`bin_index`."""
         size = self.bins**3
         obj = np.bincount(index[object_mask], minlength=size).astype(np.float64) + 1.0
         bg = np.bincount(index[background_mask], minlength=size).astype(np.float64) + 1.0
@@ -54,15 +54,18 @@ class ColourModel:
 
     def fit(self, image: Image, object_mask: Mask, background_mask: Mask) -> ColourModel:
         """Learn both histograms from one frame; returns self."""
-        self.object_hist, self.background_hist = self.histograms(image, object_mask, background_mask)
+        self.object_hist, self.background_hist = self.histograms(self.bin_index(image), object_mask, background_mask)
         return self
+
+    def table(self) -> np.ndarray:
+        """``(bins**3,) float32``: the object posterior of each colour bin."""
+        if self.object_hist is None or self.background_hist is None:
+            raise RuntimeError("ColourModel used before fit")
+        return (self.object_hist / (self.object_hist + self.background_hist)).astype(np.float32)
 
     def posterior(self, image: Image) -> ProbMap:
         """``(H, W) float32`` probability in [0, 1] that each pixel's colour is the object's."""
-        if self.object_hist is None or self.background_hist is None:
-            raise RuntimeError("ColourModel.posterior called before fit")
-        table = (self.object_hist / (self.object_hist + self.background_hist)).astype(np.float32)
-        return table[self._bin_index(check_image(image))]
+        return self.table()[self.bin_index(image)]
 
 
 def spatial_prior(mask: Mask, sigma: float) -> ProbMap:
@@ -170,18 +173,18 @@ class ObjectAppearance:
             self.uses_class = bool(evidence[mask].mean() > 0.5)
         return mask.astype(np.float32)
 
-    def _appearance(self, frame: Frame) -> ProbMap:
-        colour = 0.5 * (self._first.posterior(frame.image) + self._running.posterior(frame.image))
+    def _appearance(self, frame: Frame, index: np.ndarray) -> ProbMap:
+        colour = (0.5 * (self._first.table() + self._running.table()))[index]
         if self.uses_class:
             colour = 0.5 * (colour + self._semantics.process(frame)["evidence"])
         return colour
 
-    def _update(self, image: Image, warped: ProbMap, confidence: ProbMap) -> None:
+    def _update(self, index: np.ndarray, warped: ProbMap, confidence: ProbMap) -> None:
         trusted = confidence > 0.8
         obj, bg = warped > 0.9, warped < 0.1
         if not (obj & trusted).any():
             return
-        new_obj, new_bg = self._running.histograms(image, obj & trusted, bg & trusted)
+        new_obj, new_bg = self._running.histograms(index, obj & trusted, bg & trusted)
         rate = self.update_rate
         self._running.object_hist = (1 - rate) * self._running.object_hist + rate * new_obj
         self._running.background_hist = (1 - rate) * self._running.background_hist + rate * new_bg
@@ -199,8 +202,9 @@ class ObjectAppearance:
         if where.any():
             self._last_seen = where
         prior = spatial_prior(self._last_seen, self.locality * self._size)
-        evidence = prior * self._appearance(frame)
-        self._update(image, warped, frame.data["flow_confidence"])
+        index = self._first.bin_index(image)
+        evidence = prior * self._appearance(frame, index)
+        self._update(index, warped, frame.data["flow_confidence"])
         return {"evidence": evidence.astype(np.float32, copy=False)}
 
     def reset(self) -> None:
