@@ -61,9 +61,15 @@ def test_config_unavailable_only_for_missing_raft_weights(monkeypatch: pytest.Mo
 
 
 def test_configs_name_their_methods() -> None:
-    """A configuration's name promises its flow and refine methods; the keywords must say the same."""
+    """A configuration's name promises its preset, or its flow and refine methods; the keywords must say the same."""
     for name, keywords in _common.PIPELINE_CONFIGS.items():
         if keywords is None:
+            continue
+        if "preset" in keywords:
+            mode, _, preset = name.partition("-")
+            expected = preset if mode == "object" else name.partition("+")[0]
+            assert keywords["preset"] == (expected or "balanced"), name
+            assert _common.follows_object(name) == (mode == "object"), name
             continue
         flow, _, refine = name.rpartition("+")
         assert keywords.get("refine", "none") == ("none" if refine == "warp" else refine), name
