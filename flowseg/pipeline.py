@@ -16,9 +16,9 @@ from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "stage_settings"]
 
-STAGE_NAMES: tuple[str, ...] = ("flow", "semantics", "warp", "refine")
+STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "refine")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
-(the flow comes first so that keyframe scheduling can consult it)."""
+(the flow comes first so that shot boundaries and keyframe scheduling can consult it)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
@@ -128,7 +128,7 @@ class Pipeline:
         refine: str = "crf",
         device: str = "auto",
     ) -> None:
-        from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter
+        from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter, ShotBoundaries
 
         def semantics() -> Stage:
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
@@ -139,6 +139,7 @@ class Pipeline:
         builders = {
             "semantics": semantics,
             "flow": lambda: FlowEstimator(method=flow_method, scale=flow_scale, weights=flow_weights, device=device),
+            "shots": ShotBoundaries,
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
             "refine": lambda: MaskRefiner(method=refine),
         }

@@ -77,7 +77,9 @@ def segment_video(
         (``"target"``, or ``"object"`` with `init_mask`, then also
         ``"init_frame"`` and ``"class_evidence"``: whether the semantic
         model's target probability covered the object, so it served as
-        evidence), ``"model"`` (the semantic
+        evidence, and ``"object_lost_at"``: the shot boundary where the object
+        was lost, or None), ``"shot_changes"`` (frames where propagation
+        restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
         model ran on), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
@@ -124,7 +126,9 @@ def segment_video(
         mode: dict[str, Any] = {"mode": "target"}
         if init_mask is not None:
             class_evidence = any(getattr(stage, "uses_class", False) for stage in stages)
-            mode = {"mode": "object", "init_frame": init_frame, "class_evidence": class_evidence}
+            lost_at = next((stage.lost_at for stage in stages if getattr(stage, "lost_at", None) is not None), None)
+            mode = {"mode": "object", "init_frame": init_frame, "class_evidence": class_evidence,
+                    "object_lost_at": lost_at}  # fmt: skip
         summary = _json_safe({
             "input": str(input_path),
             "output": str(output_dir),
@@ -136,6 +140,7 @@ def segment_video(
             "model": model,
             "preset": pipeline.preset,
             "keyframes": keyframes,
+            "shot_changes": next((s.boundary_frames for s in stages if hasattr(s, "boundary_frames")), []),
             "threads": threads,
             "settings": stage_settings(stages),
             "seconds": {"total": round(seconds, 3),

@@ -164,11 +164,11 @@ class TestConfiguration:
 
     def test_pipeline_keywords_build_the_scheduler(self) -> None:
         pipeline = Pipeline(keyframe_interval=5, target_fps=12.5)
-        scheduler = pipeline.stages[1]
+        scheduler = pipeline.stages[2]
         assert isinstance(scheduler, KeyframeScheduler)
         assert (scheduler.max_interval, scheduler.target_fps) == (5, 12.5)
         assert scheduler.target == ("person",)
-        assert isinstance(Pipeline().stages[1], type(scheduler._semantics))
+        assert isinstance(Pipeline().stages[2], type(scheduler._semantics))
 
     def test_scheduler_needs_the_flow_first(self) -> None:
         with pytest.raises(ValueError, match="requires 'flow_bwd'.*FlowEstimator provides it"):

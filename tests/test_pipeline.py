@@ -74,7 +74,7 @@ class TestStageOrder:
             Pipeline(["semantics", "flow"])
 
     def test_unknown_stage_name(self) -> None:
-        with pytest.raises(ValueError, match="unknown stage name 'warping'; valid names: flow, semantics, warp"):
+        with pytest.raises(ValueError, match="unknown stage name 'warping'; valid names: flow, shots, semantics, warp"):
             Pipeline(["semantics", "flow", "warping", "refine"])
 
 

@@ -5,6 +5,7 @@ from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .keyframes import KeyframeScheduler, stale_fraction
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
+from .shots import ShotBoundaries, ShotDetector
 from .warp import MaskWarper, fuse_evidence, warp_mask
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "MaskWarper",
     "warp_mask",
     "fuse_evidence",
+    "ShotBoundaries",
+    "ShotDetector",
     "MaskRefiner",
     "crf_refine",
     "graphcut_refine",

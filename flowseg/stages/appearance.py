@@ -124,6 +124,10 @@ class ObjectAppearance:
     - **Recovery.** When the object is lost (empty warped mask), the prior
       centres on the last place it was seen, so it is found again when it
       comes back from an occlusion.
+    - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
+      :class:`~flowseg.stages.ShotBoundaries`) the object is lost for good:
+      the evidence is empty from there on, and :attr:`lost_at` names the
+      frame (mark it again in the new shot to follow it there).
 
     Parameters
     ----------
@@ -145,6 +149,8 @@ class ObjectAppearance:
         ``("evidence",)``: ``(H, W) float32`` in [0, 1].
     uses_class : bool
         Whether the semantic model recognised the object (set on the init frame).
+    lost_at : int or None
+        The frame of the shot boundary where the object was lost, if any.
     """
 
     provides: tuple[str, ...] = ("evidence",)
@@ -194,8 +200,10 @@ class ObjectAppearance:
         image = check_image(frame.image)
         if "init_mask" in frame.data:
             return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5)}
-        if self._first is None:
-            return {"evidence": np.zeros(image.shape[:2], np.float32)}  # before the init frame
+        if frame.data.get("shot_change") and self._first is not None and self.lost_at is None:
+            self.lost_at = frame.index
+        if self._first is None or self.lost_at is not None:
+            return {"evidence": np.zeros(image.shape[:2], np.float32)}  # before the init frame, or after a cut
         previous = check_prob(frame.data["previous_mask"], image.shape[:2], "previous_mask")
         warped = warp_mask(previous, frame.data["flow_bwd"])
         where = warped > 0.5
@@ -216,3 +224,4 @@ class ObjectAppearance:
         self._size = 1.0
         self._last_seen: Mask | None = None
         self.uses_class = False
+        self.lost_at: int | None = None

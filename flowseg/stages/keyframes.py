@@ -64,7 +64,9 @@ class KeyframeScheduler:
 
     A frame is a keyframe when
 
-    1. it is the first frame (or the first after :meth:`reset`), or
+    1. it is the first frame (or the first after :meth:`reset`), or a shot
+       boundary flags it (``"shot_change"``, when the pipeline has
+       :class:`~flowseg.stages.ShotBoundaries`), or
     2. more than `max_stale` of the target's carried evidence is stale, or
        more than half of the frame is (a shot cut: the flow confidence
        collapses); see :func:`stale_fraction`, or
@@ -132,8 +134,9 @@ class KeyframeScheduler:
         """Keyframes since the last :meth:`reset`."""
         return self._keyframes
 
-    def _is_due(self, flow_confidence: ProbMap) -> bool:
-        if self._evidence is None or self._evidence.shape != flow_confidence.shape:
+    def _is_due(self, frame: Frame) -> bool:
+        flow_confidence = frame.data["flow_confidence"]
+        if self._evidence is None or self._evidence.shape != flow_confidence.shape or frame.data.get("shot_change"):
             return True
         reachable = self._propagated_seconds is None or self._propagated_seconds < self._budget_seconds
         if self._behind_seconds > 0 and reachable:
@@ -163,7 +166,7 @@ class KeyframeScheduler:
             self._trust = warp_mask(self._trust, flow_bwd) * confidence
         if self.target_fps is not None:
             self._keep_time(self._last_was_keyframe)
-        keyframe = self._is_due(confidence)
+        keyframe = self._is_due(frame)
         self._last_was_keyframe = keyframe
         if keyframe:
             self._evidence = np.asarray(self._semantics.process(frame)["evidence"], dtype=np.float32)

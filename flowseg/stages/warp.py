@@ -117,8 +117,10 @@ class MaskWarper:
     Notes
     -----
     Keeps its own previous output; :meth:`reset` forgets it, so the next frame
-    starts from its evidence alone. On a frame whose data holds ``"init_mask"``
-    (semi-supervised mode) that mask is the output.
+    starts from its evidence alone, as does a frame whose ``"shot_change"``
+    (from :class:`~flowseg.stages.ShotBoundaries`, when the pipeline has one)
+    is true. On a frame whose data holds ``"init_mask"`` (semi-supervised
+    mode) that mask is the output.
     """
 
     requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
@@ -135,7 +137,7 @@ class MaskWarper:
         evidence = frame.data["evidence"]
         if "init_mask" in frame.data:  # semi-supervised mode: the given mask is the truth
             prob = np.array(frame.data["init_mask"], dtype=np.float32)
-        elif self._prob_prev is None or self._prob_prev.shape != evidence.shape:
+        elif self._prob_prev is None or self._prob_prev.shape != evidence.shape or frame.data.get("shot_change"):
             prob = np.array(evidence, dtype=np.float32)
         else:
             warped = warp_mask(self._prob_prev, frame.data["flow_bwd"])
