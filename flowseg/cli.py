@@ -197,12 +197,59 @@ def eval_command(results: Path, ground_truth: Path, sequences: str | None, json_
     report = evaluate_folders(results, ground_truth, sequences=names)
     click.echo(format_table(report))
     if json_path is not None:
-        tmp = json_path.with_name(f".{json_path.name}.partial")
-        try:
-            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, json_path)
-        except OSError as error:
-            raise OutputError(f"cannot write {str(json_path)!r}: {error.strerror}") from None
+        _write_atomically(json_path, json.dumps(report, indent=2) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary name beside `path`, then rename it: no half-written file."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(path)!r}: {error.strerror}") from None
+
+
+@main.command(short_help="Find the shots of a video: cuts, fades and dissolves.")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the shot list as JSON here.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the shots as CSV here.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Frame rate for timecodes (default: the video's; 25 for an image folder).")
+def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, fps: float | None) -> None:
+    """List the shots of INPUT (a video file or a folder of images) and the boundaries between them.
+
+    \b
+    Frame numbers are zero-based and inclusive: a cut between frames 41 and 42
+    is the boundary start 41, end 42; a gradual transition spans from the
+    last frame of the old shot to the first frame of the new one.
+    """
+    from .io import FrameSource
+    from .shots import detect, shot_list
+
+    source = FrameSource(input_path)
+    frames = 0
+
+    def images():
+        nonlocal frames
+        for frames, (_, image) in enumerate(source, start=1):
+            yield image
+
+    boundaries = detect(images())
+    listing = shot_list(boundaries, frames=frames, fps=fps or source.fps or 25.0)
+    for number, shot in enumerate(listing["shots"], start=1):
+        click.echo(f"shot {number:3d}: frames {shot['start']:6d}-{shot['end']:6d}  "
+                   f"{shot['start_timecode']} - {shot['end_timecode']}")
+    for boundary in listing["boundaries"]:
+        click.echo(f"{boundary['kind']:>8s}: {boundary['start']}-{boundary['end']}")
+    if json_path is not None:
+        _write_atomically(json_path, json.dumps(listing, indent=2) + "\n")
+    if csv_path is not None:
+        rows = ["shot,start,end,start_timecode,end_timecode"]
+        rows += [f"{n},{s['start']},{s['end']},{s['start_timecode']},{s['end_timecode']}"
+                 for n, s in enumerate(listing["shots"], start=1)]
+        _write_atomically(csv_path, "\n".join(rows) + "\n")
 
 
 @main.command(short_help="List models, their weights, and the target classes.")

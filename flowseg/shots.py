@@ -19,7 +19,7 @@ from .stages.flow import FlowEstimator
 from .stages.shots import Boundary, ShotDetector, frame_signature
 from .types import Frame, Image
 
-__all__ = ["Boundary", "detect", "shots_from_boundaries", "timecode"]
+__all__ = ["Boundary", "detect", "shots_from_boundaries", "shot_list", "timecode"]
 
 _FLOW_WIDTH = 160
 
@@ -91,3 +91,28 @@ def timecode(frame: int, fps: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
+
+
+def shot_list(boundaries: Iterable[Boundary], *, frames: int, fps: float) -> dict:
+    """The shot list as ``flowseg shots --json`` writes it.
+
+    Returns
+    -------
+    dict
+        ``{"fps", "frames", "shots": [{"start", "end", "start_timecode",
+        "end_timecode"}], "boundaries": [{"kind", "start", "end"}]}``, frame
+        numbers zero-based and inclusive.
+
+    Examples
+    --------
+    >>> shot_list([Boundary("cut", 1, 2)], frames=4, fps=2.0)["shots"][1]
+    {'start': 2, 'end': 3, 'start_timecode': '00:00:01.000', 'end_timecode': '00:00:01.500'}
+    """
+    boundaries = list(boundaries)
+    return {
+        "fps": fps,
+        "frames": frames,
+        "shots": [{"start": a, "end": b, "start_timecode": timecode(a, fps), "end_timecode": timecode(b, fps)}
+                  for a, b in shots_from_boundaries(boundaries, frames)],
+        "boundaries": [{"kind": b.kind, "start": b.start, "end": b.end} for b in boundaries],
+    }

@@ -94,13 +94,15 @@ class ShotDetector:
     Notes
     -----
     A frame is a *transition frame* when its change from the frame before
-    is above ``sensitivity`` times the median of the recent changes (and
-    above 0.05, so that a still video's noise does not count) while its flow
-    consistency is below half the recent median, or when its change is above
-    0.5 whatever the flow says. It is also one, for gradual transitions, when
-    the change over the last :data:`SPAN` frames is above 0.5 while its own
-    change is above ``sensitivity / 2`` times the recent median and its flow
-    consistency below the recent median.
+    stands out (above ``sensitivity`` times the median of the recent changes,
+    and above 0.05, so that a still video's noise does not count) and either
+    its flow consistency is below half the recent median or the change over
+    the last :data:`SPAN` frames is above 0.5 (a dissolve of still content
+    keeps the flow consistent); or when its change is above 0.5 whatever
+    else. For slower gradual transitions it is also one when the change over
+    the last :data:`SPAN` frames is above 0.5 while its own change is above
+    ``sensitivity / 2`` times the recent median and its flow consistency
+    below the recent median.
 
     Transition frames closer than :data:`SPAN` frames form one run. A run
     is reported by :meth:`push` :data:`SPAN` frames after its last frame: as
@@ -136,7 +138,8 @@ class ShotDetector:
             return True
         usual_change = float(np.median(self._changes)) if self._changes else change
         usual_consistency = float(np.median(self._consistency)) if self._consistency else consistency
-        abrupt = change > max(self.sensitivity * usual_change, 0.05) and consistency < 0.5 * usual_consistency
+        stands_out = change > max(self.sensitivity * usual_change, 0.05)
+        abrupt = stands_out and (consistency < 0.5 * usual_consistency or long_change > 0.5)
         gradual = long_change > 0.5 and change > 0.5 * self.sensitivity * usual_change and consistency < usual_consistency
         return abrupt or gradual
 
