@@ -104,9 +104,11 @@ class ShotDetector:
     ``sensitivity / 2`` times the recent median and its flow consistency
     below the recent median.
 
-    Transition frames closer than :data:`SPAN` frames form one run. A run
-    is reported by :meth:`push` :data:`SPAN` frames after its last frame: as
-    nothing if the content then matches what it was before the run (a
+    Transition frames closer than :data:`SPAN` frames form one run; after an
+    abrupt change the change over :data:`SPAN` frames is measured from that
+    frame on, so a cut does not echo as a gradual transition. A run is
+    reported by :meth:`push` :data:`SPAN` frames after its last frame: as
+    nothing if the frame right after it matches the frame right before it (a
     flash), as a cut if it is one or two frames long, else as a gradual
     transition. :meth:`finish` reports a run still open at the end.
 
@@ -136,7 +138,7 @@ class ShotDetector:
         """
         if change > 0.5:
             return True
-        usual_change = float(np.median(self._changes)) if self._changes else change
+        usual_change = self._usual_change(change)
         usual_consistency = float(np.median(self._consistency)) if self._consistency else consistency
         stands_out = change > max(self.sensitivity * usual_change, 0.05)
         abrupt = stands_out and (consistency < 0.5 * usual_consistency or long_change > 0.5)
@@ -166,21 +168,30 @@ class ShotDetector:
         self.last_was_transition = self.is_transition(change, long_change, consistency)
         if self.last_was_transition:
             if self._run is None:
-                self._run = [index, index, recent[-2]]
-            self._run[1] = index
+                self._run = [index, index, recent[-2], None]
+            self._run[1], self._run[3] = index, None
+            if change > max(self.sensitivity * self._usual_change(change), 0.05):
+                # An abrupt change: later frames measure their gradual change from here on.
+                recent.clear()
+                recent.append(signature)
         else:
             self._changes.append(change)
             self._consistency.append(consistency)
+            if self._run is not None and self._run[3] is None:
+                self._run[3] = signature
         if self._run is not None and index - self._run[1] >= SPAN:
-            return self._close_run(signature)
+            return self._close_run()
         return []
 
-    def _close_run(self, signature: np.ndarray) -> list[Boundary]:
-        (first, last, before), self._run = self._run, None
-        if histogram_change(before, signature) < 0.5:
-            settled = np.median(self._changes) if self._changes else 0.0
-            if histogram_change(before, signature) < max(self.sensitivity * settled, 0.05):
-                return []  # the content came back: a flash
+    def _usual_change(self, default: float) -> float:
+        return float(np.median(self._changes)) if self._changes else default
+
+    def _close_run(self) -> list[Boundary]:
+        (first, last, before, after), self._run = self._run, None
+        if after is None:
+            after = self._recent[-1]
+        if histogram_change(before, after) < max(self.sensitivity * self._usual_change(0.0), 0.05):
+            return []  # right after the run the content is what it was before: a flash
         if last - first <= 1:
             return [Boundary("cut", first - 1, first)]
         return [Boundary("gradual", first - 1, last)]
@@ -189,7 +200,7 @@ class ShotDetector:
         """Report a transition still open at the end of the video."""
         if self._run is None:
             return []
-        return self._close_run(self._recent[-1])
+        return self._close_run()
 
     def reset(self) -> None:
         """Forget the video."""
@@ -197,7 +208,7 @@ class ShotDetector:
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=SPAN + 1)
         self._changes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._consistency: collections.deque[float] = collections.deque(maxlen=HISTORY)
-        self._run: list | None = None  # [first frame, last frame, signature before the run]
+        self._run: list | None = None  # [first frame, last frame, signatures before and right after the run]
         self.last_was_transition = False
 
 
