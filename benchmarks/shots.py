@@ -85,7 +85,6 @@ default (auto-downscale to at least 256 pixels wide, bilinear), through
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import os
 import random
@@ -880,15 +879,9 @@ def _run_flowseg(frames: TimedFrames) -> tuple[list[Any], float, list[str]] | st
         from flowseg.shots import detect
     except ImportError as error:
         return f"not available: {type(error).__name__}: {error}"
-    notes = []
-    parameters = inspect.signature(detect).parameters
-    takes_fps = "fps" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    keywords = {"fps": SET_FPS} if takes_fps else {}
-    if not takes_fps:
-        notes.append("`flowseg.shots.detect` takes no `fps` keyword (the contract has one); called without it")
     start = time.perf_counter()
-    found = list(detect(frames, **keywords))
-    return found, time.perf_counter() - start - frames.seconds, notes
+    found = list(detect(frames))
+    return found, time.perf_counter() - start - frames.seconds, []
 
 
 def _run_scenedetect(name: str, frames: TimedFrames) -> tuple[list[Any], float, list[str]] | str:

@@ -335,29 +335,26 @@ def test_flowseg_detect_is_called_per_contract(tmp_path: Path, monkeypatch: pyte
         def __init__(self, kind: str, start: int, end: int) -> None:
             self.kind, self.start, self.end = kind, start, end
 
-    def detect(frames: object, *, fps: float | None = None) -> list[Found]:
+    def detect(frames: object) -> list[Found]:
         images = list(frames)  # type: ignore[call-overload]
-        seen.update(count=len(images), shape=images[0].shape, dtype=images[0].dtype, fps=fps)
+        seen.update(count=len(images), shape=images[0].shape, dtype=images[0].dtype)
         return [Found("gradual", 30, 33), Found("cut", 19, 20)]
 
     monkeypatch.setitem(sys.modules, "flowseg.shots", types.SimpleNamespace(detect=detect))
     plan, paths = _tiny_set(tmp_path)
     result = shots.run_detector("flowseg", plan, paths, (16, 12))
-    assert seen == {"count": 40, "shape": (12, 16, 3), "dtype": np.uint8, "fps": shots.SET_FPS}
+    assert seen == {"count": 40, "shape": (12, 16, 3), "dtype": np.uint8}
     assert result["detections"] == [Boundary(CUT, 19, 20), Boundary(GRADUAL, 30, 33)]
     assert result["frames"] == 40 and result["reports_kinds"] and result["notes"] == []
 
-    found = [Found("cut", 19, 20)]
+    found = [Found("cut", 39, 40)]  # end past the last frame
 
-    def no_fps(frames: object) -> list[Found]:
+    def past_the_end(frames: object) -> list[Found]:
         for _ in frames:  # type: ignore[attr-defined]
             pass
         return found
 
-    monkeypatch.setitem(sys.modules, "flowseg.shots", types.SimpleNamespace(detect=no_fps))
-    result = shots.run_detector("flowseg", plan, paths, (16, 12))
-    assert result["detections"] == [Boundary(CUT, 19, 20)] and "no `fps` keyword" in result["notes"][0]
-    found[0] = Found("cut", 39, 40)  # end past the last frame
+    monkeypatch.setitem(sys.modules, "flowseg.shots", types.SimpleNamespace(detect=past_the_end))
     with pytest.raises(ValueError, match="breaks the contract"):
         shots.run_detector("flowseg", plan, paths, (16, 12))
     found[0] = Found("dissolve", 9, 20)
