@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from flowseg import Pipeline
+from flowseg import Pipeline, segment_video
 from flowseg.cli import main
 from flowseg.shots import Boundary, detect, shot_list, shots_from_boundaries
 from flowseg.stages import MaskRefiner, ShotBoundaries
 from flowseg.types import Frame, StageOutput
 
 from synthetic import texture
-from test_io import write_video
+from test_io import write_folder, write_video
 
 SHAPE = (72, 128)
 
@@ -136,3 +137,16 @@ def test_shots_command_on_a_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["shots", str(tmp_path / "absent.mp4")])
     assert result.exit_code == 2
     assert "absent.mp4" in result.stderr and "Traceback" not in result.output
+
+
+def test_object_mode_says_where_the_object_was_lost(tmp_path: Path) -> None:
+    frames = shot(0, RED, 10) + shot(1, BLUE, 10)
+    marked = np.zeros(SHAPE, bool)
+    marked[20:50, 30:70] = True
+    summary = segment_video(write_folder(tmp_path / "clip", frames), tmp_path / "out", init_mask=marked,
+                            videos=False)  # fmt: skip
+    assert summary["shot_changes"] == [10]
+    assert summary["object_lost_at"] == 10
+    masks = sorted((tmp_path / "out" / "masks").iterdir())
+    assert cv2.imread(str(masks[9]), cv2.IMREAD_UNCHANGED).any()
+    assert not any(cv2.imread(str(m), cv2.IMREAD_UNCHANGED).any() for m in masks[10:])
