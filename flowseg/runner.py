@@ -75,9 +75,9 @@ def segment_video(
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
         ``"width"``, ``"height"``, ``"input_fps"``, ``"mode"``
         (``"target"``, or ``"object"`` with `init_mask`, then also
-        ``"init_frame"`` and ``"class_evidence"``: whether the semantic
-        model's target probability covered the object, so it served as
-        evidence, and ``"object_lost_at"``: the shot boundary where the object
+        ``"init_frame"``, ``"object_classes"``: the classes the semantic
+        model recognised in the object, whose probability served as evidence,
+        and ``"object_lost_at"``: the shot boundary where the object
         was lost, or None), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
@@ -125,10 +125,9 @@ def segment_video(
         stages = pipeline.stages if init_mask is None else pipeline.object_stages()
         mode: dict[str, Any] = {"mode": "target"}
         if init_mask is not None:
-            class_evidence = any(getattr(stage, "uses_class", False) for stage in stages)
-            lost_at = next((stage.lost_at for stage in stages if getattr(stage, "lost_at", None) is not None), None)
-            mode = {"mode": "object", "init_frame": init_frame, "class_evidence": class_evidence,
-                    "object_lost_at": lost_at}  # fmt: skip
+            appearance = next(stage for stage in stages if hasattr(stage, "object_classes"))
+            mode = {"mode": "object", "init_frame": init_frame, "object_classes": list(appearance.object_classes),
+                    "object_lost_at": appearance.lost_at}  # fmt: skip
         summary = _json_safe({
             "input": str(input_path),
             "output": str(output_dir),

@@ -182,3 +182,51 @@ class TestDevice:
             for device in ("cpu", "cuda")
         ]  # fmt: skip
         np.testing.assert_allclose(flows[1], flows[0], atol=0.05)
+
+
+class TestObjectClasses:
+    @pytest.fixture
+    def segmenter(self, deeplab: Checkpoint) -> SemanticSegmenter:
+        return SemanticSegmenter(target="person", model="deeplabv3_mobilenet_v3_large", weights=deeplab.path,
+                                 sha256=deeplab.sha256, device="cpu", input_size=64)  # fmt: skip
+
+    def test_class_probabilities_are_a_distribution(self, segmenter: SemanticSegmenter) -> None:
+        frames, _ = moving_object_clip(1, shape=(45, 61), size=16)
+        probs = segmenter._backend.class_probabilities(frames[0])
+        assert probs.shape == (21, 45, 61) and probs.dtype == np.float32
+        np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-3)
+        person = segmenter.predict(frames[0])
+        np.testing.assert_allclose(person, probs[15], atol=1e-3)
+
+    def test_classes_in_picks_what_the_mask_covers(self, segmenter: SemanticSegmenter, monkeypatch) -> None:
+        frames, masks = moving_object_clip(1, shape=(45, 61), size=16)
+        probs = np.zeros((21, 45, 61), np.float32)
+        probs[0] = 1.0
+        probs[:, masks[0]] = 0.0
+        probs[12, masks[0]], probs[8, masks[0]], probs[0, masks[0]] = 0.6, 0.3, 0.1  # dog, cat, background
+        monkeypatch.setattr(segmenter._backend, "class_probabilities", lambda image: probs)
+        assert segmenter.classes_in(frames[0], masks[0]) == ("dog", "cat")
+        assert segmenter.classes_in(frames[0], masks[0], min_share=0.5) == ("dog",)
+        segmenter.retarget(("dog", "cat"))
+        assert segmenter.target == ("dog", "cat") and segmenter._backend._targets == [12, 8]
+
+    def test_object_mode_retargets_and_restores(self, segmenter: SemanticSegmenter, monkeypatch) -> None:
+        from flowseg import Pipeline
+
+        frames, masks = moving_object_clip(3, shape=(45, 61), size=16)
+        monkeypatch.setattr(segmenter, "classes_in", lambda image, mask: ("horse",))
+        pipeline = Pipeline(["flow", segmenter, "warp", "refine"])
+        pipeline.run(frames, init_mask=masks[0])
+        appearance = pipeline.object_stages()[1]
+        assert appearance.object_classes == ("horse",) and segmenter.target == ("horse",)
+        pipeline.run(frames)  # target mode again: the pipeline's own target is back
+        assert segmenter.target == ("person",)
+
+    def test_person_model_knows_only_person(self) -> None:
+        from flowseg import UnknownTargetError
+
+        segmenter = SemanticSegmenter(model="selfie")
+        with pytest.raises(UnknownTargetError, match="only segments the target 'person'"):
+            segmenter.retarget("dog")
+        frames, masks = moving_object_clip(1, shape=(45, 61), size=16)
+        assert segmenter.classes_in(frames[0], masks[0]) in ((), ("person",))

@@ -104,11 +104,13 @@ class ObjectAppearance:
 
     On the frame that carries ``"init_mask"`` the stage learns the object's
     colours against the background's (:class:`ColourModel`) and, with a
-    `semantics` stage, asks whether that model recognises the object (mean
-    target probability above 0.5 inside the mask). On every later frame the
-    evidence is ``spatial_prior(warped previous mask) * appearance``, where
-    appearance is the colour posterior, averaged with the class probability
-    when the class is recognised.
+    `semantics` stage, asks which classes that model sees in the mask
+    (:meth:`~flowseg.stages.SemanticSegmenter.classes_in`, then
+    :meth:`~flowseg.stages.SemanticSegmenter.retarget` to them; for another
+    stage: whether its mean evidence in the mask is above 0.5). On every
+    later frame the evidence is ``spatial_prior(warped previous mask) *
+    appearance``, where appearance is the colour posterior, averaged with the
+    class probability when a class was found.
 
     Mechanisms that keep the mask on its object:
 
@@ -147,8 +149,9 @@ class ObjectAppearance:
         semi-supervised mode.
     provides : tuple of str
         ``("evidence",)``: ``(H, W) float32`` in [0, 1].
-    uses_class : bool
-        Whether the semantic model recognised the object (set on the init frame).
+    object_classes : tuple of str
+        The classes the semantic model recognised in the object (set on the
+        init frame; empty when none, and then the colours alone decide).
     lost_at : int or None
         The frame of the shot boundary where the object was lost, if any.
     """
@@ -166,6 +169,7 @@ class ObjectAppearance:
         self.locality = locality
         self.update_rate = update_rate
         self._semantics = semantics
+        self._target = getattr(semantics, "target", None) if hasattr(semantics, "retarget") else None
         self.reset()
 
     def _learn(self, frame: Frame, mask: Mask) -> np.ndarray:
@@ -173,15 +177,19 @@ class ObjectAppearance:
         self._running = ColourModel().fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._last_seen = mask
-        self.uses_class = False
+        self.object_classes: tuple[str, ...] = ()
         if self._semantics is not None and mask.any():
-            evidence = self._semantics.process(frame)["evidence"]
-            self.uses_class = bool(evidence[mask].mean() > 0.5)
+            if hasattr(self._semantics, "classes_in"):
+                self.object_classes = self._semantics.classes_in(frame.image, mask)
+                if self.object_classes:
+                    self._semantics.retarget(self.object_classes)
+            elif self._semantics.process(frame)["evidence"][mask].mean() > 0.5:
+                self.object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
         return mask.astype(np.float32)
 
     def _appearance(self, frame: Frame, index: np.ndarray) -> ProbMap:
         colour = (0.5 * (self._first.table() + self._running.table()))[index]
-        if self.uses_class:
+        if self.object_classes:
             colour = 0.5 * (colour + self._semantics.process(frame)["evidence"])
         return colour
 
@@ -216,12 +224,14 @@ class ObjectAppearance:
         return {"evidence": evidence.astype(np.float32, copy=False)}
 
     def reset(self) -> None:
-        """Forget the object: the next ``"init_mask"`` defines it anew."""
+        """Forget the object: the next ``"init_mask"`` defines it anew (and the semantic stage's target is restored)."""
         if self._semantics is not None:
             self._semantics.reset()
+            if self._target is not None and getattr(self._semantics, "target", None) != self._target:
+                self._semantics.retarget(self._target)
         self._first: ColourModel | None = None
         self._running: ColourModel | None = None
         self._size = 1.0
         self._last_seen: Mask | None = None
-        self.uses_class = False
+        self.object_classes: tuple[str, ...] = ()
         self.lost_at: int | None = None

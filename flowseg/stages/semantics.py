@@ -110,7 +110,8 @@ class _DeepLab:
         self._input_size = input_size
         self.description = f"{name} (torchvision DeepLabV3, VOC classes) on {device}"
 
-    def predict(self, image: Image) -> ProbMap:
+    def _softmax(self, image: Image):
+        """``(1, 21, h, w)`` class probabilities at the model's input size, and the frame's (H, W)."""
         import torch
         import torch.nn.functional as F
 
@@ -121,10 +122,23 @@ class _DeepLab:
         x = x.permute(2, 0, 1)[None].to(self._device)
         with torch.inference_mode():
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-            logits = self._model(x)["out"]
-            prob = logits.softmax(dim=1)[0, self._targets].sum(dim=0, keepdim=True)
-            prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].clamp_(0.0, 1.0)
+            return self._model(x)["out"].softmax(dim=1)
+
+    def _to_frame(self, prob, shape: tuple[int, int]) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            prob = F.interpolate(prob, size=shape, mode="bilinear", align_corners=False)[0].clamp_(0.0, 1.0)
         return prob.cpu().numpy().astype(np.float32, copy=False)
+
+    def predict(self, image: Image) -> ProbMap:
+        target = self._softmax(image)[:, self._targets].sum(dim=1, keepdim=True)
+        return self._to_frame(target, image.shape[:2])[0]
+
+    def class_probabilities(self, image: Image) -> np.ndarray:
+        """``(21, H, W) float32``: the probability of every VOC class."""
+        return self._to_frame(self._softmax(image), image.shape[:2])
 
 
 class SemanticSegmenter:
@@ -220,6 +234,51 @@ class SemanticSegmenter:
             Probability in [0, 1] that each pixel belongs to a target class.
         """
         return self._backend.predict(check_image(image))
+
+    def classes_in(self, image: Image, mask: np.ndarray, *, min_share: float = 0.25) -> tuple[str, ...]:
+        """The target classes of the object a mask marks: what the model sees there.
+
+        Parameters
+        ----------
+        image : (H, W, 3) uint8 ndarray
+            RGB frame.
+        mask : (H, W) bool ndarray
+            The object (not empty).
+        min_share : float
+            Smallest mean probability of a class over the mask's pixels for it
+            to count, in (0, 1].
+
+        Returns
+        -------
+        tuple of str
+            VOC classes (never ``background``), most probable first; empty
+            when the model does not recognise the object. The person model
+            knows only ``person``.
+        """
+        check_image(image)
+        if isinstance(self._backend, _DeepLab):
+            shares = self._backend.class_probabilities(image)[:, mask].mean(axis=1)
+        else:
+            shares = np.zeros(len(VOC_CLASSES), np.float32)
+            shares[VOC_CLASSES.index("person")] = self._backend.predict(image)[mask].mean()
+        order = np.argsort(-shares)
+        return tuple(VOC_CLASSES[i] for i in order if i != 0 and shares[i] >= min_share)
+
+    def retarget(self, target: str | Sequence[str]) -> None:
+        """Segment other classes from now on (same model).
+
+        Raises
+        ------
+        UnknownTargetError
+            For a name that is not a VOC class, or another class than
+            ``person`` with the person model.
+        """
+        targets = resolve_targets(target)
+        if isinstance(self._backend, _DeepLab):
+            self._backend._targets = list(targets)
+        elif targets != (VOC_CLASSES.index("person"),):
+            raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
+        self.target = tuple(VOC_CLASSES[i] for i in targets)
 
     def process(self, frame: Frame) -> StageOutput:
         """Stage interface: ``{"evidence": predict(frame.image)}``."""
