@@ -41,6 +41,8 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "balanced": {"preset": "balanced"},
     "quality": {"preset": "quality"},
     "balanced+keyframes": {"preset": "balanced", "keyframe_interval": 4},
+    "moving-naive": {"target": "moving", "per_frame": True},
+    "moving": {"preset": "balanced", "target": "moving"},
     "object-fast": {"preset": "fast", "init": "first-mask"},
     "object": {"preset": "balanced", "init": "first-mask"},
     "object-quality": {"preset": "quality", "init": "first-mask"},
@@ -57,7 +59,10 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
 threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`;
 ``"init": "first-mask"`` runs it in semi-supervised mode (the object marked
 in the first frame: the ground truth on DAVIS, the person model's first mask
-on other clips; see :func:`follows_object`). Every
+on other clips; see :func:`follows_object`); ``"target": "moving"``
+segments whatever moves, whatever the data's classes; ``"per_frame": True``
+thresholds each frame's evidence with no temporal fusion (the naive
+baseline). Every
 keyword not named keeps the library default (the ``balanced`` preset), so
 the numbers follow the defaults as they change.
 """
@@ -175,6 +180,11 @@ def follows_object(config: str) -> bool:
     return (PIPELINE_CONFIGS.get(config) or {}).get("init") == "first-mask"
 
 
+def needs_no_class(config: str) -> bool:
+    """Whether a configuration runs on any sequence, whatever its classes (semi-supervised or moving)."""
+    return follows_object(config) or (PIPELINE_CONFIGS.get(config) or {}).get("target") == "moving"
+
+
 def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     """Build the named pipeline configuration for a target.
 
@@ -196,9 +206,12 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     """
     keywords = PIPELINE_CONFIGS[config]
     if keywords is not None:
-        keywords = {k: v for k, v in keywords.items() if k != "init"}
+        target = keywords.get("target", target)
+        keywords = {k: v for k, v in keywords.items() if k not in ("init", "target")}
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
+    if keywords.pop("per_frame", False):
+        return Pipeline(["flow", "semantics", MaskRefiner(method="none", source="evidence")], target=target)
     if "preset" in keywords:
         preset, overrides = keywords["preset"], {k: v for k, v in keywords.items() if k != "preset"}
         return Pipeline.from_preset(preset, target=target, **overrides)

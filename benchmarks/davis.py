@@ -83,6 +83,7 @@ from _common import (
     format_number,
     format_stage_seconds,
     markdown_table,
+    needs_no_class,
     peak_rss_mb,
     publish,
     semantic_model,
@@ -287,7 +288,7 @@ def _pipeline_or_reason(config: str, targets: Sequence[str]) -> Pipeline | str:
     without its weights) the person model stands by as class evidence, used
     only where it covers the given object.
     """
-    if follows_object(config):
+    if needs_no_class(config):
         try:
             return build_pipeline(config, targets or "person")
         except WeightsError:

@@ -65,6 +65,10 @@ def test_configs_name_their_methods() -> None:
     for name, keywords in _common.PIPELINE_CONFIGS.items():
         if keywords is None:
             continue
+        if keywords.get("target") == "moving":
+            assert name.startswith("moving") and _common.needs_no_class(name), name
+            assert keywords.get("per_frame", False) == name.endswith("-naive"), name
+            continue
         if "preset" in keywords:
             mode, _, preset = name.partition("-")
             expected = preset if mode == "object" else name.partition("+")[0]

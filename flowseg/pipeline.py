@@ -14,7 +14,7 @@ from .errors import ConfigError, MaskError, ShapeError, StageOrderError
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
-__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "stage_settings"]
+__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "MOVING", "stage_settings"]
 
 STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "refine")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
@@ -39,6 +39,9 @@ DIS fast gave 0.471 at full size and 0.458 at half size (per-frame
 semantics alone: 0.454), which is why ``balanced`` keeps the medium preset
 and halves the size.
 """
+
+MOVING = "moving"
+"""The target that segments whatever moves independently of the camera (:class:`~flowseg.stages.MovingObjects`)."""
 
 _RESULT_KEYS = ("prob", "mask")
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
@@ -70,7 +73,8 @@ class Pipeline:
         Stage objects, or names from :data:`STAGE_NAMES` that are built from
         the keyword arguments below. Default: all four names, in order.
     target : str or sequence of str
-        VOC class name(s) to segment (semantics stage).
+        VOC class name(s) to segment (semantics stage), or ``"moving"``:
+        whatever moves independently of the camera, with no class model.
     model : str
         Semantic model, see :class:`~flowseg.stages.SemanticSegmenter`.
     weights : path-like, optional
@@ -128,9 +132,22 @@ class Pipeline:
         refine: str = "crf",
         device: str = "auto",
     ) -> None:
-        from .stages import FlowEstimator, KeyframeScheduler, MaskRefiner, MaskWarper, SemanticSegmenter, ShotBoundaries
+        from .stages import (
+            FlowEstimator,
+            KeyframeScheduler,
+            MaskRefiner,
+            MaskWarper,
+            MovingObjects,
+            SemanticSegmenter,
+            ShotBoundaries,
+        )
 
         def semantics() -> Stage:
+            names = (target,) if isinstance(target, str) else tuple(target)
+            if MOVING in names:
+                if len(names) > 1:
+                    raise ConfigError(f"target {MOVING!r} cannot be combined with classes ({', '.join(names)})")
+                return MovingObjects()
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
             if keyframe_interval == 1 and target_fps is None:
                 return every_frame

@@ -3,6 +3,7 @@
 from .appearance import ColourModel, ObjectAppearance, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .keyframes import KeyframeScheduler, stale_fraction
+from .motion import MovingObjects, camera_flow, motion_hint, residual_motion
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
 from .shots import ShotBoundaries, ShotDetector
@@ -20,6 +21,10 @@ __all__ = [
     "flow_confidence",
     "KeyframeScheduler",
     "stale_fraction",
+    "MovingObjects",
+    "camera_flow",
+    "residual_motion",
+    "motion_hint",
     "MaskWarper",
     "warp_mask",
     "fuse_evidence",

@@ -70,7 +70,8 @@ def resolve_targets(target: str | Sequence[str]) -> tuple[int, ...]:
             close = difflib.get_close_matches(name, VOC_CLASSES[1:], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownTargetError(
-                f"unknown target class {name!r}{hint}; valid classes: {', '.join(VOC_CLASSES[1:])}"
+                f"unknown target class {name!r}{hint}; valid classes: {', '.join(VOC_CLASSES[1:])} "
+                "(or 'moving' for whatever moves, with no class model)"
             )
         indices.append(VOC_CLASSES.index(name))
     return tuple(indices)

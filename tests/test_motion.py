@@ -1,0 +1,78 @@
+"""Target "moving": camera motion compensated, independent movers found, still scenes left empty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowseg import ConfigError, Pipeline, UnknownTargetError
+from flowseg.metrics import region_similarity
+from flowseg.stages import camera_flow, residual_motion
+
+from synthetic import object_mask, texture
+
+SHAPE = (96, 128)
+
+
+def panning_clip(n: int, *, camera: int = 4, mover: tuple[int, int] = (3, -2), stop: range = range(0)):
+    """A textured square moving by `mover` a frame over a textured background the camera pans `camera` px a frame.
+
+    The square holds still (relative to the background) on the frames in `stop`.
+    """
+    h, w = SHAPE
+    background = texture((h, w + camera * n), seed=0, low=0, high=150)
+    skin = texture(SHAPE, seed=1, low=105, high=255)
+    frames, masks = [], []
+    x, y = w / 2 - 20, h / 2 + 10
+    for t in range(n):
+        if t and t not in stop:
+            x, y = x + mover[0], y + mover[1]
+        # The square sits on the background, so when the camera pans it moves with it unless it moves itself.
+        mask = object_mask(SHAPE, (x - camera * t, y), 28)
+        frame = np.ascontiguousarray(background[:, camera * t : camera * t + w]).copy()
+        shifted = np.roll(skin, (round(y), round(x - camera * t)), axis=(0, 1))
+        frame[mask] = shifted[mask]
+        frames.append(frame)
+        masks.append(mask)
+    return frames, masks
+
+
+def test_camera_flow_explains_a_pan() -> None:
+    flow = np.zeros((*SHAPE, 2), np.float32)
+    flow[..., 0] = -4.0
+    flow[40:60, 50:80] = (3.0, 2.0)  # an independent mover
+    explained = camera_flow(flow)
+    np.testing.assert_allclose(explained[0, 0], (-4.0, 0.0), atol=1e-3)
+    residual = residual_motion(flow)
+    assert residual[:30].max() < 1e-3 and residual[45:55, 55:75].min() > 7
+
+
+def test_mover_found_under_a_camera_pan() -> None:
+    frames, masks = panning_clip(10)
+    results = Pipeline(target="moving").run(frames)
+    ious = [region_similarity(r.mask, m) for r, m in zip(results[1:], masks[1:])]
+    # Measured: mean IoU 0.551, lowest 0.394 over frames 1-9 (the half-size flow smears the
+    # motion a few pixels beyond the square, so the masks run large).
+    assert np.mean(ious) > 0.45 and min(ious) > 0.3, ious
+
+
+def test_still_scene_is_empty() -> None:
+    frames = [texture(SHAPE, seed=3)] * 6
+    results = Pipeline(target="moving").run(frames)
+    assert not any(r.mask.any() for r in results)
+
+
+def test_pure_pan_is_empty() -> None:
+    frames, _ = panning_clip(8, mover=(0, 0))
+    results = Pipeline(target="moving").run(frames)
+    assert max(int(r.mask.sum()) for r in results) < 0.02 * SHAPE[0] * SHAPE[1]
+
+
+def test_moving_is_not_combined_with_classes() -> None:
+    with pytest.raises(ConfigError, match="target 'moving' cannot be combined with classes"):
+        Pipeline(target=["moving", "person"])
+
+
+def test_unknown_target_mentions_moving() -> None:
+    with pytest.raises(UnknownTargetError, match="or 'moving' for whatever moves"):
+        Pipeline(target="movin")
