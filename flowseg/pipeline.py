@@ -95,8 +95,11 @@ class Pipeline:
         behind this rate (needs the flow stage before the semantics).
     temporal_weight : float
         Weight of the warped previous mask in [0, 1] (warp stage).
-    refine : {"crf", "graphcut", "none"}
-        Refinement method (refine stage).
+    refine : {"crf", "graphcut", "none"}, optional
+        Refinement method (refine stage). Default ``"crf"``; ``"graphcut"``
+        for ``target="moving"``, whose evidence, motion alone, misses the
+        untextured parts of an object that GrabCut's colour models fill in
+        (DAVIS-2016, 12 sequences: J&F 0.563 against 0.463 with the CRF).
     device : {"auto", "cpu", "cuda"}
         Where torch models run.
 
@@ -129,7 +132,7 @@ class Pipeline:
         keyframe_interval: int = 1,
         target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
-        refine: str = "crf",
+        refine: str | None = None,
         device: str = "auto",
     ) -> None:
         from .stages import (
@@ -142,9 +145,11 @@ class Pipeline:
             ShotBoundaries,
         )
 
+        names = (target,) if isinstance(target, str) else tuple(target)
+        moving = MOVING in names
+
         def semantics() -> Stage:
-            names = (target,) if isinstance(target, str) else tuple(target)
-            if MOVING in names:
+            if moving:
                 if len(names) > 1:
                     raise ConfigError(f"target {MOVING!r} cannot be combined with classes ({', '.join(names)})")
                 return MovingObjects()
@@ -158,7 +163,7 @@ class Pipeline:
             "flow": lambda: FlowEstimator(method=flow_method, scale=flow_scale, weights=flow_weights, device=device),
             "shots": ShotBoundaries,
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
-            "refine": lambda: MaskRefiner(method=refine),
+            "refine": lambda: MaskRefiner(method=refine or ("graphcut" if moving else "crf")),
         }
         built: list[Stage] = []
         for stage in STAGE_NAMES if stages is None else stages:

@@ -51,9 +51,9 @@ def test_mover_found_under_a_camera_pan() -> None:
     frames, masks = panning_clip(10)
     results = Pipeline(target="moving").run(frames)
     ious = [region_similarity(r.mask, m) for r, m in zip(results[1:], masks[1:])]
-    # Measured: mean IoU 0.551, lowest 0.394 over frames 1-9 (the half-size flow smears the
-    # motion a few pixels beyond the square, so the masks run large).
-    assert np.mean(ious) > 0.45 and min(ious) > 0.3, ious
+    # Measured: mean IoU 0.721, lowest 0.522 over frames 1-9 (graph cut, the default for "moving";
+    # with the CRF 0.551 and 0.394: the half-size flow smears the motion beyond the square).
+    assert np.mean(ious) > 0.65 and min(ious) > 0.45, ious
 
 
 def test_still_scene_is_empty() -> None:
