@@ -112,7 +112,9 @@ def _undecided_window(unary: np.ndarray, pairwise_weight: float, margin: int) ->
             slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
-def graphcut_refine(image: Image, prob: ProbMap, *, band: int | None = None, iterations: int = 3) -> Mask:
+def graphcut_refine(
+    image: Image, prob: ProbMap, *, band: int | None = None, iterations: int = 3, max_side: int = 512
+) -> Mask:
     """Graph-cut refinement in a band around the mask's boundary (GrabCut).
 
     Pixels farther than `band` from the 0.5 contour of `prob` are fixed to its
@@ -131,6 +133,12 @@ def graphcut_refine(image: Image, prob: ProbMap, *, band: int | None = None, ite
         diagonal, at least 2.
     iterations : int
         GrabCut iterations (>= 1).
+    max_side : int
+        A processed box longer than this many pixels is labelled on a copy
+        scaled down to it (its sure pixels keep their labels at full size).
+        With ``target="moving"`` on DAVIS-2016 (854x480): J&F 0.563 at 1.9
+        fps uncapped, 0.558 at 2.8 fps at 512, 0.519 at 8.6 fps at 256; on
+        1080p video the box can be several times larger.
 
     Returns
     -------
@@ -171,8 +179,18 @@ def graphcut_refine(image: Image, prob: ProbMap, *, band: int | None = None, ite
         return initial
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(image[y0:y1, x0:x1]), crop, None, bgd_model, fgd_model,
-                iterations, cv2.GC_INIT_WITH_MASK)
+    patch = np.ascontiguousarray(image[y0:y1, x0:x1])
+    shrink = max_side / max(patch.shape[:2])
+    if shrink < 1:  # GrabCut's cost grows with the area: label a smaller copy, keep the sure pixels as they are
+        small = (max(1, round(patch.shape[1] * shrink)), max(1, round(patch.shape[0] * shrink)))
+        labels_small = cv2.resize(crop, small, interpolation=cv2.INTER_NEAREST)
+        cv2.grabCut(cv2.resize(patch, small, interpolation=cv2.INTER_AREA), labels_small, None, bgd_model,
+                    fgd_model, iterations, cv2.GC_INIT_WITH_MASK)  # fmt: skip
+        found = cv2.resize(labels_small, (patch.shape[1], patch.shape[0]), interpolation=cv2.INTER_NEAREST)
+        uncertain = (crop == cv2.GC_PR_FGD) | (crop == cv2.GC_PR_BGD)
+        crop[uncertain] = found[uncertain]
+    else:
+        cv2.grabCut(patch, crop, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
     out = initial.copy()
     out[y0:y1, x0:x1] = (crop == cv2.GC_FGD) | (crop == cv2.GC_PR_FGD)
     return out
