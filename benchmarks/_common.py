@@ -82,6 +82,11 @@ def shared_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared"
 
 
+def display_path(path: str | Path) -> str:
+    """`path` relative to the repository root (e.g. ``../shared/data``), so no machine's absolute path is recorded."""
+    return os.path.relpath(path, REPO_ROOT)
+
+
 def comma_list(value: str) -> list[str]:
     """Parse a comma-separated command-line value into its non-empty, stripped items.
 

@@ -77,6 +77,7 @@ from _common import (
     attempt,
     build_pipeline,
     comma_list,
+    display_path,
     environment,
     fix_seeds,
     follows_object,
@@ -512,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = {
         "environment": env,
-        "root": str(args.root),
+        "root": display_path(args.root),
         "max_frames": args.max_frames,
         "sequences_requested": args.sequences,
         "sequences_scored": scored,

@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import random
 import sys
 import time
@@ -100,9 +99,9 @@ import cv2
 import numpy as np
 
 from _common import (
-    REPO_ROOT,
     attempt,
     comma_choices,
+    display_path,
     environment,
     format_number,
     markdown_table,
@@ -968,11 +967,6 @@ def run_detector(name: str, plan: SetPlan, paths: Mapping[str, str], size: tuple
 # --------------------------------------------------------------------------
 # reporting
 # --------------------------------------------------------------------------
-def display_path(path: Path) -> str:
-    """`path` relative to the repository root (e.g. ``../shared/data``), so no machine's absolute path is recorded."""
-    return os.path.relpath(path, REPO_ROOT)
-
-
 def describe_set(plan: SetPlan) -> dict[str, Any]:
     """What the set holds: shots, frames, and counts of each transition and negative stretch.
 

@@ -55,6 +55,7 @@ from _common import (
     attempt,
     build_pipeline,
     comma_list,
+    display_path,
     environment,
     fix_seeds,
     follows_object,
@@ -426,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = {
         "environment": env,
-        "video": str(args.video),
+        "video": display_path(args.video),
         "target": args.target,
         "warmup_frames": WARMUP_FRAMES,
         "frames": args.frames,
