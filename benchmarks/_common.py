@@ -141,7 +141,7 @@ def comma_choices(valid: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def add_shared_options(parser: argparse.ArgumentParser, *, out: Path, configs_note: str = "") -> None:
-    """Add the options both benchmarks take: ``--configs``, ``--out`` and ``--record``.
+    """Add the options of the pipeline benchmarks (davis.py, speed.py): ``--configs``, ``--out`` and ``--record``.
 
     Parameters
     ----------
@@ -155,6 +155,11 @@ def add_shared_options(parser: argparse.ArgumentParser, *, out: Path, configs_no
     names = list(PIPELINE_CONFIGS)
     parser.add_argument("--configs", type=comma_choices(names), default=names,
                         help=f"comma-separated configurations (default: all): {', '.join(names)}{configs_note}")
+    add_output_options(parser, out=out)
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, out: Path) -> None:
+    """Add the options every benchmark takes: ``--out`` (default `out`) and ``--record``."""
     parser.add_argument("--out", type=Path, default=out,
                         help=f"results folder, holding report.json (default: {out})")
     parser.add_argument("--record", type=Path, default=None, metavar="MARKDOWN",

@@ -99,6 +99,7 @@ import cv2
 import numpy as np
 
 from _common import (
+    add_output_options,
     attempt,
     comma_choices,
     display_path,
@@ -1063,10 +1064,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the set's layout (default: 0)")
     parser.add_argument("--detectors", type=comma_choices(list(DETECTORS)), default=list(DETECTORS),
                         help=f"comma-separated detectors (default: all): {', '.join(DETECTORS)}")
-    out = Path("/tmp/flowseg-shots")
-    parser.add_argument("--out", type=Path, default=out, help=f"results folder, holding report.json (default: {out})")
-    parser.add_argument("--record", type=Path, default=None, metavar="MARKDOWN",
-                        help="append a dated section with the results to this file (e.g. benchmarks/RESULTS.md)")
+    add_output_options(parser, out=Path("/tmp/flowseg-shots"))
     args = parser.parse_args(argv)
     if args.max_clip_frames < MIN_CLIP_FRAMES:
         parser.error(f"--max-clip-frames is {args.max_clip_frames}; expected at least {MIN_CLIP_FRAMES}")

@@ -140,7 +140,7 @@ class ShotDetector:
             return True
         usual_change = self._usual_change(change)
         usual_consistency = float(np.median(self._consistency)) if self._consistency else consistency
-        stands_out = change > max(self.sensitivity * usual_change, 0.05)
+        stands_out = change > self._standout_threshold(usual_change)
         abrupt = stands_out and (consistency < 0.5 * usual_consistency or long_change > 0.5)
         gradual = long_change > 0.5 and change > 0.5 * self.sensitivity * usual_change and consistency < usual_consistency
         return abrupt or gradual
@@ -170,7 +170,7 @@ class ShotDetector:
             if self._run is None:
                 self._run = [index, index, recent[-2], None]
             self._run[1], self._run[3] = index, None
-            if change > max(self.sensitivity * self._usual_change(change), 0.05):
+            if change > self._standout_threshold(self._usual_change(change)):
                 # An abrupt change: later frames measure their gradual change from here on.
                 recent.clear()
                 recent.append(signature)
@@ -186,11 +186,15 @@ class ShotDetector:
     def _usual_change(self, default: float) -> float:
         return float(np.median(self._changes)) if self._changes else default
 
+    def _standout_threshold(self, usual_change: float) -> float:
+        """The change above which a frame stands out: `sensitivity` times the usual, and at least 0.05."""
+        return max(self.sensitivity * usual_change, 0.05)
+
     def _close_run(self) -> list[Boundary]:
         (first, last, before, after), self._run = self._run, None
         if after is None:
             after = self._recent[-1]
-        if histogram_change(before, after) < max(self.sensitivity * self._usual_change(0.0), 0.05):
+        if histogram_change(before, after) < self._standout_threshold(self._usual_change(0.0)):
             return []  # right after the run the content is what it was before: a flash
         if last - first <= 1:
             return [Boundary("cut", first - 1, first)]
