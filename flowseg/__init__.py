@@ -21,6 +21,7 @@ from .errors import (
     VideoOpenError,
     WeightsError,
 )
+from .budget import SpeedBudget
 from .pipeline import PRESETS, STAGE_NAMES, Pipeline
 from .runner import segment_video
 from .stages import (
@@ -48,6 +49,7 @@ __all__ = [
     "FlowEstimator",
     "KeyframeScheduler",
     "stale_fraction",
+    "SpeedBudget",
     "ObjectAppearance",
     "MaskWarper",
     "MaskRefiner",

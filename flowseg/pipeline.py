@@ -10,7 +10,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ._validate import check_image, check_same_size
+from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
+from .stages.keyframes import DEFAULT_MAX_INTERVAL
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
@@ -45,7 +47,8 @@ MOVING = "moving"
 
 _RESULT_KEYS = ("prob", "mask")
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
-"""Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`)."""
+"""Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`).
+With ``target_fps`` it also provides ``"behind_schedule"``, a 0-d bool array (see :mod:`flowseg.budget`)."""
 
 
 def stage_settings(stages: Sequence[Stage]) -> dict[str, dict[str, object]]:
@@ -90,9 +93,14 @@ class Pipeline:
         in between, its answer is carried by the flow, and a keyframe comes
         early where that answer goes stale (see
         :class:`~flowseg.stages.KeyframeScheduler`). 1 runs it on every frame.
+        Default 8: on the six DAVIS-2016 person sequences the balanced
+        preset scored J&F 0.482 with it (56% keyframes) against 0.472 on
+        every frame, as stale areas are judged by the keyframe's colour
+        model (see ``benchmarks/RESULTS.md``).
     target_fps : float, optional
-        Frames per second to keep up with: keyframes wait while the run is
-        behind this rate (needs the flow stage before the semantics).
+        Frames per second to keep up with: while the run is behind this rate,
+        keyframes wait, and where that is not enough the flow and the
+        refinement switch to their cheaper settings (see :mod:`flowseg.budget`).
     temporal_weight : float
         Weight of the warped previous mask in [0, 1] (warp stage).
     refine : {"crf", "graphcut", "none"}, optional
@@ -129,7 +137,7 @@ class Pipeline:
         flow_method: str = "dis",
         flow_scale: float = 0.5,
         flow_weights: str | Path | None = None,
-        keyframe_interval: int = 1,
+        keyframe_interval: int = DEFAULT_MAX_INTERVAL,
         target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         refine: str | None = None,
@@ -145,6 +153,8 @@ class Pipeline:
             ShotBoundaries,
         )
 
+        self.target_fps = target_fps
+        self._budget = None if target_fps is None else SpeedBudget(target_fps)
         names = (target,) if isinstance(target, str) else tuple(target)
         moving = MOVING in names
 
@@ -156,7 +166,7 @@ class Pipeline:
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
             if keyframe_interval == 1 and target_fps is None:
                 return every_frame
-            return KeyframeScheduler(every_frame, max_interval=keyframe_interval, target_fps=target_fps)
+            return KeyframeScheduler(every_frame, max_interval=keyframe_interval)
 
         builders = {
             "semantics": semantics,
@@ -249,8 +259,9 @@ class Pipeline:
     def object_stages(self) -> tuple[Stage, ...]:
         """The stages of semi-supervised mode: each evidence stage becomes an :class:`~flowseg.stages.ObjectAppearance`.
 
-        The semantic stage it replaces is kept inside it, as class evidence
-        for objects that model recognises. Built once, on first use.
+        The semantic stage it replaces (the model itself, where keyframes
+        schedule it) is kept inside it, as class evidence for objects that
+        model recognises. Built once, on first use.
 
         Raises
         ------
@@ -264,7 +275,8 @@ class Pipeline:
                 raise StageOrderError("semi-supervised mode replaces the stage that provides 'evidence'; "
                                       "this pipeline has none")
             stages = tuple(
-                ObjectAppearance(stage) if "evidence" in stage.provides and not isinstance(stage, ObjectAppearance)
+                ObjectAppearance(getattr(stage, "semantics", stage))  # a KeyframeScheduler gives its per-frame model
+                if "evidence" in stage.provides and not isinstance(stage, ObjectAppearance)
                 else stage
                 for stage in self.stages
             )  # fmt: skip
@@ -316,6 +328,10 @@ class Pipeline:
                 raise MaskError(f"init_frame is {init_frame}; expected a frame index >= 0")
             stages = self.object_stages()
         self.reset()
+        if self._budget is not None:
+            self._budget.reset()
+        economisers = [stage for stage in stages if hasattr(stage, "economise")]
+        scheduled = any("keyframe" in stage.provides for stage in stages)  # keyframes can wait
         self.stage_seconds = {type(stage).__name__: 0.0 for stage in stages}
         size: tuple[int, int] | None = None
         previous: Result | None = None
@@ -342,6 +358,13 @@ class Pipeline:
                 else:
                     data["previous_mask"] = _read_only(previous.mask.astype(np.float32))
             image = _read_only(image)
+            economy = False
+            if self._budget is not None:
+                self._budget.start_frame(keyframe=scheduled and previous is not None and previous.keyframe)
+                economy = self._budget.economy
+                for stage in economisers:
+                    stage.economise(economy)
+                data["behind_schedule"] = np.array(not self._budget.affords_keyframe())
             for stage in stages:
                 name = type(stage).__name__
                 start = time.perf_counter()
@@ -349,7 +372,7 @@ class Pipeline:
                 self.stage_seconds[name] += time.perf_counter() - start
                 data.update({key: _read_only(out[key]) for key in stage.provides})
             previous = Result(index=index, mask=data["mask"], prob=data["prob"],
-                              keyframe=bool(data.get("keyframe", True)))  # fmt: skip
+                              keyframe=bool(data.get("keyframe", True)), economy=economy)  # fmt: skip
             yield previous
         if init_mask is not None and index < init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {index + 1} frames")

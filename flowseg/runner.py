@@ -82,7 +82,9 @@ def segment_video(
         restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
-        model ran on), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
+        model ran on), ``"target_fps"`` (the speed budget, or None),
+        ``"economy_frames"`` (frames whose stages ran at their cheaper
+        settings to keep up with it), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
         ``"seconds"`` (``"total"`` wall time and ``"stages"``: seconds per
         stage), ``"fps"`` (frames per second end to end, reading and writing
         included), ``"flowseg_version"``, ``"created"`` and ``"machine"``.
@@ -108,7 +110,7 @@ def segment_video(
     start = time.perf_counter()
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with ResultWriter(output_dir, fps=source.fps, cutouts=cutouts, videos=videos, overwrite=overwrite) as writer:
-        keyframes = 0
+        keyframes = economy_frames = 0
         with BackgroundWorker(writer.write) as background:
             # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
             for_names, for_images = itertools.tee(prefetch(source))
@@ -117,6 +119,7 @@ def segment_video(
             for done, (result, (name, image)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask)
                 keyframes += result.keyframe
+                economy_frames += result.economy
                 height, width = image.shape[:2]
                 if progress is not None:
                     progress(done, source.frame_count)
@@ -139,6 +142,8 @@ def segment_video(
             "model": model,
             "preset": pipeline.preset,
             "keyframes": keyframes,
+            "target_fps": pipeline.target_fps,
+            "economy_frames": economy_frames,
             "shot_changes": next((s.boundary_frames for s in stages if hasattr(s, "boundary_frames")), []),
             "threads": threads,
             "settings": stage_settings(stages),

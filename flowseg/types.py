@@ -56,6 +56,10 @@ class Stage(Protocol):
     never modifies its input. State carried from frame to frame is private and
     cleared by :meth:`reset`, after which the stage behaves exactly like a new
     one (configuration and loaded weights are kept).
+
+    A stage may also have an ``economise(on: bool)`` method: a cheaper
+    setting the pipeline switches on for the frames that must catch up with a
+    speed budget (see :mod:`flowseg.budget`).
     """
 
     requires: tuple[str, ...]
@@ -82,9 +86,13 @@ class Result:
     keyframe : bool
         Whether the semantic model ran on this frame (always True without
         keyframe scheduling).
+    economy : bool
+        Whether the stages ran at their cheaper settings to keep up with a
+        speed budget (``target_fps``).
     """
 
     index: int
     mask: Mask
     prob: ProbMap
     keyframe: bool = True
+    economy: bool = False

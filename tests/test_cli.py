@@ -70,7 +70,7 @@ def test_run_on_folder_writes_named_masks_and_summary(runner: CliRunner, clip_fo
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 4 and (summary["width"], summary["height"]) == (128, 96)
     assert summary["model"].startswith("selfie")
-    assert set(summary["seconds"]["stages"]) == {"FlowEstimator", "ShotBoundaries", "SemanticSegmenter", "MaskWarper",
+    assert set(summary["seconds"]["stages"]) == {"FlowEstimator", "ShotBoundaries", "KeyframeScheduler", "MaskWarper",
                                                  "MaskRefiner"}
     assert summary["fps"] > 0
 
@@ -100,7 +100,8 @@ def test_keyframes_and_target_fps_reach_the_summary(runner: CliRunner, tmp_path:
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["KeyframeScheduler"]["max_interval"] == 3
-    assert summary["settings"]["KeyframeScheduler"]["target_fps"] == 1000
+    # 1000 fps is out of reach: once a propagated frame's cost is known, the stages economise.
+    assert summary["target_fps"] == 1000 and 0 < summary["economy_frames"] < 6
     # Slow motion: the flow carries some frames (the interval alone would give frames 0 and 3).
     assert 2 <= summary["keyframes"] < 6 and summary["frames"] == 6
     assert f"6 frames ({summary['keyframes']} keyframes)" in result.stderr

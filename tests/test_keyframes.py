@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from flowseg import KeyframeScheduler, MaskRefiner, Pipeline, stale_fraction
+from flowseg import KeyframeScheduler, MaskRefiner, ObjectAppearance, Pipeline, budget, stale_fraction
 from flowseg.metrics import region_similarity
-from flowseg.stages import keyframes
 from flowseg.types import Frame, StageOutput
 
 from synthetic import moving_object_clip, soft_prob, texture
@@ -36,8 +35,9 @@ class RecordingEvidence:
         """Stateless."""
 
 
-def scheduled(semantics: RecordingEvidence, **keywords) -> Pipeline:
-    return Pipeline(["flow", KeyframeScheduler(semantics, **keywords), "warp", MaskRefiner(method="none")])
+def scheduled(semantics: RecordingEvidence, target_fps: float | None = None, **keywords) -> Pipeline:
+    stages = ["flow", KeyframeScheduler(semantics, **keywords), "warp", MaskRefiner(method="none")]
+    return Pipeline(stages, target_fps=target_fps)
 
 
 class TestStaleFraction:
@@ -108,6 +108,33 @@ class TestSchedule:
         assert pipeline.stages[1].keyframes == 1
 
 
+class TestColourFill:
+    def test_stale_areas_take_the_keyframe_colours_near_the_target(self) -> None:
+        """A red target on grey; the next frame shows red where the flow is untrusted, near and far."""
+        image = np.full((72, 100, 3), 120, np.uint8)
+        image[10:20, 10:20] = (220, 30, 30)
+        target = np.zeros((72, 100), bool)
+        target[10:20, 10:20] = True
+        scheduler = KeyframeScheduler(RecordingEvidence([target]), max_interval=10, max_stale=1.0)
+        still = {"flow_bwd": np.zeros((72, 100, 2), np.float32), "flow_confidence": np.ones((72, 100), np.float32)}
+        assert scheduler.process(Frame(0, image, still))["keyframe"]
+        later = image.copy()
+        later[10:20, 24:34] = (220, 30, 30)  # the target grew to the right, where the flow is untrusted ...
+        later[55:65, 80:90] = (220, 30, 30)  # ... and a red thing far away, also untrusted
+        confidence = np.ones((72, 100), np.float32)
+        confidence[:, 22:40] = 0.0
+        confidence[50:70, 75:95] = 0.0
+        out = scheduler.process(Frame(1, later, {**still, "flow_confidence": confidence}))
+        evidence = out["evidence"]
+        assert not out["keyframe"]
+        np.testing.assert_allclose(evidence[12:18, 12:18], 1.0, atol=0.05)  # trusted: carried
+        # Stale and red next to the target: colour posterior (about 1) times the
+        # spatial prior exp(-d^2 / (2 * 10^2)) at d = 5-8 px from it, 0.88-0.73.
+        assert evidence[10:20, 24:28].min() > 0.65
+        assert evidence[55:65, 80:90].max() < 0.01  # stale and red, but five target sizes away
+        assert evidence[30:40, 24:34].max() < 0.1  # stale grey: background colour
+
+
 class FakeClock:
     """Stands in for time.perf_counter: each reading advances it by `step` seconds."""
 
@@ -124,7 +151,7 @@ class TestTargetFps:
     def test_keyframes_wait_while_behind(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Propagated frames take 0.02 s, keyframes 0.22 s; at 20 fps a keyframe must wait for the credit."""
         clock = FakeClock(0.02)
-        monkeypatch.setattr(keyframes, "time", SimpleNamespace(perf_counter=clock))
+        monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=clock))
         frames, masks = moving_object_clip(30, shift=(1, 0), size=36)
         semantics = RecordingEvidence(masks, on_call=lambda: setattr(clock, "now", clock.now + 0.2))
         results = scheduled(semantics, max_interval=1, target_fps=20).run(frames)
@@ -137,11 +164,13 @@ class TestTargetFps:
 
     def test_unreachable_target_falls_back_to_the_rules(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Propagated frames alone (0.1 s) are slower than 20 fps: spacing keyframes cannot help."""
-        monkeypatch.setattr(keyframes, "time", SimpleNamespace(perf_counter=FakeClock(0.1)))
+        monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=FakeClock(0.1)))
         frames, masks = moving_object_clip(9, shift=(1, 0), size=36)
         semantics = RecordingEvidence(masks)
-        scheduled(semantics, max_interval=4, target_fps=20).run(frames)
+        results = scheduled(semantics, max_interval=4, target_fps=20).run(frames)
         assert semantics.calls == [0, 4, 8]
+        # The stages economised too, from the first frame whose cost was known (it did not help here).
+        assert [r.economy for r in results] == [False, False] + [True] * 7
 
 
 class TestConfiguration:
@@ -150,9 +179,8 @@ class TestConfiguration:
         [
             ({"max_interval": 0}, "max_interval is 0; expected at least 1"),
             ({"max_stale": 1.5}, r"max_stale is 1.5; expected a value in \[0, 1\]"),
-            ({"target_fps": 0}, "target_fps is 0; expected a positive number"),
         ],
-        ids=["interval", "stale", "fps"],
+        ids=["interval", "stale"],
     )
     def test_bad_values(self, keywords, message) -> None:
         with pytest.raises(ValueError, match=message):
@@ -166,9 +194,17 @@ class TestConfiguration:
         pipeline = Pipeline(keyframe_interval=5, target_fps=12.5)
         scheduler = pipeline.stages[2]
         assert isinstance(scheduler, KeyframeScheduler)
-        assert (scheduler.max_interval, scheduler.target_fps) == (5, 12.5)
+        assert (scheduler.max_interval, pipeline.target_fps) == (5, 12.5)
         assert scheduler.target == ("person",)
-        assert isinstance(Pipeline().stages[2], type(scheduler._semantics))
+        assert isinstance(Pipeline(keyframe_interval=1).stages[2], type(scheduler.semantics))
+        assert Pipeline().stages[2].max_interval == 8
+
+    def test_object_mode_follows_with_the_model_itself(self) -> None:
+        """Semi-supervised mode replaces the scheduler by the appearance stage, holding the per-frame model."""
+        pipeline = Pipeline()
+        appearance = pipeline.object_stages()[2]
+        assert isinstance(appearance, ObjectAppearance)
+        assert appearance._semantics is pipeline.stages[2].semantics
 
     def test_scheduler_needs_the_flow_first(self) -> None:
         with pytest.raises(ValueError, match="requires 'flow_bwd'.*FlowEstimator provides it"):

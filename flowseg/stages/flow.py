@@ -288,7 +288,16 @@ class FlowEstimator:
         self.method = method
         self.scale = scale
         self._backend = _make_backend(method, weights, sha256, device)
+        self._full_backend = self._backend
         self._previous: Any = None
+
+    def economise(self, on: bool) -> None:
+        """Switch DIS and Farneback to DIS ultrafast (``on``) or back; RAFT has no cheaper setting here."""
+        if isinstance(self._full_backend, _OpenCVFlow):
+            if on and self._backend is self._full_backend:
+                self._backend = _OpenCVFlow("dis_ultrafast")
+            elif not on:
+                self._backend = self._full_backend
 
     def process(self, frame: Frame) -> StageOutput:
         """Flow from ``frame`` to the previous frame, and its confidence."""
@@ -306,5 +315,6 @@ class FlowEstimator:
         return {"flow_bwd": _resize_flow(flow_bwd, (h, w)), "flow_confidence": confidence}
 
     def reset(self) -> None:
-        """Forget the previous frame."""
+        """Forget the previous frame, and leave economy (see :meth:`economise`)."""
         self._previous = None
+        self._backend = self._full_backend

@@ -2,24 +2,29 @@
 
 On a keyframe the wrapped semantics stage runs; on every other frame the last
 keyframe's evidence is warped along the backward flow, together with a trust
-map that multiplies the flow confidence of every step it was carried. A new
-keyframe is due when too much of the target, or of the frame, is covered by
-evidence that is no longer trusted (occlusions, new content entering the
-frame, a shot cut where the flow collapses), or when the interval runs out.
+map that multiplies the flow confidence of every step it was carried. Where
+the trust has faded, the carried evidence gives way to the keyframe's colour
+model (:class:`~flowseg.stages.appearance.ColourModel`) applied to the
+current frame near the target. A new keyframe is due when too much of the target, or of the
+frame, is covered by evidence that is no longer trusted (occlusions, new
+content entering the frame, a shot cut where the flow collapses), or when
+the interval runs out.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..types import Frame, ProbMap, Stage, StageOutput
+from .appearance import ColourModel, spatial_prior
 from .warp import warp_mask
 
-__all__ = ["DEFAULT_MAX_STALE", "stale_fraction", "KeyframeScheduler"]
+__all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MAX_STALE", "stale_fraction", "KeyframeScheduler"]
 
-DEFAULT_MAX_STALE: float = 0.1
+DEFAULT_MAX_INTERVAL: int = 8
+"""Default largest number of frames from one keyframe to the next."""
+
+DEFAULT_MAX_STALE: float = 0.2
 """Default largest stale fraction of the target (see :func:`stale_fraction`) a
 propagated frame may have before a keyframe is due."""
 
@@ -72,13 +77,18 @@ class KeyframeScheduler:
        collapses); see :func:`stale_fraction`, or
     3. `max_interval` frames have passed since the last keyframe.
 
-    With `target_fps`, rules 2 and 3 also wait until the run is on schedule:
-    the wall time of each frame (everything the caller does between two
-    frames included) is compared with ``1 / target_fps``, and a keyframe is
-    spent only while the frames so far have not fallen behind, so keyframes
-    spread out as far as the budget requires. If propagated frames alone are
-    slower than the budget, the target cannot be met by spacing keyframes and
-    the rules apply as without it.
+    On a propagated frame the evidence is ``trust * carried + (1 - trust) *
+    colour``, with ``colour`` the posterior of a colour model fitted on the
+    last keyframe (target where its evidence is above 0.5, background
+    elsewhere; 0 when the keyframe had no target), times a
+    :func:`~flowseg.stages.appearance.spatial_prior` that falls off over one
+    target size (the square root of the carried target's area) from it:
+    what the flow can no longer vouch for is judged by its appearance in the
+    current frame, near where the target was.
+
+    Rules 2 and 3 wait while the frame's data says ``"behind_schedule"``
+    (the pipeline's speed budget, see :mod:`flowseg.budget`), so keyframes
+    spread out as far as a ``target_fps`` requires.
 
     Parameters
     ----------
@@ -90,8 +100,6 @@ class KeyframeScheduler:
         the semantics on every frame).
     max_stale : float
         Largest stale fraction of the target, in [0, 1], a propagated frame may have.
-    target_fps : float, optional
-        Frames per second the run should keep up with (> 0).
 
     Attributes
     ----------
@@ -108,9 +116,8 @@ class KeyframeScheduler:
         self,
         semantics: Stage,
         *,
-        max_interval: int = 8,
+        max_interval: int = DEFAULT_MAX_INTERVAL,
         max_stale: float = DEFAULT_MAX_STALE,
-        target_fps: float | None = None,
     ) -> None:
         if "evidence" not in semantics.provides:
             raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
@@ -118,16 +125,18 @@ class KeyframeScheduler:
             raise ValueError(f"max_interval is {max_interval}; expected at least 1")
         if not 0.0 <= max_stale <= 1.0:
             raise ValueError(f"max_stale is {max_stale}; expected a value in [0, 1]")
-        if target_fps is not None and not target_fps > 0:
-            raise ValueError(f"target_fps is {target_fps}; expected a positive number")
         self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", *semantics.requires)
         self.max_interval = max_interval
         self.max_stale = max_stale
-        self.target_fps = target_fps
         self.target = getattr(semantics, "target", None)
         self.model_used = getattr(semantics, "model_used", None)
         self._semantics = semantics
         self.reset()
+
+    @property
+    def semantics(self) -> Stage:
+        """The wrapped semantics stage."""
+        return self._semantics
 
     @property
     def keyframes(self) -> int:
@@ -138,24 +147,12 @@ class KeyframeScheduler:
         flow_confidence = frame.data["flow_confidence"]
         if self._evidence is None or self._evidence.shape != flow_confidence.shape or frame.data.get("shot_change"):
             return True
-        reachable = self._propagated_seconds is None or self._propagated_seconds < self._budget_seconds
-        if self._behind_seconds > 0 and reachable:
+        if frame.data.get("behind_schedule", False):
             return False
         if self._since_keyframe + 1 >= self.max_interval:
             return True
         of_target, of_frame = stale_fraction(self._evidence, self._trust)
         return of_target > self.max_stale or of_frame > 0.5
-
-    def _keep_time(self, keyframe: bool) -> None:
-        """Book the wall time since the previous call against the schedule (target_fps only)."""
-        now = time.perf_counter()
-        if self._last_call is not None:
-            seconds = now - self._last_call
-            self._behind_seconds = max(self._behind_seconds + seconds - self._budget_seconds, -1.0)
-            if not keyframe:  # the previous frame was propagated: a running mean of their cost
-                known = self._propagated_seconds
-                self._propagated_seconds = seconds if known is None else known + 0.2 * (seconds - known)
-        self._last_call = now
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for ``frame``: fresh on a keyframe, carried by the flow otherwise."""
@@ -164,28 +161,29 @@ class KeyframeScheduler:
         if self._evidence is not None and self._evidence.shape == confidence.shape:
             self._evidence = warp_mask(self._evidence, flow_bwd)
             self._trust = warp_mask(self._trust, flow_bwd) * confidence
-        if self.target_fps is not None:
-            self._keep_time(self._last_was_keyframe)
         keyframe = self._is_due(frame)
-        self._last_was_keyframe = keyframe
         if keyframe:
             self._evidence = np.asarray(self._semantics.process(frame)["evidence"], dtype=np.float32)
             self._trust = np.ones_like(self._evidence)
+            target = self._evidence > 0.5
+            self._colours = ColourModel().fit(frame.image, target, ~target) if target.any() else None
             self._since_keyframe = 0
             self._keyframes += 1
-        else:
-            self._since_keyframe += 1
-        return {"evidence": self._evidence.copy(), "keyframe": np.array(keyframe)}
+            return {"evidence": self._evidence.copy(), "keyframe": np.array(True)}
+        self._since_keyframe += 1
+        colour = 0.0
+        if self._colours is not None:
+            target = self._evidence > 0.5
+            size = max(float(np.sqrt(target.sum())), 1.0)
+            colour = self._colours.posterior(frame.image) * spatial_prior(target, size)
+        evidence = self._trust * self._evidence + (1.0 - self._trust) * colour
+        return {"evidence": evidence.astype(np.float32, copy=False), "keyframe": np.array(False)}
 
     def reset(self) -> None:
-        """Forget the carried evidence and the schedule: the next frame is a keyframe."""
+        """Forget the carried evidence: the next frame is a keyframe."""
         self._semantics.reset()
         self._evidence: ProbMap | None = None
         self._trust: ProbMap | None = None
+        self._colours: ColourModel | None = None
         self._since_keyframe = 0
-        self._last_call: float | None = None
-        self._behind_seconds = 0.0  # > 0: behind the target_fps schedule; capped below at -1 s of credit
-        self._budget_seconds = 0.0 if self.target_fps is None else 1.0 / self.target_fps
-        self._propagated_seconds: float | None = None
-        self._last_was_keyframe = True
         self._keyframes = 0

@@ -219,7 +219,7 @@ class MaskRefiner:
 
     Notes
     -----
-    Stateless: :meth:`reset` does nothing. On a frame whose data holds
+    Stateless but for :meth:`economise`. On a frame whose data holds
     ``"init_mask"`` (semi-supervised mode) that mask is the output.
     """
 
@@ -232,12 +232,17 @@ class MaskRefiner:
         self.source = source
         self.requires: tuple[str, ...] = (source,)
         self.provides: tuple[str, ...] = ("mask",) if source == "prob" else ("mask", "prob")
+        self._economy = False
+
+    def economise(self, on: bool) -> None:
+        """Threshold at 0.5 instead of refining (``on``), or refine again."""
+        self._economy = on
 
     def refine(self, image: Image, prob: ProbMap) -> Mask:
         """Hard mask of one frame; see the class description."""
-        if self.method == "crf":
+        if self.method == "crf" and not self._economy:
             return crf_refine(image, prob) > 0.5
-        if self.method == "graphcut":
+        if self.method == "graphcut" and not self._economy:
             return graphcut_refine(image, prob)
         return check_prob(prob, check_image(image).shape[:2]) > 0.5
 
@@ -253,4 +258,5 @@ class MaskRefiner:
         return out
 
     def reset(self) -> None:
-        """Nothing to clear: the stage keeps no state between frames."""
+        """Refine again if :meth:`economise` switched it off; nothing else is kept between frames."""
+        self._economy = False
