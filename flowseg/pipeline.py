@@ -23,7 +23,7 @@ STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "refine")
 (the flow comes first so that shot boundaries and keyframe scheduling can consult it)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
+    "fast": {"flow_method": "dis_ultrafast", "refine": "none", "keyframe_interval": 1},
     "balanced": {},
     "quality": {"flow_scale": 1.0},
 }
@@ -31,9 +31,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 changes from the defaults (``balanced`` is the defaults). Measured J&F and
 fps of each are in ``benchmarks/RESULTS.md``.
 
-- ``fast``: DIS ultrafast flow at half size, no refinement.
-- ``balanced``: DIS (medium) flow at half size, CRF refinement.
-- ``quality``: DIS (medium) flow at full size, CRF refinement.
+- ``fast``: DIS ultrafast flow at half size, no refinement, the semantic
+  model on every frame (with the embedded person model, keyframes made it
+  both slower and worse: its ultrafast flow goes stale quickly, so 79% of
+  the frames were keyframes anyway; with DeepLabV3 pass
+  ``keyframe_interval=8`` or a ``target_fps``).
+- ``balanced``: DIS (medium) flow at half size, the semantic model on
+  keyframes, CRF refinement.
+- ``quality``: DIS (medium) flow at full size, the semantic model on
+  keyframes, CRF refinement.
 
 On the six DAVIS-2016 person sequences (``--target person``, no
 refinement) DIS medium at full size gave J&F 0.481, at half size 0.473;

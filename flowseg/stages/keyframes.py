@@ -24,6 +24,9 @@ __all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MAX_STALE", "stale_fraction", "Keyfr
 DEFAULT_MAX_INTERVAL: int = 8
 """Default largest number of frames from one keyframe to the next."""
 
+_NEGLIGIBLE = 0.01
+"""Colour evidence is looked up only where its weight in a propagated frame's evidence is above this."""
+
 DEFAULT_MAX_STALE: float = 0.2
 """Default largest stale fraction of the target (see :func:`stale_fraction`) a
 propagated frame may have before a keyframe is due."""
@@ -82,9 +85,10 @@ class KeyframeScheduler:
     last keyframe (target where its evidence is above 0.5, background
     elsewhere; 0 when the keyframe had no target), times a
     :func:`~flowseg.stages.appearance.spatial_prior` that falls off over one
-    target size (the square root of the carried target's area) from it:
-    what the flow can no longer vouch for is judged by its appearance in the
-    current frame, near where the target was.
+    target size (the square root of the carried target's area) from it
+    (flat when nothing of the target is left): what the flow can no longer
+    vouch for is judged by its appearance in the current frame, near where
+    the target was.
 
     Rules 2 and 3 wait while the frame's data says ``"behind_schedule"``
     (the pipeline's speed budget, see :mod:`flowseg.budget`), so keyframes
@@ -171,12 +175,13 @@ class KeyframeScheduler:
             self._keyframes += 1
             return {"evidence": self._evidence.copy(), "keyframe": np.array(True)}
         self._since_keyframe += 1
-        colour = 0.0
+        evidence = self._trust * self._evidence
         if self._colours is not None:
             target = self._evidence > 0.5
-            size = max(float(np.sqrt(target.sum())), 1.0)
-            colour = self._colours.posterior(frame.image) * spatial_prior(target, size)
-        evidence = self._trust * self._evidence + (1.0 - self._trust) * colour
+            fill = (1.0 - self._trust) * spatial_prior(target, max(float(np.sqrt(target.sum())), 1.0))
+            where = fill > _NEGLIGIBLE
+            if where.any():
+                evidence[where] += fill[where] * self._colours.posterior(frame.image[where][np.newaxis])[0]
         return {"evidence": evidence.astype(np.float32, copy=False), "keyframe": np.array(False)}
 
     def reset(self) -> None:
