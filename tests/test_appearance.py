@@ -101,6 +101,16 @@ class TestSpatialPrior:
         assert prior[0, 3] == 1.0
         assert prior[0, 1] == pytest.approx(np.exp(-1 / 2), abs=1e-3) == pytest.approx(prior[0, 5], abs=1e-3)
 
+    @pytest.mark.parametrize("side", [2, 200], ids=["tiny", "large"])
+    def test_wide_prior_on_a_coarse_grid_stays_close(self, side: int) -> None:
+        """sigma = 40 is computed on a 8x coarser grid: within 0.06 of the exact Gaussian, even for a 2 px mask."""
+        mask = np.zeros((480, 854), bool)
+        mask[100 : 100 + side, 200 : 200 + side] = True
+        prior = spatial_prior(mask, sigma=40.0)
+        for distance in (0, 40, 80):
+            exact = np.exp(-(distance**2) / (2 * 40.0**2))
+            assert prior[100 + side // 2, 200 + side - 1 + distance] == pytest.approx(exact, abs=0.06), distance
+
     def test_empty_mask_allows_everywhere(self) -> None:
         assert (spatial_prior(np.zeros((3, 4), bool), sigma=1.0) == 1).all()
 

@@ -100,10 +100,10 @@ def spatial_prior(mask: Mask, sigma: float) -> ProbMap:
         return np.ones(mask.shape, np.float32)
     h, w = mask.shape
     step = int(np.clip(sigma // 4, 1, 8))  # the prior is smooth over sigma: distances on a coarser grid will do
-    outside = (~mask).view(np.uint8)
-    if step > 1:
+    if step > 1:  # a coarse cell is the object's if any of its pixels is
         small = (max(w // step, 1), max(h // step, 1))
-        outside = (cv2.resize(outside, small, interpolation=cv2.INTER_AREA) == 1).view(np.uint8)
+        mask = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+    outside = (~mask).view(np.uint8)
     distance = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * (w / outside.shape[1])
     prior = np.exp(-(distance**2) / (2.0 * sigma**2)).astype(np.float32)
     return prior if step == 1 else cv2.resize(prior, (w, h), interpolation=cv2.INTER_LINEAR)
