@@ -164,9 +164,10 @@ def test_peak_rss_is_this_process(tmp_path: Path) -> None:
     status = Path("/proc/self/status")
     current = float(_common._first_value(str(status), "VmRSS").split()[0]) / 1024 if status.exists() else before
     # Enough to pass the peak whatever earlier tests in this process allocated and freed.
-    megabytes = int(before - current) + 64
+    # A wide margin: the kernel's RSS counters lag a little, and freed pages still resident may be reused.
+    megabytes = int(before - current) + 256
     block = np.ones(megabytes * 2**20 // 8)  # touched
-    assert _common.peak_rss_mb() >= before + 32, f"peak memory did not follow a {megabytes} MiB allocation"
+    assert _common.peak_rss_mb() >= before + 128, f"peak memory did not follow a {megabytes} MiB allocation"
     del block
 
 

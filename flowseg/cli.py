@@ -123,7 +123,8 @@ class _Progress:
               help="The frame --init-mask marks (earlier frames get empty masks).")
 @click.option("--keyframe-interval", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run the semantic model at least every N frames and let the flow carry it in between "
-                   "(earlier where that goes stale); 1 = every frame (default: the preset's, 8).")
+                   "(earlier where that goes stale); 1 = every frame (default: 8 for DeepLabV3, 1 for the "
+                   "cheap person model).")
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FPS",
               help="Keep up with FPS frames per second: while the run is behind, keyframes wait, then the "
                    "flow and refinement switch to cheaper settings.")

@@ -23,7 +23,7 @@ STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "refine")
 (the flow comes first so that shot boundaries and keyframe scheduling can consult it)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"flow_method": "dis_ultrafast", "refine": "none", "keyframe_interval": 1},
+    "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
     "balanced": {},
     "quality": {"flow_scale": 1.0},
 }
@@ -31,15 +31,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 changes from the defaults (``balanced`` is the defaults). Measured J&F and
 fps of each are in ``benchmarks/RESULTS.md``.
 
-- ``fast``: DIS ultrafast flow at half size, no refinement, the semantic
-  model on every frame (with the embedded person model, keyframes made it
-  both slower and worse: its ultrafast flow goes stale quickly, so 79% of
-  the frames were keyframes anyway; with DeepLabV3 pass
-  ``keyframe_interval=8`` or a ``target_fps``).
-- ``balanced``: DIS (medium) flow at half size, the semantic model on
-  keyframes, CRF refinement.
-- ``quality``: DIS (medium) flow at full size, the semantic model on
-  keyframes, CRF refinement.
+- ``fast``: DIS ultrafast flow at half size, no refinement.
+- ``balanced``: DIS (medium) flow at half size, CRF refinement.
+- ``quality``: DIS (medium) flow at full size, CRF refinement.
+
+All three run DeepLabV3 on keyframes and the embedded person model on every
+frame (see ``keyframe_interval`` in :class:`Pipeline`).
 
 On the six DAVIS-2016 person sequences (``--target person``, no
 refinement) DIS medium at full size gave J&F 0.481, at half size 0.473;
@@ -99,10 +96,11 @@ class Pipeline:
         in between, its answer is carried by the flow, and a keyframe comes
         early where that answer goes stale (see
         :class:`~flowseg.stages.KeyframeScheduler`). 1 runs it on every frame.
-        Default 8: on the six DAVIS-2016 person sequences the balanced
-        preset scored J&F 0.482 with it (56% keyframes) against 0.472 on
-        every frame, as stale areas are judged by the keyframe's colour
-        model (see ``benchmarks/RESULTS.md``).
+        Default: 8 for DeepLabV3, 1 for the embedded person model, which
+        costs about what carrying its answer along the flow costs (see
+        ``SemanticSegmenter.cheap``; on the six DAVIS-2016 person sequences
+        keyframes every 8 frames at most scored J&F 0.468 against 0.472 on
+        every frame, at the same speed at 480p and slower at 720p).
     target_fps : float, optional
         Frames per second to keep up with: while the run is behind this rate,
         keyframes wait, and where that is not enough the flow and the
@@ -143,7 +141,7 @@ class Pipeline:
         flow_method: str = "dis",
         flow_scale: float = 0.5,
         flow_weights: str | Path | None = None,
-        keyframe_interval: int = DEFAULT_MAX_INTERVAL,
+        keyframe_interval: int | None = None,
         target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         refine: str | None = None,
@@ -170,9 +168,10 @@ class Pipeline:
                     raise ConfigError(f"target {MOVING!r} cannot be combined with classes ({', '.join(names)})")
                 return MovingObjects()
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
-            if keyframe_interval == 1 and target_fps is None:
+            interval = keyframe_interval or (1 if every_frame.cheap else DEFAULT_MAX_INTERVAL)
+            if interval == 1 and target_fps is None:
                 return every_frame
-            return KeyframeScheduler(every_frame, max_interval=keyframe_interval)
+            return KeyframeScheduler(every_frame, max_interval=interval)
 
         builders = {
             "semantics": semantics,

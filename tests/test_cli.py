@@ -70,7 +70,7 @@ def test_run_on_folder_writes_named_masks_and_summary(runner: CliRunner, clip_fo
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 4 and (summary["width"], summary["height"]) == (128, 96)
     assert summary["model"].startswith("selfie")
-    assert set(summary["seconds"]["stages"]) == {"FlowEstimator", "ShotBoundaries", "KeyframeScheduler", "MaskWarper",
+    assert set(summary["seconds"]["stages"]) == {"FlowEstimator", "ShotBoundaries", "SemanticSegmenter", "MaskWarper",
                                                  "MaskRefiner"}
     assert summary["fps"] > 0
 

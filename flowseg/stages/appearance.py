@@ -68,6 +68,10 @@ class ColourModel:
         return self.table()[self.bin_index(image)]
 
 
+DEFAULT_LOCALITY: float = 0.25
+"""Default fall-off of the spatial prior around an object, as a fraction of its size (the square root of its area)."""
+
+
 def spatial_prior(mask: Mask, sigma: float) -> ProbMap:
     """Where the object can be: 1 on `mask`, falling off as a Gaussian of the distance to it.
 
@@ -168,7 +172,7 @@ class ObjectAppearance:
 
     provides: tuple[str, ...] = ("evidence",)
 
-    def __init__(self, semantics: Stage | None = None, *, locality: float = 0.25, update_rate: float = 0.1) -> None:
+    def __init__(self, semantics: Stage | None = None, *, locality: float = DEFAULT_LOCALITY, update_rate: float = 0.1) -> None:
         if semantics is not None and "evidence" not in semantics.provides:
             raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
         if not locality > 0:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Frame, ProbMap, Stage, StageOutput
-from .appearance import ColourModel, spatial_prior
+from .appearance import DEFAULT_LOCALITY, ColourModel, spatial_prior
 from .warp import warp_mask
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MAX_STALE", "stale_fraction", "KeyframeScheduler"]
@@ -84,11 +84,11 @@ class KeyframeScheduler:
     colour``, with ``colour`` the posterior of a colour model fitted on the
     last keyframe (target where its evidence is above 0.5, background
     elsewhere; 0 when the keyframe had no target), times a
-    :func:`~flowseg.stages.appearance.spatial_prior` that falls off over one
-    target size (the square root of the carried target's area) from it
-    (flat when nothing of the target is left): what the flow can no longer
-    vouch for is judged by its appearance in the current frame, near where
-    the target was.
+    :func:`~flowseg.stages.appearance.spatial_prior` that falls off over a
+    quarter of the target's size (the square root of the carried target's
+    area) from it, as in semi-supervised mode (flat when nothing of the
+    target is left): what the flow can no longer vouch for is judged by its
+    appearance in the current frame, near where the target was.
 
     Rules 2 and 3 wait while the frame's data says ``"behind_schedule"``
     (the pipeline's speed budget, see :mod:`flowseg.budget`), so keyframes
@@ -178,7 +178,7 @@ class KeyframeScheduler:
         evidence = self._trust * self._evidence
         if self._colours is not None:
             target = self._evidence > 0.5
-            fill = (1.0 - self._trust) * spatial_prior(target, max(float(np.sqrt(target.sum())), 1.0))
+            fill = (1.0 - self._trust) * spatial_prior(target, DEFAULT_LOCALITY * max(float(np.sqrt(target.sum())), 1.0))
             where = fill > _NEGLIGIBLE
             if where.any():
                 evidence[where] += fill[where] * self._colours.posterior(frame.image[where][np.newaxis])[0]
