@@ -84,7 +84,8 @@ def segment_video(
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
         model ran on), ``"target_fps"`` (the speed budget, or None),
         ``"economy_frames"`` (frames whose stages ran at their cheaper
-        settings to keep up with it), ``"threads"`` (OpenCV and torch threads), ``"settings"`` (every stage's configuration),
+        settings to keep up with it), ``"threads"`` (OpenCV and torch
+        threads), ``"settings"`` (every stage's configuration),
         ``"seconds"`` (``"total"`` wall time and ``"stages"``: seconds per
         stage), ``"fps"`` (frames per second end to end, reading and writing
         included), ``"flowseg_version"``, ``"created"`` and ``"machine"``.

@@ -172,7 +172,9 @@ class ObjectAppearance:
 
     provides: tuple[str, ...] = ("evidence",)
 
-    def __init__(self, semantics: Stage | None = None, *, locality: float = DEFAULT_LOCALITY, update_rate: float = 0.1) -> None:
+    def __init__(
+        self, semantics: Stage | None = None, *, locality: float = DEFAULT_LOCALITY, update_rate: float = 0.1
+    ) -> None:
         if semantics is not None and "evidence" not in semantics.provides:
             raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
         if not locality > 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import Frame, ProbMap, Stage, StageOutput
+from ..types import Frame, Image, Mask, ProbMap, Stage, StageOutput
 from .appearance import DEFAULT_LOCALITY, ColourModel, spatial_prior
 from .warp import warp_mask
 
@@ -158,6 +158,14 @@ class KeyframeScheduler:
         of_target, of_frame = stale_fraction(self._evidence, self._trust)
         return of_target > self.max_stale or of_frame > 0.5
 
+    def _keyframe_colours(self) -> ColourModel | None:
+        """The last keyframe's colour model (None without a target), fitted on first use: not on every keyframe."""
+        if self._keyframe is not None:
+            image, target = self._keyframe
+            self._colours = ColourModel().fit(image, target, ~target) if target.any() else None
+            self._keyframe = None
+        return self._colours
+
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for ``frame``: fresh on a keyframe, carried by the flow otherwise."""
         flow_bwd = frame.data["flow_bwd"]
@@ -169,19 +177,20 @@ class KeyframeScheduler:
         if keyframe:
             self._evidence = np.asarray(self._semantics.process(frame)["evidence"], dtype=np.float32)
             self._trust = np.ones_like(self._evidence)
-            target = self._evidence > 0.5
-            self._colours = ColourModel().fit(frame.image, target, ~target) if target.any() else None
+            self._keyframe = (frame.image, self._evidence > 0.5)
             self._since_keyframe = 0
             self._keyframes += 1
             return {"evidence": self._evidence.copy(), "keyframe": np.array(True)}
         self._since_keyframe += 1
         evidence = self._trust * self._evidence
-        if self._colours is not None:
+        colours = self._keyframe_colours()
+        if colours is not None:
             target = self._evidence > 0.5
-            fill = (1.0 - self._trust) * spatial_prior(target, DEFAULT_LOCALITY * max(float(np.sqrt(target.sum())), 1.0))
+            size = max(float(np.sqrt(target.sum())), 1.0)
+            fill = (1.0 - self._trust) * spatial_prior(target, DEFAULT_LOCALITY * size)
             where = fill > _NEGLIGIBLE
             if where.any():
-                evidence[where] += fill[where] * self._colours.posterior(frame.image[where][np.newaxis])[0]
+                evidence[where] += fill[where] * colours.posterior(frame.image[where][np.newaxis])[0]
         return {"evidence": evidence.astype(np.float32, copy=False), "keyframe": np.array(False)}
 
     def reset(self) -> None:
@@ -189,6 +198,7 @@ class KeyframeScheduler:
         self._semantics.reset()
         self._evidence: ProbMap | None = None
         self._trust: ProbMap | None = None
+        self._keyframe: tuple[Image, Mask] | None = None
         self._colours: ColourModel | None = None
         self._since_keyframe = 0
         self._keyframes = 0
