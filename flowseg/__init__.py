@@ -23,6 +23,7 @@ from .errors import (
 )
 from .budget import SpeedBudget
 from .pipeline import PRESETS, STAGE_NAMES, Pipeline
+from .predictor import Prediction, predict, predict_video
 from .runner import segment_video
 from .stages import (
     FlowEstimator,
@@ -40,6 +41,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Pipeline",
     "segment_video",
+    "predict",
+    "predict_video",
+    "Prediction",
     "PRESETS",
     "STAGE_NAMES",
     "Result",

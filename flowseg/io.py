@@ -199,20 +199,13 @@ def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40,
     return out
 
 
-class ResultWriter:
-    """Writes a run's outputs into a folder that appears only when complete.
+class OutputFolder:
+    """An output folder that appears only when complete.
 
-    The outputs are built in a hidden temporary folder beside `output_dir`
+    Everything is written into a hidden temporary folder beside `output_dir`
     and renamed to it by :meth:`finish`; :meth:`abort` (or leaving the
-    ``with`` block on an exception) deletes them.
-
-    Layout of the finished folder::
-
-        masks/<name>.png     0/255 masks, the frame's size
-        cutouts/<name>.png   RGBA: the frame with alpha = mask (if `cutouts`)
-        mask.mp4             the masks as a video
-        overlay.mp4          the frames with the mask tinted and outlined
-        summary.json         written last (see :meth:`finish`)
+    ``with`` block on an exception) deletes it. Subclasses add a ``write``
+    method for one frame's outputs.
 
     Parameters
     ----------
@@ -221,12 +214,10 @@ class ResultWriter:
         `overwrite` must be set.
     fps : float
         Frame rate of the videos.
-    cutouts : bool
-        Also write RGBA cut-outs.
-    videos : bool
-        Write ``mask.mp4`` and ``overlay.mp4``.
     overwrite : bool
         Replace an existing non-empty `output_dir`.
+    folders : sequence of str
+        Subfolders to create.
 
     Raises
     ------
@@ -236,13 +227,7 @@ class ResultWriter:
     """
 
     def __init__(
-        self,
-        output_dir: str | Path,
-        *,
-        fps: float,
-        cutouts: bool = False,
-        videos: bool = True,
-        overwrite: bool = False,
+        self, output_dir: str | Path, *, fps: float, overwrite: bool = False, folders: tuple[str, ...] = ()
     ) -> None:
         self.output_dir = Path(output_dir)
         if self.output_dir.exists():
@@ -260,56 +245,36 @@ class ResultWriter:
         except OSError as error:
             raise OutputError(f"cannot write to output folder {str(self.output_dir)!r}: {error.strerror}") from None
         self.fps = fps
-        self.cutouts = cutouts
-        self.videos = videos
         self.frames_written = 0
         self._video_writers: dict[str, cv2.VideoWriter] = {}
-        (self._tmp / "masks").mkdir()
-        if cutouts:
-            (self._tmp / "cutouts").mkdir()
+        for folder in folders:
+            (self._tmp / folder).mkdir()
 
-    def __enter__(self) -> ResultWriter:
+    def __enter__(self) -> OutputFolder:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             self.abort()
 
-    def _video(self, name: str, size_wh: tuple[int, int]) -> cv2.VideoWriter:
+    def write_video_frame(self, name: str, image: Image) -> None:
+        """Append an RGB frame to the video ``<name>.mp4`` (created on first use)."""
         if name not in self._video_writers:
             path = self._tmp / f"{name}.mp4"
+            size_wh = (image.shape[1], image.shape[0])
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size_wh)
             if not writer.isOpened():
                 raise OutputError(f"cannot create video {str(path)!r}: OpenCV has no mp4v encoder here")
             self._video_writers[name] = writer
-        return self._video_writers[name]
+        self._video_writers[name].write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
-    def _imwrite(self, path: Path, image: np.ndarray) -> None:
+    def write_png(self, relative: str, image: np.ndarray) -> None:
+        """Write a grey, RGB or RGBA image as ``<relative>.png`` (RGB order in, converted for OpenCV here)."""
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+        path = self._tmp / f"{relative}.png"
         if not cv2.imwrite(str(path), image):
             raise OutputError(f"cannot write {str(path)!r} (disk full or not writable?)")
-
-    def write(self, name: str, image: Image, mask: Mask) -> None:
-        """Write the outputs of one frame.
-
-        Parameters
-        ----------
-        name : str
-            Output file name without extension (see :class:`FrameSource`).
-        image : (H, W, 3) uint8 ndarray
-            RGB frame.
-        mask : (H, W) bool ndarray
-            Its mask.
-        """
-        mask_u8 = mask.astype(np.uint8) * 255
-        self._imwrite(self._tmp / "masks" / f"{name}.png", mask_u8)
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if self.cutouts:
-            self._imwrite(self._tmp / "cutouts" / f"{name}.png", np.dstack([bgr, mask_u8]))
-        if self.videos:
-            size_wh = (image.shape[1], image.shape[0])
-            self._video("mask", size_wh).write(cv2.cvtColor(mask_u8, cv2.COLOR_GRAY2BGR))
-            self._video("overlay", size_wh).write(cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR))
-        self.frames_written += 1
 
     def _close_videos(self) -> None:
         for writer in self._video_writers.values():
@@ -346,3 +311,108 @@ class ResultWriter:
         """Delete everything written so far."""
         self._close_videos()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class ResultWriter(OutputFolder):
+    """Writes a segmentation run's outputs into a folder that appears only when complete.
+
+    Layout of the finished folder::
+
+        masks/<name>.png     0/255 masks, the frame's size
+        cutouts/<name>.png   RGBA: the frame with alpha = mask (if `cutouts`)
+        mask.mp4             the masks as a video
+        overlay.mp4          the frames with the mask tinted and outlined
+        summary.json         written last (see :meth:`finish`)
+
+    Parameters
+    ----------
+    output_dir, fps, overwrite
+        See :class:`OutputFolder`.
+    cutouts : bool
+        Also write RGBA cut-outs.
+    videos : bool
+        Write ``mask.mp4`` and ``overlay.mp4``.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        *,
+        fps: float,
+        cutouts: bool = False,
+        videos: bool = True,
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=("masks", "cutouts") if cutouts else ("masks",))
+        self.cutouts = cutouts
+        self.videos = videos
+
+    def write(self, name: str, image: Image, mask: Mask) -> None:
+        """Write the outputs of one frame.
+
+        Parameters
+        ----------
+        name : str
+            Output file name without extension (see :class:`FrameSource`).
+        image : (H, W, 3) uint8 ndarray
+            RGB frame.
+        mask : (H, W) bool ndarray
+            Its mask.
+        """
+        mask_u8 = mask.astype(np.uint8) * 255
+        self.write_png(f"masks/{name}", mask_u8)
+        if self.cutouts:
+            self.write_png(f"cutouts/{name}", np.dstack([image, mask_u8]))
+        if self.videos:
+            self.write_video_frame("mask", np.dstack([mask_u8] * 3))
+            self.write_video_frame("overlay", overlay(image, mask))
+        self.frames_written += 1
+
+
+class PredictionWriter(OutputFolder):
+    """Writes a prediction run's outputs into a folder that appears only when complete.
+
+    Layout of the finished folder::
+
+        predicted/<name>.png         the predicted frame (RGB)
+        predicted_masks/<name>.png   its predicted 0/255 mask (if `masks`)
+        side_by_side.mp4             real frame | predicted frame (with the predicted mask tinted)
+        summary.json                 written last (see :meth:`finish`)
+
+    Parameters
+    ----------
+    output_dir, fps, overwrite
+        See :class:`OutputFolder`.
+    masks : bool
+        Also write predicted masks.
+    videos : bool
+        Write ``side_by_side.mp4``.
+    """
+
+    def __init__(
+        self, output_dir: str | Path, *, fps: float, masks: bool = False, videos: bool = True, overwrite: bool = False
+    ) -> None:
+        folders = ("predicted", "predicted_masks") if masks else ("predicted",)
+        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=folders)
+        self.masks = masks
+        self.videos = videos
+
+    def write(self, name: str, real: Image, predicted: Image, predicted_mask: Mask | None = None) -> None:
+        """Write the prediction of one frame, beside the real frame in the video.
+
+        Parameters
+        ----------
+        name : str
+            Output file name without extension (see :class:`FrameSource`).
+        real, predicted : (H, W, 3) uint8 ndarray
+            The frame as it came, and as it was predicted.
+        predicted_mask : (H, W) bool ndarray, optional
+            The predicted mask (needed when `masks`).
+        """
+        self.write_png(f"predicted/{name}", predicted)
+        if self.masks:
+            self.write_png(f"predicted_masks/{name}", predicted_mask.astype(np.uint8) * 255)
+        if self.videos:
+            shown = predicted if predicted_mask is None else overlay(predicted, predicted_mask)
+            self.write_video_frame("side_by_side", np.hstack([real, shown]))
+        self.frames_written += 1

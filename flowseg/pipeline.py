@@ -18,9 +18,10 @@ from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "MOVING", "stage_settings"]
 
-STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "refine")
+STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
-(the flow comes first so that shot boundaries and keyframe scheduling can consult it)."""
+(the flow comes first so that shot boundaries and keyframe scheduling can consult it).
+The default pipeline has all but ``"predict"``, which it adds with a ``prediction_weight``."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"flow_method": "dis_ultrafast", "refine": "none"},
@@ -77,7 +78,7 @@ class Pipeline:
     ----------
     stages : sequence of Stage or str, optional
         Stage objects, or names from :data:`STAGE_NAMES` that are built from
-        the keyword arguments below. Default: all four names, in order.
+        the keyword arguments below. Default: the names of :data:`STAGE_NAMES`, in order (``"predict"`` only with a ``prediction_weight``).
     target : str or sequence of str
         VOC class name(s) to segment (semantics stage), or ``"moving"``:
         whatever moves independently of the camera, with no class model.
@@ -107,6 +108,10 @@ class Pipeline:
         refinement switch to their cheaper settings (see :mod:`flowseg.budget`).
     temporal_weight : float
         Weight of the warped previous mask in [0, 1] (warp stage).
+    prediction_weight : float
+        Weight in [0, 1] of the mask predicted from the motion so far, where
+        the flow is untrusted (:class:`~flowseg.stages.PredictionPrior`);
+        0, the default, leaves the stage out.
     refine : {"crf", "graphcut", "none"}, optional
         Refinement method (refine stage). Default ``"crf"``; ``"graphcut"``
         for ``target="moving"``, whose evidence, motion alone, misses the
@@ -144,6 +149,7 @@ class Pipeline:
         keyframe_interval: int | None = None,
         target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+        prediction_weight: float = 0.0,
         refine: str | None = None,
         device: str = "auto",
     ) -> None:
@@ -153,6 +159,7 @@ class Pipeline:
             MaskRefiner,
             MaskWarper,
             MovingObjects,
+            PredictionPrior,
             SemanticSegmenter,
             ShotBoundaries,
         )
@@ -178,10 +185,13 @@ class Pipeline:
             "flow": lambda: FlowEstimator(method=flow_method, scale=flow_scale, weights=flow_weights, device=device),
             "shots": ShotBoundaries,
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
+            "predict": lambda: PredictionPrior(weight=prediction_weight),
             "refine": lambda: MaskRefiner(method=refine or ("graphcut" if moving else "crf")),
         }
         built: list[Stage] = []
-        for stage in STAGE_NAMES if stages is None else stages:
+        if stages is None:
+            stages = [name for name in STAGE_NAMES if name != "predict" or prediction_weight > 0]
+        for stage in stages:
             if isinstance(stage, str):
                 if stage not in builders:
                     raise ConfigError(f"unknown stage name {stage!r}; valid names: {', '.join(STAGE_NAMES)}")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
+from ._summary import json_safe, provenance
 from .evaluation import read_mask_png
 from .io import FrameSource, ResultWriter
 from .pipeline import Pipeline, stage_settings
@@ -20,16 +19,6 @@ __all__ = ["segment_video"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called after each frame with (frames done, total frames or None)."""
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def segment_video(
@@ -101,8 +90,6 @@ def segment_video(
     MaskError
         If `init_mask` is empty or `init_frame` is past the last frame.
     """
-    from . import __version__
-
     source = FrameSource(input_path)
     pipeline = Pipeline() if pipeline is None else pipeline
     if isinstance(init_mask, (str, Path)):
@@ -132,7 +119,7 @@ def segment_video(
             appearance = next(stage for stage in stages if hasattr(stage, "object_classes"))
             mode = {"mode": "object", "init_frame": init_frame, "object_classes": list(appearance.object_classes),
                     "object_lost_at": appearance.lost_at}  # fmt: skip
-        summary = _json_safe({
+        summary = json_safe({
             "input": str(input_path),
             "output": str(output_dir),
             "frames": writer.frames_written,
@@ -151,9 +138,7 @@ def segment_video(
             "seconds": {"total": round(seconds, 3),
                         "stages": {k: round(v, 3) for k, v in pipeline.stage_seconds.items()}},
             "fps": round(writer.frames_written / seconds, 3) if seconds > 0 else None,
-            "flowseg_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+            **provenance(),
         })
         writer.finish(summary)
     return summary

@@ -141,6 +141,14 @@ class TestFlowConfidence:
 
 
 class TestFlowEstimator:
+    def test_frames_smaller_than_dis_accepts(self) -> None:
+        """DIS refuses images under 12 px a side; at half size a 20x14 frame is 10x7: padded, not an error."""
+        first, second = shifted_pair((1, 0), (14, 20))
+        estimator = FlowEstimator(method="dis", scale=0.5)
+        estimator.process(Frame(0, first))
+        out = estimator.process(Frame(1, second))
+        assert out["flow_bwd"].shape == (14, 20, 2) and np.isfinite(out["flow_bwd"]).all()
+
     def test_first_frame_has_zero_flow_and_zero_confidence(self, moving_clip) -> None:
         frames, _ = moving_clip
         out = FlowEstimator(method="dis").process(Frame(index=0, image=frames[0]))

@@ -31,6 +31,9 @@ _DIS_PRESETS = {
     "dis_ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
 }
 
+_DIS_MIN_SIDE = 16
+"""DIS needs frames at least 12 pixels on a side; smaller ones are padded to this."""
+
 RAFT_MIN_SIZE = 128
 """RAFT is given frames of at least this many pixels per side (smaller ones are padded)."""
 
@@ -64,8 +67,17 @@ class _OpenCVFlow:
 
     def flows(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         if self._method in _DIS_PRESETS:
-            return [self._dis.calc(a, b, None) for a, b in pairs]
+            return [self._dis_calc(a, b) for a, b in pairs]
         return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0) for a, b in pairs]
+
+    def _dis_calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow; frames smaller than DIS accepts are padded (edge pixels repeated) and the flow cropped."""
+        h, w = a.shape
+        pad_y, pad_x = max(_DIS_MIN_SIDE - h, 0), max(_DIS_MIN_SIDE - w, 0)
+        if not (pad_y or pad_x):
+            return self._dis.calc(a, b, None)
+        a, b = (cv2.copyMakeBorder(x, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE) for x in (a, b))
+        return self._dis.calc(a, b, None)[:h, :w]
 
 
 @functools.lru_cache(maxsize=4)

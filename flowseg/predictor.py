@@ -1,0 +1,208 @@
+"""Video prediction over a whole video: ``predict`` (frames in, predictions out) and ``predict_video`` (files)."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ._concurrency import BackgroundWorker, configure_threads, prefetch
+from ._summary import json_safe, provenance
+from .evaluation import read_mask_png
+from .io import FrameSource, PredictionWriter
+from .pipeline import Pipeline
+from .runner import ProgressCallback
+from .stages.flow import FlowEstimator
+from .stages.prediction import predict_frame, predict_mask
+from .types import Frame, Image, ProbMap
+
+__all__ = ["Prediction", "predict", "predict_video"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The prediction of one frame, made `horizon` frames before it was seen.
+
+    Attributes
+    ----------
+    index : int
+        The predicted frame's index.
+    image : (H, W, 3) uint8 ndarray
+        The predicted RGB frame.
+    prob : (H, W) float32 ndarray or None
+        The predicted soft mask in [0, 1], when a pipeline segments the video.
+    """
+
+    index: int
+    image: Image
+    prob: ProbMap | None = None
+
+
+def predict(
+    frames: Iterable[Image],
+    *,
+    horizon: int = 1,
+    pipeline: Pipeline | None = None,
+    init_mask: np.ndarray | None = None,
+    init_frame: int = 0,
+    motion: str = "pixel",
+) -> Iterator[Prediction | None]:
+    """For every frame, its prediction made `horizon` frames earlier.
+
+    Frame ``t`` is predicted from frame ``t - horizon`` and the flow that
+    brought it (:func:`~flowseg.stages.predict_frame`), so nothing of frames
+    after ``t - horizon`` is used. With a `pipeline`, the masks it gives are
+    predicted the same way (:func:`~flowseg.stages.predict_mask`).
+
+    Parameters
+    ----------
+    frames : iterable of (H, W, 3) uint8 ndarray
+        RGB frames of one video.
+    horizon : int
+        How many frames ahead to predict (>= 1).
+    pipeline : Pipeline, optional
+        Segments the frames, for mask predictions.
+    init_mask, init_frame
+        Semi-supervised mode of the pipeline, see :meth:`Pipeline.stream`.
+    motion : {"pixel", "layered"}
+        See :func:`~flowseg.stages.velocity`.
+
+    Yields
+    ------
+    Prediction or None
+        One per frame, in order: None for the first `horizon` frames (nothing
+        earlier to predict them from). Memory holds `horizon` predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = [np.full((8, 8, 3), 9, np.uint8)] * 3
+    >>> [p if p is None else p.index for p in predict(frames, horizon=2)]
+    [None, None, 2]
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon is {horizon}; expected at least 1")
+    if pipeline is not None:
+        for_pipeline, frames = itertools.tee(frames)
+        masks: Iterator[np.ndarray | None] = (r.mask for r in pipeline.stream(for_pipeline, init_mask=init_mask,
+                                                                                init_frame=init_frame))
+    else:
+        masks = itertools.repeat(None)
+    flow = FlowEstimator(method="dis", scale=0.5)
+    pending: collections.deque[Prediction] = collections.deque()
+    for index, (image, mask) in enumerate(zip(frames, masks)):
+        yield pending.popleft() if pending and pending[0].index == index else None
+        flow_bwd = flow.process(Frame(index, image, {}))["flow_bwd"]
+        prob = None if mask is None else mask.astype(np.float32)
+        predicted_prob = None if prob is None else predict_mask(prob, flow_bwd, horizon, motion=motion)
+        pending.append(Prediction(index + horizon, predict_frame(image, flow_bwd, horizon, prob=prob, motion=motion),
+                                  predicted_prob))  # fmt: skip
+
+
+_MAX_PSNR = 100.0
+"""PSNR reported for identical frames (dB), in place of infinity."""
+
+
+def _psnr(predicted: Image, real: Image) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 frames, at most `_MAX_PSNR`."""
+    error = float(np.mean((predicted.astype(np.float32) - real.astype(np.float32)) ** 2))
+    return _MAX_PSNR if error == 0 else min(10.0 * np.log10(255.0**2 / error), _MAX_PSNR)
+
+
+def predict_video(
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    horizon: int = 1,
+    pipeline: Pipeline | None = None,
+    init_mask: str | Path | np.ndarray | None = None,
+    init_frame: int = 0,
+    motion: str = "pixel",
+    videos: bool = True,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Predict every frame of a video (file or image folder) from the frames `horizon` before it, into a folder.
+
+    Parameters
+    ----------
+    input_path : str or Path
+        Video file or folder of images, see :class:`flowseg.io.FrameSource`.
+    output_dir : str or Path
+        Output folder, laid out as in :class:`flowseg.io.PredictionWriter`
+        (predicted masks only with a `pipeline`). It appears only once every
+        frame is written.
+    horizon, pipeline, init_frame, motion
+        See :func:`predict`.
+    init_mask : str, Path or (H, W) array_like, optional
+        See :meth:`Pipeline.stream`; a path is read as a PNG.
+    videos : bool
+        Write ``side_by_side.mp4``.
+    overwrite : bool
+        Replace an existing non-empty `output_dir`.
+    progress : callable, optional
+        Called after each frame with (frames done, total frames or None).
+
+    Returns
+    -------
+    summary : dict
+        What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``
+        (read), ``"predicted"`` (frames written: all but the first
+        `horizon`), ``"horizon"``, ``"motion"``, ``"masks"`` (whether masks
+        were predicted), ``"psnr"`` (mean PSNR in dB of the predicted frames
+        against the real ones, 100 for identical frames) and ``"copy_psnr"``
+        (the same for copying the frame `horizon` before: the baseline),
+        ``"seconds"``, ``"fps"``,
+        ``"flowseg_version"``, ``"created"`` and ``"machine"``.
+
+    Raises
+    ------
+    VideoOpenError, ShapeError, OutputError, MaskError
+        As :func:`flowseg.segment_video`.
+    """
+    source = FrameSource(input_path)
+    if isinstance(init_mask, (str, Path)):
+        init_mask = read_mask_png(init_mask)
+    configure_threads()
+    start = time.perf_counter()
+    masks = pipeline is not None
+    scores: list[float] = []
+    copy_scores: list[float] = []
+    with PredictionWriter(output_dir, fps=source.fps, masks=masks, videos=videos, overwrite=overwrite) as writer:
+        with BackgroundWorker(writer.write) as background:
+            for_names, for_images = itertools.tee(prefetch(source))
+            predictions = predict((image for _, image in for_images), horizon=horizon, pipeline=pipeline,
+                                  init_mask=init_mask, init_frame=init_frame, motion=motion)  # fmt: skip
+            recent: collections.deque[Image] = collections.deque(maxlen=horizon + 1)
+            frames = 0
+            for frames, (prediction, (name, image)) in enumerate(zip(predictions, for_names), start=1):
+                recent.append(image)
+                if prediction is not None:
+                    mask = None if prediction.prob is None else prediction.prob > 0.5
+                    background.submit(name, image, prediction.image, mask)
+                    scores.append(_psnr(prediction.image, image))
+                    copy_scores.append(_psnr(recent[0], image))
+                if progress is not None:
+                    progress(frames, source.frame_count)
+        seconds = time.perf_counter() - start
+        summary = json_safe({
+            "input": str(input_path),
+            "output": str(output_dir),
+            "frames": frames,
+            "predicted": writer.frames_written,
+            "horizon": horizon,
+            "motion": motion,
+            "masks": masks,
+            "psnr": round(float(np.mean(scores)), 3) if scores else None,
+            "copy_psnr": round(float(np.mean(copy_scores)), 3) if copy_scores else None,
+            "seconds": round(seconds, 3),
+            "fps": round(frames / seconds, 3) if seconds > 0 else None,
+            **provenance(),
+        })
+        writer.finish(summary)
+    return summary

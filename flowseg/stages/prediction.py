@@ -1,0 +1,291 @@
+"""Prediction stage: the next frames and masks, extrapolated from the motion already measured.
+
+Every pixel of frame t keeps the velocity it had from t - 1 to t (constant
+velocity: minus the backward flow), or, with ``motion="layered"``, the
+velocity of its layer: the camera's homography for the background and an
+affine motion fitted to the flow under the object's mask. Frame t is then
+forward-warped (splatted) by ``steps`` times that velocity. Where several
+pixels land on one, the one in front wins: independent movers (motion the
+camera does not explain) and the object under the mask are taken to be in
+front of the background. Pixels that nothing reaches (what the movers
+uncover) are filled by inpainting.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .._validate import check_flow, check_image, check_prob
+from ..errors import ConfigError
+from ..types import Flow, Frame, Image, ProbMap, StageOutput
+from ._sampling import pixel_grid
+from .motion import camera_flow
+
+__all__ = ["MOTION_MODELS", "velocity", "splat", "predict_frame", "predict_mask", "PredictionPrior"]
+
+MOTION_MODELS: tuple[str, ...] = ("pixel", "layered")
+"""How each pixel's velocity is extrapolated: its own flow, or its layer's parametric motion."""
+
+_FRONT = 10.0
+"""Priority of the object under the mask over the background: its pixels win an overlap by a factor e^10."""
+
+_HOLE = 0.05
+"""A pixel whose splatted weight (sum of bilinear shares landing on it) is below this is a hole."""
+
+
+def _check_motion(motion: str) -> None:
+    if motion not in MOTION_MODELS:
+        raise ConfigError(f"unknown motion model {motion!r}; valid models: {', '.join(MOTION_MODELS)}")
+
+
+def _affine_flow(flow: Flow, region: np.ndarray) -> Flow:
+    """The affine flow field fitted (least squares) to `flow` over `region`, evaluated everywhere."""
+    h, w = region.shape
+    grid = pixel_grid(h, w)
+    xy = grid[region]
+    design = np.column_stack([xy, np.ones(len(xy), np.float32)])
+    coefficients, *_ = np.linalg.lstsq(design, flow[region], rcond=None)
+    return (grid @ coefficients[:2] + coefficients[2]).astype(np.float32)
+
+
+def velocity(flow_bwd: Flow, prob: ProbMap | None = None, *, motion: str = "pixel") -> Flow:
+    """Each pixel's motion per frame from frame t onwards, under constant velocity.
+
+    Parameters
+    ----------
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1 in pixels, dx first.
+    prob : (H, W) float32 ndarray, optional
+        Soft mask of the object in frame t, in [0, 1] (``"layered"`` only).
+    motion : {"pixel", "layered"}
+        ``"pixel"``: minus the flow at each pixel. ``"layered"``: minus the
+        camera's homography flow (see :func:`~flowseg.stages.camera_flow`)
+        for the background, and under the mask (``prob > 0.5``, at least 16
+        pixels) minus an affine flow fitted to the flow there.
+
+    Returns
+    -------
+    (H, W, 2) float32 ndarray
+        Displacement per frame in pixels, dx first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.full((2, 3, 2), -1.5, np.float32)  # everything came from 1.5 px up-left
+    >>> velocity(flow)[0, 0].tolist()
+    [1.5, 1.5]
+    """
+    _check_motion(motion)
+    h, w = flow_bwd.shape[:2]
+    flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
+    if motion == "pixel":
+        return -flow_bwd
+    layered = camera_flow(flow_bwd)
+    if prob is not None:
+        region = check_prob(prob, (h, w), "prob") > 0.5
+        if region.sum() >= 16:
+            layered[region] = _affine_flow(flow_bwd, region)[region]
+    return -layered
+
+
+def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np.ndarray, ProbMap]:
+    """Forward-warp: move every pixel by its displacement; in front where its priority is higher.
+
+    Each pixel spreads over the four pixels around its target with bilinear
+    weights times ``exp(priority)`` (softmax splatting, Niklaus and Liu,
+    CVPR 2020): an overlap is won by the higher priority, smoothly.
+
+    Parameters
+    ----------
+    values : (H, W) or (H, W, C) float32 ndarray
+        What to move.
+    displacement : (H, W, 2) float32 ndarray
+        Where each pixel goes, in pixels, dx first.
+    priority : (H, W) float32 ndarray
+        Depth order: higher is nearer the camera.
+
+    Returns
+    -------
+    moved : float32 ndarray, the shape of `values`
+        The weighted mean of what landed on each pixel; 0 where nothing did.
+    coverage : (H, W) float32 ndarray
+        The sum of bilinear weights that landed on each pixel (about 1 where
+        the motion is smooth, 0 in holes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row = np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)
+    >>> shift = np.zeros((1, 4, 2), np.float32); shift[..., 0] = 1
+    >>> moved, coverage = splat(row, shift, np.zeros((1, 4), np.float32))
+    >>> moved.tolist(), coverage.tolist()
+    ([[0.0, 1.0, 2.0, 3.0]], [[0.0, 1.0, 1.0, 1.0]])
+    """
+    h, w = displacement.shape[:2]
+    channels = values.reshape(h * w, -1).astype(np.float64)
+    target = (pixel_grid(h, w) + displacement).reshape(-1, 2)
+    corner = np.floor(target)
+    fraction = target - corner
+    corner = corner.astype(np.int64)
+    importance = np.exp(priority.reshape(-1).astype(np.float64) - float(priority.max()))
+    moved = np.zeros((h * w, channels.shape[1]), np.float64)
+    weights = np.zeros(h * w, np.float64)
+    coverage = np.zeros(h * w, np.float64)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        x, y = corner[:, 0] + dx, corner[:, 1] + dy
+        share = (fraction[:, 0] if dx else 1 - fraction[:, 0]) * (fraction[:, 1] if dy else 1 - fraction[:, 1])
+        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        index = (y * w + x)[inside]
+        share = share[inside]
+        weight = share * importance[inside]
+        coverage += np.bincount(index, share, minlength=h * w)
+        weights += np.bincount(index, weight, minlength=h * w)
+        for c in range(channels.shape[1]):
+            moved[:, c] += np.bincount(index, weight * channels[inside, c], minlength=h * w)
+    landed = weights > 0
+    moved[landed] /= weights[landed, None]
+    return moved.reshape(values.shape).astype(np.float32), coverage.reshape(h, w).astype(np.float32)
+
+
+def _priority(flow_bwd: Flow, prob: ProbMap | None) -> ProbMap:
+    """Independent motion in pixels (what the camera does not explain), plus `_FRONT` under the mask."""
+    independent = np.linalg.norm(flow_bwd - camera_flow(flow_bwd), axis=2)
+    if prob is not None:
+        independent = independent + _FRONT * prob
+    return independent.astype(np.float32)
+
+
+def _fill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Inpaint the holes of a uint8 image (Telea's method, 3 px radius)."""
+    if not holes.any():
+        return image
+    return cv2.inpaint(image, holes.view(np.uint8), 3, cv2.INPAINT_TELEA)
+
+
+def predict_frame(
+    image: Image, flow_bwd: Flow, steps: int = 1, *, prob: ProbMap | None = None, motion: str = "pixel"
+) -> Image:
+    """Frame t + `steps`, predicted from frame t and the flow that brought it.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+        Frame t.
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1, dx first.
+    steps : int
+        How many frames ahead (>= 1).
+    prob : (H, W) float32 ndarray, optional
+        Soft mask of the object in frame t: it is put in front, and with
+        ``motion="layered"`` moves as one affine layer.
+    motion : {"pixel", "layered"}
+        See :func:`velocity`.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+        The predicted frame; what no pixel of frame t reaches is inpainted
+        (with `prob`, from the background around it, not from the object).
+    """
+    image = check_image(image)
+    if steps < 1:
+        raise ValueError(f"steps is {steps}; expected at least 1")
+    displacement = steps * velocity(flow_bwd, prob, motion=motion)
+    priority = _priority(flow_bwd, prob)
+    moved, coverage = splat(image.astype(np.float32), displacement, priority)
+    moved = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
+    holes = coverage < _HOLE
+    if prob is None:
+        return _fill(moved, holes)
+    # What the object uncovers is background: fill the holes from the background side only.
+    in_front = (splat(prob, displacement, priority)[0] > 0.5) & ~holes
+    return np.where(in_front[..., None], moved, _fill(moved, holes | in_front))
+
+
+def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str = "pixel") -> ProbMap:
+    """The soft mask of frame t + `steps`, predicted from frame t's and the flow that brought it.
+
+    Parameters
+    ----------
+    prob : (H, W) float32 ndarray
+        Soft mask of frame t, in [0, 1].
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1, dx first.
+    steps : int
+        How many frames ahead (>= 1).
+    motion : {"pixel", "layered"}
+        See :func:`velocity`.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Predicted soft mask in [0, 1]; holes take the value of their surroundings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob = np.zeros((8, 8), np.float32); prob[2:4, 2:4] = 1
+    >>> flow = np.zeros((8, 8, 2), np.float32); flow[..., 0] = -2  # moving 2 px right a frame
+    >>> np.argwhere(predict_mask(prob, flow, 2) > 0.5)[:, 1].tolist()
+    [6, 7, 6, 7]
+    """
+    h, w = flow_bwd.shape[:2]
+    prob = check_prob(prob, (h, w), "prob")
+    if steps < 1:
+        raise ValueError(f"steps is {steps}; expected at least 1")
+    displacement = steps * velocity(flow_bwd, prob, motion=motion)
+    moved, coverage = splat(prob, displacement, _priority(flow_bwd, prob))
+    filled = _fill(np.clip(moved * 255 + 0.5, 0, 255).astype(np.uint8), coverage < _HOLE)
+    return filled.astype(np.float32) / 255.0
+
+
+class PredictionPrior:
+    """Fuse the mask predicted for this frame into its fused probability, where the flow is untrusted.
+
+    On each frame the stage predicts the next frame's mask from this one's
+    fused probability (:func:`predict_mask`, one step); on the next frame,
+    ``prob + weight * (1 - flow_confidence) * (predicted - prob)``: where the
+    current flow cannot be trusted (occlusions, fast motion), the motion the
+    object had so far says where it went.
+
+    Parameters
+    ----------
+    weight : float
+        Weight of the prediction where the flow confidence is 0, in [0, 1].
+    motion : {"pixel", "layered"}
+        See :func:`velocity`.
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("prob", "flow_bwd", "flow_confidence")``.
+    provides : tuple of str
+        ``("prob",)``.
+    """
+
+    requires: tuple[str, ...] = ("prob", "flow_bwd", "flow_confidence")
+    provides: tuple[str, ...] = ("prob",)
+
+    def __init__(self, *, weight: float = 0.5, motion: str = "pixel") -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight is {weight}; expected a value in [0, 1]")
+        _check_motion(motion)
+        self.weight = weight
+        self.motion = motion
+        self.reset()
+
+    def process(self, frame: Frame) -> StageOutput:
+        """The fused probability of ``frame`` with the prediction made on the previous frame."""
+        prob = np.asarray(frame.data["prob"], np.float32)
+        confidence = frame.data["flow_confidence"]
+        predicted, self._predicted = self._predicted, None
+        if predicted is not None and predicted.shape == prob.shape and not frame.data.get("shot_change"):
+            prob = prob + self.weight * (1.0 - confidence) * (predicted - prob)
+        if confidence.any():  # the flow is known (not the first frame of a shot): predict the next one
+            self._predicted = predict_mask(prob, frame.data["flow_bwd"], 1, motion=self.motion)
+        return {"prob": prob.astype(np.float32, copy=False)}
+
+    def reset(self) -> None:
+        """Forget the prediction."""
+        self._predicted: ProbMap | None = None
