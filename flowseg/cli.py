@@ -21,6 +21,7 @@ from .errors import FlowsegError, OutputError
 from .models import WEIGHTS, find_weights_file
 from .pipeline import PRESETS
 from .stages.flow import FLOW_METHODS
+from .stages.prediction import MOTION_MODELS
 from .stages.refine import REFINE_METHODS
 from .stages.semantics import MODEL_CHOICES, VOC_CLASSES
 
@@ -64,8 +65,12 @@ def main(debug: bool) -> None:
     """
 
 
-def _split_targets(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    names = tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+def _split_targets_or_none(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+
+
+def _split_targets(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    names = _split_targets_or_none(ctx, param, value)
     if not names:
         raise click.BadParameter("give at least one class name")
     return names
@@ -98,6 +103,30 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
+_preset_option = click.option(
+    "--preset", type=click.Choice(tuple(PRESETS)), default="balanced", show_default=True,
+    help="Speed/quality trade-off: fast, balanced or quality; the options below override it.")
+_model_option = click.option(
+    "--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True,
+    help="Semantic model: auto = DeepLabV3-MobileNetV3 when its weights are here, "
+         "else the embedded person model (person only).")
+_weights_option = click.option(
+    "--weights", type=click.Path(path_type=Path),
+    help="DeepLabV3 weights file (default: the official file, looked up in "
+         "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
+_init_mask_option = click.option(
+    "--init-mask", type=click.Path(path_type=Path), metavar="PNG",
+    help="Follow the one object marked in this mask (non-zero = object; the frame's size) instead "
+         "of a target class.")
+_init_frame_option = click.option(
+    "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+    help="The frame --init-mask marks (earlier frames get empty masks).")
+_device_option = click.option(
+    "--device", type=click.Choice(_DEVICES), default="auto", show_default=True, help="Where torch models run.")
+_overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+
+
 @main.command(short_help="Segment objects in a video or image folder.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-t", "--target", multiple=True, default=("person",), show_default=True,
@@ -105,22 +134,14 @@ class _Progress:
               help="VOC class(es) to segment; repeat or comma-separate for several (see 'flowseg models').")
 @click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),
               help="Output folder. Default: <INPUT name>_flowseg in the current folder.")
-@click.option("--preset", type=click.Choice(tuple(PRESETS)), default="balanced", show_default=True,
-              help="Speed/quality trade-off: fast, balanced or quality; the options below override it.")
-@click.option("--model", type=click.Choice(MODEL_CHOICES), default="auto", show_default=True,
-              help="Semantic model: auto = DeepLabV3-MobileNetV3 when its weights are here, "
-                   "else the embedded person model (person only).")
-@click.option("--weights", type=click.Path(path_type=Path),
-              help="DeepLabV3 weights file (default: the official file, looked up in "
-                   "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
+@_preset_option
+@_model_option
+@_weights_option
 @click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None,
               help="Optical flow method (default: the preset's); RAFT needs its weights.")
 @click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
-@click.option("--init-mask", type=click.Path(path_type=Path), metavar="PNG",
-              help="Follow the one object marked in this mask (non-zero = object; the frame's size) instead "
-                   "of a target class.")
-@click.option("--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="The frame --init-mask marks (earlier frames get empty masks).")
+@_init_mask_option
+@_init_frame_option
 @click.option("--keyframe-interval", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run the semantic model at least every N frames and let the flow carry it in between "
                    "(earlier where that goes stale); 1 = every frame (default: 8 for DeepLabV3, 1 for the "
@@ -132,12 +153,11 @@ class _Progress:
               help="Weight of the flow-warped previous mask where the flow is trusted, 0-1.")
 @click.option("--refine", type=click.Choice(REFINE_METHODS), default=None,
               help="Edge-aware refinement (default: the preset's).")
-@click.option("--device", type=click.Choice(_DEVICES), default="auto", show_default=True,
-              help="Where torch models run.")
+@_device_option
 @click.option("--cutouts", is_flag=True, help="Also write RGBA cut-outs (cutouts/<name>.png).")
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@_overwrite_option
+@_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
         weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
         keyframe_interval: int | None, target_fps: float | None, temporal_weight: float | None, refine: str,
@@ -177,6 +197,66 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
+        click.echo(f"wrote {output_dir}", err=True)
+
+
+@main.command(short_help="Predict the next frames (and masks) from the motion so far.")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),
+              help="Output folder. Default: <INPUT name>_predicted in the current folder.")
+@click.option("-k", "--horizon", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Predict each frame from the frames up to K before it.")
+@click.option("--motion", type=click.Choice(MOTION_MODELS), default="pixel", show_default=True,
+              help="pixel: every pixel keeps its velocity; layered: the camera's motion for the background and, "
+                   "with --target or --init-mask, one affine motion for the object.")
+@click.option("-t", "--target", multiple=True, callback=_split_targets_or_none,
+              help="Also segment these VOC class(es) and predict their masks (see 'flowseg models').")
+@_init_mask_option
+@_init_frame_option
+@_preset_option
+@_model_option
+@_weights_option
+@_device_option
+@click.option("--no-video", is_flag=True, help="Skip side_by_side.mp4.")
+@_overwrite_option
+@_quiet_option
+def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str, target: tuple[str, ...],
+            init_mask: Path | None, init_frame: int, preset: str, model: str, weights: Path | None, device: str,
+            no_video: bool, overwrite: bool, quiet: bool) -> None:
+    """Predict every frame of INPUT (a video file or a folder of images) from the frames K before it.
+
+    Each pixel keeps the motion the optical flow measured last, and the
+    frame is forward-warped K frames ahead; what moving objects uncover is
+    inpainted. With --target or --init-mask the masks are segmented and
+    predicted the same way.
+
+    \b
+    Writes to the output folder, which appears only when complete:
+      predicted/<name>.png        frame <name> as predicted K frames earlier (from frame K on)
+      predicted_masks/<name>.png  its predicted 0/255 mask (with --target or --init-mask)
+      side_by_side.mp4            real | predicted
+      summary.json                frames, PSNR of the predictions and of copying the frame K before
+    """
+    from .pipeline import Pipeline
+    from .predictor import predict_video
+
+    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_predicted")
+    pipeline = None
+    if target or init_mask is not None:
+        pipeline = Pipeline.from_preset(preset, target=target or ("person",), model=model, weights=weights,
+                                        device=device)
+    progress = None if quiet else _Progress(f"{input_path.name}")
+    try:
+        summary = predict_video(input_path, output_dir, horizon=horizon, pipeline=pipeline, init_mask=init_mask,
+                                init_frame=init_frame, motion=motion, videos=not no_video, overwrite=overwrite,
+                                progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if not quiet:
+        click.echo(f"{summary['predicted']} of {summary['frames']} frames predicted {horizon} ahead in "
+                   f"{summary['seconds']:.1f}s ({summary['fps']:.1f} fps); PSNR {summary['psnr']} dB "
+                   f"(copying the frame {horizon} before: {summary['copy_psnr']} dB)", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 
 

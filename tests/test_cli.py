@@ -327,3 +327,37 @@ def test_installed_console_script_on_example_clip(tmp_path: Path) -> None:
     # The man fills about 8% of the frame: every frame must find him, and no frame may spill far.
     assert 0.03 < min(areas) and max(areas) < 0.2, (min(areas), max(areas))
     assert cv2.VideoCapture(str(out / "overlay.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 72
+
+
+class TestPredict:
+    def test_predicts_frames_and_masks(self, runner: CliRunner, tmp_path: Path) -> None:
+        frames, masks = moving_object_clip(6, shift=(3, -2), size=24)
+        video = write_video(tmp_path / "clip.mp4", frames)
+        out = tmp_path / "out"
+        result = runner.invoke(main, ["predict", str(video), "-k", "2", "--target", "person", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        names = [f"{i:05d}.png" for i in range(2, 6)]  # frames 0 and 1 have nothing 2 frames before them
+        assert sorted(p.name for p in (out / "predicted").iterdir()) == names
+        assert sorted(p.name for p in (out / "predicted_masks").iterdir()) == names
+        predicted = cv2.imread(str(out / "predicted" / names[-1]))
+        assert predicted.shape == (*frames[0].shape[:2], 3)
+        assert (out / "side_by_side.mp4").stat().st_size > 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["frames"], summary["predicted"], summary["horizon"], summary["masks"]) == (6, 4, 2, True)
+        assert summary["psnr"] > summary["copy_psnr"]  # the object moves: extrapolating beats copying
+        assert "4 of 6 frames predicted 2 ahead" in result.stderr
+
+    def test_frames_only_without_a_target(self, runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        result = runner.invoke(main, ["predict", str(clip_folder), "-o", str(out), "--no-video", "-q"])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in out.iterdir()) == ["predicted", "summary.json"]
+        assert sorted(p.name for p in (out / "predicted").iterdir()) == [f"frame_{i:03d}.png" for i in (1, 2, 3)]
+
+    def test_bad_input_and_horizon(self, runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+        assert_clean_error(runner.invoke(main, ["predict", str(tmp_path / "nope.mp4")]), "nope.mp4")
+        result = runner.invoke(main, ["predict", str(clip_folder), "--horizon", "0"])
+        assert result.exit_code == 2 and "0 is not in the range x>=1" in result.stderr
+        taken = tmp_path / "taken"
+        (taken / "something").mkdir(parents=True)
+        assert_clean_error(runner.invoke(main, ["predict", str(clip_folder), "-o", str(taken)]), "is not empty")
