@@ -44,6 +44,8 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "balanced+keyframes": {"preset": "balanced", "keyframe_interval": 8},
     "quality+keyframes": {"preset": "quality", "keyframe_interval": 8},
     "balanced+30fps": {"preset": "balanced", "target_fps": 30.0},
+    "balanced+prediction": {"preset": "balanced", "prediction_weight": 0.5},
+    "object+prediction": {"preset": "balanced", "init": "first-mask", "prediction_weight": 0.5},
     "moving-naive": {"target": "moving", "per_frame": True},
     "moving": {"preset": "balanced", "target": "moving"},
     "object-fast": {"preset": "fast", "init": "first-mask"},

@@ -70,8 +70,9 @@ def test_configs_name_their_methods() -> None:
             assert keywords.get("per_frame", False) == name.endswith("-naive"), name
             continue
         if "preset" in keywords:
-            mode, _, preset = name.partition("-")
-            expected = preset if mode == "object" else name.partition("+")[0]
+            base = name.partition("+")[0]
+            mode, _, preset = base.partition("-")
+            expected = preset if mode == "object" else base
             assert keywords["preset"] == (expected or "balanced"), name
             assert _common.follows_object(name) == (mode == "object"), name
             continue
