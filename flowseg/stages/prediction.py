@@ -123,28 +123,24 @@ def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np
     ([[0.0, 1.0, 2.0, 3.0]], [[0.0, 1.0, 1.0, 1.0]])
     """
     h, w = displacement.shape[:2]
-    channels = values.reshape(h * w, -1).astype(np.float64)
+    channels = values.reshape(1, h * w, -1)
     target = (pixel_grid(h, w) + displacement).reshape(-1, 2)
     corner = np.floor(target)
-    fraction = target - corner
-    corner = corner.astype(np.int64)
-    importance = np.exp(priority.reshape(-1).astype(np.float64) - float(priority.max()))
-    moved = np.zeros((h * w, channels.shape[1]), np.float64)
-    weights = np.zeros(h * w, np.float64)
-    coverage = np.zeros(h * w, np.float64)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        x, y = corner[:, 0] + dx, corner[:, 1] + dy
-        share = (fraction[:, 0] if dx else 1 - fraction[:, 0]) * (fraction[:, 1] if dy else 1 - fraction[:, 1])
-        inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        index = (y * w + x)[inside]
-        share = share[inside]
-        weight = share * importance[inside]
-        coverage += np.bincount(index, share, minlength=h * w)
-        weights += np.bincount(index, weight, minlength=h * w)
-        for c in range(channels.shape[1]):
-            moved[:, c] += np.bincount(index, weight * channels[inside, c], minlength=h * w)
-    landed = weights > 0
-    moved[landed] /= weights[landed, None]
+    fx, fy = (target - corner).T
+    x0, y0 = corner.astype(np.int64).T
+    # The four neighbours of every target, stacked as rows of (4, H*W) arrays; those outside get no share.
+    xs = np.stack([x0, x0 + 1, x0, x0 + 1])
+    ys = np.stack([y0, y0, y0 + 1, y0 + 1])
+    shares = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+    shares[(xs < 0) | (xs >= w) | (ys < 0) | (ys >= h)] = 0.0
+    index = (np.clip(ys, 0, h - 1) * w + np.clip(xs, 0, w - 1)).ravel()
+    weights = shares * np.exp(priority.reshape(1, -1) - float(priority.max()))
+    coverage = np.bincount(index, shares.ravel(), minlength=h * w)
+    total = np.bincount(index, weights.ravel(), minlength=h * w)
+    moved = np.stack([np.bincount(index, (weights * channels[..., c]).ravel(), minlength=h * w)
+                      for c in range(channels.shape[2])], axis=1)  # fmt: skip
+    landed = total > 0
+    moved[landed] /= total[landed, None]
     return moved.reshape(values.shape).astype(np.float32), coverage.reshape(h, w).astype(np.float32)
 
 
@@ -192,15 +188,15 @@ def predict_frame(
     if steps < 1:
         raise ValueError(f"steps is {steps}; expected at least 1")
     displacement = steps * velocity(flow_bwd, prob, motion=motion)
-    priority = _priority(flow_bwd, prob)
-    moved, coverage = splat(image.astype(np.float32), displacement, priority)
-    moved = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
+    values = image.astype(np.float32) if prob is None else np.dstack([image, prob]).astype(np.float32)
+    moved, coverage = splat(values, displacement, _priority(flow_bwd, prob))
+    rgb = np.clip(moved[..., :3] + 0.5, 0, 255).astype(np.uint8)
     holes = coverage < _HOLE
     if prob is None:
-        return _fill(moved, holes)
+        return _fill(rgb, holes)
     # What the object uncovers is background: fill the holes from the background side only.
-    in_front = (splat(prob, displacement, priority)[0] > 0.5) & ~holes
-    return np.where(in_front[..., None], moved, _fill(moved, holes | in_front))
+    in_front = (moved[..., 3] > 0.5) & ~holes
+    return np.where(in_front[..., None], rgb, _fill(rgb, holes | in_front))
 
 
 def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str = "pixel") -> ProbMap:
