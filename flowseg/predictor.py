@@ -18,7 +18,7 @@ from .io import FrameSource, PredictionWriter
 from .pipeline import Pipeline
 from .runner import ProgressCallback
 from .stages.flow import FlowEstimator
-from .stages.prediction import predict_frame, predict_mask
+from .stages.prediction import extrapolate
 from .types import Frame, Image, ProbMap
 
 __all__ = ["Prediction", "predict", "predict_video"]
@@ -55,9 +55,9 @@ def predict(
     """For every frame, its prediction made `horizon` frames earlier.
 
     Frame ``t`` is predicted from frame ``t - horizon`` and the flow that
-    brought it (:func:`~flowseg.stages.predict_frame`), so nothing of frames
+    brought it (:func:`~flowseg.stages.extrapolate`), so nothing of frames
     after ``t - horizon`` is used. With a `pipeline`, the masks it gives are
-    predicted the same way (:func:`~flowseg.stages.predict_mask`).
+    predicted with them.
 
     Parameters
     ----------
@@ -99,9 +99,7 @@ def predict(
         yield pending.popleft() if pending and pending[0].index == index else None
         flow_bwd = flow.process(Frame(index, image, {}))["flow_bwd"]
         prob = None if mask is None else mask.astype(np.float32)
-        predicted_prob = None if prob is None else predict_mask(prob, flow_bwd, horizon, motion=motion)
-        pending.append(Prediction(index + horizon, predict_frame(image, flow_bwd, horizon, prob=prob, motion=motion),
-                                  predicted_prob))  # fmt: skip
+        pending.append(Prediction(index + horizon, *extrapolate(image, flow_bwd, horizon, prob=prob, motion=motion)))
 
 
 _MAX_PSNR = 100.0

@@ -7,7 +7,7 @@ import pytest
 
 from flowseg import ConfigError, FlowEstimator, MaskRefiner, Pipeline, predict, predict_video
 from flowseg.metrics import region_similarity
-from flowseg.stages import PredictionPrior, predict_frame, predict_mask, splat, velocity
+from flowseg.stages import PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
 from flowseg.types import Frame
 
 from synthetic import moving_object_clip, texture
@@ -75,9 +75,10 @@ class TestConstantMotion:
 
 
 class TestHolesAndStillness:
-    def test_uncovered_background_is_filled(self) -> None:
+    @pytest.mark.parametrize("shape", [(96, 128), (540, 720)], ids=["small", "inpainted-at-reduced-size"])
+    def test_uncovered_background_is_filled(self, shape: tuple[int, int]) -> None:
         """The object moves off; the strip it uncovers is inpainted from the background, not left black."""
-        frames, masks = moving_object_clip(2, shift=(6, 0), size=24)
+        frames, masks = moving_object_clip(2, shape=shape, shift=(6, 0), size=24)
         flow_bwd = np.zeros((*masks[1].shape, 2), np.float32)
         flow_bwd[masks[1]] = (-6, 0)
         predicted = predict_frame(frames[1], flow_bwd, 1, prob=masks[1].astype(np.float32))
@@ -93,6 +94,17 @@ class TestHolesAndStillness:
         np.testing.assert_array_equal(predict_frame(image, still, 3), image)
         prob = blob((40, 50), (20.0, 20.0))
         np.testing.assert_allclose(predict_mask(prob, still, 2), prob, atol=1 / 255)
+
+
+def test_extrapolate_gives_the_frame_and_the_mask_of_predict_mask() -> None:
+    frames, masks = moving_object_clip(2, shift=(3, -2), size=24)
+    flow_bwd = np.zeros((*masks[1].shape, 2), np.float32)
+    flow_bwd[masks[1]] = (-3, 2)
+    prob = masks[1].astype(np.float32)
+    frame, mask = extrapolate(frames[1], flow_bwd, 2, prob=prob)
+    np.testing.assert_array_equal(frame, predict_frame(frames[1], flow_bwd, 2, prob=prob))
+    np.testing.assert_array_equal(mask, predict_mask(prob, flow_bwd, 2))
+    assert extrapolate(frames[1], flow_bwd)[1] is None
 
 
 class TestSplat:

@@ -22,13 +22,16 @@ from ..types import Flow, Frame, Image, ProbMap, StageOutput
 from ._sampling import pixel_grid
 from .motion import camera_flow
 
-__all__ = ["MOTION_MODELS", "velocity", "splat", "predict_frame", "predict_mask", "PredictionPrior"]
+__all__ = ["MOTION_MODELS", "velocity", "splat", "extrapolate", "predict_frame", "predict_mask", "PredictionPrior"]
 
 MOTION_MODELS: tuple[str, ...] = ("pixel", "layered")
 """How each pixel's velocity is extrapolated: its own flow, or its layer's parametric motion."""
 
 _FRONT = 10.0
 """Priority of the object under the mask over the background: its pixels win an overlap by a factor e^10."""
+
+_FILL_MAX_SIDE = 480
+"""Holes are inpainted on a copy whose longer side is at most this many pixels (the fill is smooth anyway)."""
 
 _HOLE = 0.05
 """A pixel whose splatted weight (sum of bilinear shares landing on it) is below this is a hole."""
@@ -153,16 +156,26 @@ def _priority(flow_bwd: Flow, prob: ProbMap | None) -> ProbMap:
 
 
 def _fill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
-    """Inpaint the holes of a uint8 image (Telea's method, 3 px radius)."""
+    """Inpaint the holes of a uint8 image (Telea's method, 3 px radius), on a copy at most `_FILL_MAX_SIDE` px."""
     if not holes.any():
         return image
-    return cv2.inpaint(image, holes.view(np.uint8), 3, cv2.INPAINT_TELEA)
+    h, w = holes.shape
+    scale = min(1.0, _FILL_MAX_SIDE / max(h, w))
+    if scale == 1.0:
+        return cv2.inpaint(image, holes.view(np.uint8), 3, cv2.INPAINT_TELEA)
+    size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    small_holes = cv2.resize(holes.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    small = cv2.inpaint(cv2.resize(image, size, interpolation=cv2.INTER_AREA), small_holes.view(np.uint8), 3,
+                        cv2.INPAINT_TELEA)  # fmt: skip
+    filled = image.copy()
+    filled[holes] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[holes]
+    return filled
 
 
-def predict_frame(
+def extrapolate(
     image: Image, flow_bwd: Flow, steps: int = 1, *, prob: ProbMap | None = None, motion: str = "pixel"
-) -> Image:
-    """Frame t + `steps`, predicted from frame t and the flow that brought it.
+) -> tuple[Image, ProbMap | None]:
+    """Frame t + `steps` and, given frame t's mask, its mask, predicted from frame t and the flow that brought it.
 
     Parameters
     ----------
@@ -173,18 +186,23 @@ def predict_frame(
     steps : int
         How many frames ahead (>= 1).
     prob : (H, W) float32 ndarray, optional
-        Soft mask of the object in frame t: it is put in front, and with
-        ``motion="layered"`` moves as one affine layer.
+        Soft mask of the object in frame t, in [0, 1]: it is put in front,
+        and with ``motion="layered"`` moves as one affine layer.
     motion : {"pixel", "layered"}
         See :func:`velocity`.
 
     Returns
     -------
-    (H, W, 3) uint8 ndarray
+    frame : (H, W, 3) uint8 ndarray
         The predicted frame; what no pixel of frame t reaches is inpainted
         (with `prob`, from the background around it, not from the object).
+    mask : (H, W) float32 ndarray or None
+        The predicted soft mask (as :func:`predict_mask`), None without `prob`.
     """
     image = check_image(image)
+    h, w = image.shape[:2]
+    if prob is not None:
+        prob = check_prob(prob, (h, w), "prob")
     if steps < 1:
         raise ValueError(f"steps is {steps}; expected at least 1")
     displacement = steps * velocity(flow_bwd, prob, motion=motion)
@@ -193,10 +211,24 @@ def predict_frame(
     rgb = np.clip(moved[..., :3] + 0.5, 0, 255).astype(np.uint8)
     holes = coverage < _HOLE
     if prob is None:
-        return _fill(rgb, holes)
+        return _fill(rgb, holes), None
     # What the object uncovers is background: fill the holes from the background side only.
     in_front = (moved[..., 3] > 0.5) & ~holes
-    return np.where(in_front[..., None], rgb, _fill(rgb, holes | in_front))
+    frame = np.where(in_front[..., None], rgb, _fill(rgb, holes | in_front))
+    return frame, _filled_mask(moved[..., 3], holes)
+
+
+def predict_frame(
+    image: Image, flow_bwd: Flow, steps: int = 1, *, prob: ProbMap | None = None, motion: str = "pixel"
+) -> Image:
+    """Frame t + `steps`, predicted from frame t and the flow that brought it: :func:`extrapolate`'s frame."""
+    return extrapolate(image, flow_bwd, steps, prob=prob, motion=motion)[0]
+
+
+def _filled_mask(moved: ProbMap, holes: np.ndarray) -> ProbMap:
+    """A splatted soft mask with its holes inpainted from their surroundings."""
+    filled = _fill(np.clip(moved * 255 + 0.5, 0, 255).astype(np.uint8), holes)
+    return filled.astype(np.float32) / 255.0
 
 
 def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str = "pixel") -> ProbMap:
@@ -232,8 +264,7 @@ def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str =
         raise ValueError(f"steps is {steps}; expected at least 1")
     displacement = steps * velocity(flow_bwd, prob, motion=motion)
     moved, coverage = splat(prob, displacement, _priority(flow_bwd, prob))
-    filled = _fill(np.clip(moved * 255 + 0.5, 0, 255).astype(np.uint8), coverage < _HOLE)
-    return filled.astype(np.float32) / 255.0
+    return _filled_mask(moved, coverage < _HOLE)
 
 
 class PredictionPrior:
