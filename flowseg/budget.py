@@ -3,9 +3,9 @@
 Two levers, in order. First the semantic model waits: the pipeline tells
 each frame whether it is ``"behind_schedule"``, and
 :class:`~flowseg.stages.KeyframeScheduler` then spends no keyframe the
-rules do not force. When even the frames without a
-keyframe are slower than the budget, stages economise: the stages that have
-an ``economise(on)`` method switch to their cheaper setting (the flow to DIS
+rules do not force. When even the frames without a keyframe are slower
+than the budget, stages economise: the stages that have an
+``economise(on)`` method switch to their cheaper setting (the flow to DIS
 ultrafast, the refinement to a plain threshold) on the frames that must
 catch up. Both levers act only while the run is behind, so the run does as
 much of the full work as the budget allows.
@@ -62,12 +62,9 @@ class SpeedBudget:
         """Seconds behind schedule (negative: ahead, by at most one second)."""
         return self._behind
 
-    def _propagated_cost(self, economy: bool) -> float | None:
-        return self._cost.get((False, economy))
-
     def _too_slow(self, economy: bool) -> bool:
         """Whether frames without a keyframe are known to be slower than the budget, at this economy."""
-        cost = self._propagated_cost(economy)
+        cost = self._cost.get((False, economy))
         return cost is not None and cost >= 1.0 / self.target_fps
 
     def start_frame(self, *, keyframe: bool) -> None:

@@ -78,7 +78,9 @@ class Pipeline:
     ----------
     stages : sequence of Stage or str, optional
         Stage objects, or names from :data:`STAGE_NAMES` that are built from
-        the keyword arguments below. Default: the names of :data:`STAGE_NAMES`, in order (``"predict"`` only with a ``prediction_weight``).
+        the keyword arguments below. Default: the names of
+        :data:`STAGE_NAMES`, in order (``"predict"`` only with a
+        ``prediction_weight``).
     target : str or sequence of str
         VOC class name(s) to segment (semantics stage), or ``"moving"``:
         whatever moves independently of the camera, with no class model.
@@ -175,7 +177,9 @@ class Pipeline:
                     raise ConfigError(f"target {MOVING!r} cannot be combined with classes ({', '.join(names)})")
                 return MovingObjects()
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
-            interval = keyframe_interval or (1 if every_frame.cheap else DEFAULT_MAX_INTERVAL)
+            interval = keyframe_interval
+            if interval is None:
+                interval = 1 if every_frame.cheap else DEFAULT_MAX_INTERVAL
             if interval == 1 and target_fps is None:
                 return every_frame
             return KeyframeScheduler(every_frame, max_interval=interval)
@@ -189,6 +193,8 @@ class Pipeline:
             "refine": lambda: MaskRefiner(method=refine or ("graphcut" if moving else "crf")),
         }
         built: list[Stage] = []
+        if not 0.0 <= prediction_weight <= 1.0:
+            raise ValueError(f"prediction_weight is {prediction_weight}; expected a value in [0, 1]")
         if stages is None:
             stages = [name for name in STAGE_NAMES if name != "predict" or prediction_weight > 0]
         for stage in stages:

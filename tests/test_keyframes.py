@@ -186,6 +186,10 @@ class TestConfiguration:
         with pytest.raises(ValueError, match=message):
             KeyframeScheduler(RecordingEvidence([]), **keywords)
 
+    def test_pipeline_rejects_interval_zero(self) -> None:
+        with pytest.raises(ValueError, match="max_interval is 0; expected at least 1"):
+            Pipeline(keyframe_interval=0)
+
     def test_wraps_only_semantic_stages(self) -> None:
         with pytest.raises(ValueError, match="MaskRefiner provides no 'evidence'; expected a semantics stage"):
             KeyframeScheduler(MaskRefiner())

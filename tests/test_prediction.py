@@ -169,6 +169,8 @@ class TestPredictionPrior:
     def test_pipeline_keyword(self) -> None:
         assert any(isinstance(s, PredictionPrior) for s in Pipeline(prediction_weight=0.5).stages)
         assert not any(isinstance(s, PredictionPrior) for s in Pipeline().stages)
+        with pytest.raises(ValueError, match=r"prediction_weight is -0.5; expected a value in \[0, 1\]"):
+            Pipeline(prediction_weight=-0.5)
 
 
 class TestPredictVideo:
