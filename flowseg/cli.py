@@ -149,6 +149,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FPS",
               help="Keep up with FPS frames per second: while the run is behind, keyframes wait, then the "
                    "flow and refinement switch to cheaper settings.")
+@click.option("--moving", "only_moving", is_flag=True,
+              help="Only the --target objects that move independently of the camera (a still person is dropped).")
 @click.option("--temporal-weight", type=click.FloatRange(0, 1), default=None,
               help="Weight of the flow-warped previous mask where the flow is trusted, 0-1.")
 @click.option("--refine", type=click.Choice(REFINE_METHODS), default=None,
@@ -160,7 +162,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
         weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
-        keyframe_interval: int | None, target_fps: float | None, temporal_weight: float | None, refine: str,
+        keyframe_interval: int | None, target_fps: float | None, only_moving: bool, temporal_weight: float | None,
+        refine: str,
         device: str, cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
@@ -183,7 +186,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
               "keyframe_interval": keyframe_interval, "target_fps": target_fps}
     overrides = {key: value for key, value in chosen.items() if value is not None}
     pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
-                                    device=device, **overrides)
+                                    device=device, only_moving=only_moving, **overrides)
     progress = None if quiet else _Progress(f"{input_path.name}")
     try:
         summary = segment_video(input_path, output_dir, pipeline=pipeline, cutouts=cutouts, videos=not no_video,

@@ -114,6 +114,10 @@ class Pipeline:
         Weight in [0, 1] of the mask predicted from the motion so far, where
         the flow is untrusted (:class:`~flowseg.stages.PredictionPrior`);
         0, the default, leaves the stage out.
+    only_moving : bool
+        Keep only the target objects that move independently of the camera
+        (:class:`~flowseg.stages.MovingTargets`; the semantic model then runs
+        on every frame). For ``target="moving"`` it changes nothing.
     refine : {"crf", "graphcut", "none"}, optional
         Refinement method (refine stage). Default ``"crf"``; ``"graphcut"``
         for ``target="moving"``, whose evidence, motion alone, misses the
@@ -152,6 +156,7 @@ class Pipeline:
         target_fps: float | None = None,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         prediction_weight: float = 0.0,
+        only_moving: bool = False,
         refine: str | None = None,
         device: str = "auto",
     ) -> None:
@@ -161,6 +166,7 @@ class Pipeline:
             MaskRefiner,
             MaskWarper,
             MovingObjects,
+            MovingTargets,
             PredictionPrior,
             SemanticSegmenter,
             ShotBoundaries,
@@ -177,6 +183,8 @@ class Pipeline:
                     raise ConfigError(f"target {MOVING!r} cannot be combined with classes ({', '.join(names)})")
                 return MovingObjects()
             every_frame = SemanticSegmenter(target=target, model=model, weights=weights, device=device)
+            if only_moving:
+                return MovingTargets(every_frame)
             interval = keyframe_interval
             if interval is None:
                 interval = 1 if every_frame.cheap else DEFAULT_MAX_INTERVAL

@@ -361,3 +361,11 @@ class TestPredict:
         taken = tmp_path / "taken"
         (taken / "something").mkdir(parents=True)
         assert_clean_error(runner.invoke(main, ["predict", str(clip_folder), "-o", str(taken)]), "is not empty")
+
+
+def test_moving_flag_keeps_only_moving_targets(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(clip_folder), "--target", "person", "--moving", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert "MovingTargets" in summary["settings"] and "MovingTargets" in summary["seconds"]["stages"]

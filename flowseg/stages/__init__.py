@@ -3,7 +3,7 @@
 from .appearance import ColourModel, ObjectAppearance, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .keyframes import KeyframeScheduler, stale_fraction
-from .motion import MovingObjects, camera_flow, motion_hint, residual_motion
+from .motion import MovingObjects, MovingTargets, camera_flow, motion_hint, residual_motion
 from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
@@ -23,6 +23,7 @@ __all__ = [
     "KeyframeScheduler",
     "stale_fraction",
     "MovingObjects",
+    "MovingTargets",
     "camera_flow",
     "residual_motion",
     "motion_hint",

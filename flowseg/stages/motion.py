@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 
 from .._validate import check_image
-from ..types import Flow, Frame, ProbMap, StageOutput
+from ..types import Flow, Frame, ProbMap, Stage, StageOutput
 from ._sampling import pixel_grid
 
-__all__ = ["camera_flow", "residual_motion", "motion_hint", "MovingObjects"]
+__all__ = ["camera_flow", "residual_motion", "motion_hint", "MovingObjects", "MovingTargets"]
 
 _SAMPLE_STEP = 8  # flow vectors sampled every 8 pixels for the camera fit
 
@@ -116,3 +116,67 @@ class MovingObjects:
 
     def reset(self) -> None:
         """Nothing to clear."""
+
+
+class MovingTargets:
+    """Evidence for the target objects that move independently of the camera (``only_moving=True``).
+
+    Each object the wrapped semantic stage finds (a connected region of its
+    evidence above 0.5, with the soft evidence nearest to it) keeps its
+    evidence scaled by how surely it moves:
+    the 90th percentile of the :func:`motion_hint` over the region, so an
+    object moves when some part of it clearly does (a walker's legs), and
+    flow errors at a few pixels do not make a still object move. Still
+    objects fade to background, and a mover that stops fades over a few
+    frames as the temporal fusion lets go of it.
+
+    Parameters
+    ----------
+    semantics : Stage
+        A stage that provides ``"evidence"`` from the image alone, such as
+        :class:`~flowseg.stages.SemanticSegmenter`.
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("flow_bwd", "flow_confidence")``, and whatever `semantics` requires.
+    provides : tuple of str
+        ``("evidence",)``: ``(H, W) float32`` in [0, 1].
+    """
+
+    provides: tuple[str, ...] = ("evidence",)
+
+    def __init__(self, semantics: Stage) -> None:
+        if "evidence" not in semantics.provides:
+            raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
+        self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", *semantics.requires)
+        self.target = getattr(semantics, "target", None)
+        self.model_used = getattr(semantics, "model_used", None)
+        self._semantics = semantics
+
+    @property
+    def semantics(self) -> Stage:
+        """The wrapped semantics stage."""
+        return self._semantics
+
+    def process(self, frame: Frame) -> StageOutput:
+        """The target evidence of ``frame``, each object scaled by the evidence that it moves."""
+        evidence = np.asarray(self._semantics.process(frame)["evidence"], dtype=np.float32)
+        confidence = frame.data["flow_confidence"]
+        if not confidence.any():  # first frame of a shot: whether anything moves is unknown
+            return {"evidence": 0.5 * evidence}
+        objects = evidence > 0.5
+        if not objects.any():
+            return {"evidence": np.zeros_like(evidence)}
+        hint = motion_hint(residual_motion(frame.data["flow_bwd"], confidence), confidence)
+        # Every pixel takes the label of the nearest object (its soft edge goes with it).
+        _, labels = cv2.distanceTransformWithLabels((~objects).view(np.uint8), cv2.DIST_L2, 3,
+                                                    labelType=cv2.DIST_LABEL_CCOMP)  # fmt: skip
+        moving = np.zeros(int(labels.max()) + 1, np.float32)
+        for label in np.unique(labels[objects]):
+            moving[label] = np.percentile(hint[objects & (labels == label)], 90)
+        return {"evidence": evidence * moving[labels]}
+
+    def reset(self) -> None:
+        """Reset the wrapped stage (this one keeps nothing between frames)."""
+        self._semantics.reset()
