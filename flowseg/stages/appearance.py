@@ -52,6 +52,12 @@ class ColourModel:
         bg = np.bincount(index[background_mask], minlength=size).astype(np.float64) + 1.0
         return obj / obj.sum(), bg / bg.sum()
 
+    def blend(self, index: np.ndarray, object_mask: Mask, background_mask: Mask, rate: float) -> None:
+        """Move both histograms a fraction `rate` towards those of the given pixels (indices from :meth:`bin_index`)."""
+        new_obj, new_bg = self.histograms(index, object_mask, background_mask)
+        self.object_hist = (1 - rate) * self.object_hist + rate * new_obj
+        self.background_hist = (1 - rate) * self.background_hist + rate * new_bg
+
     def fit(self, image: Image, object_mask: Mask, background_mask: Mask) -> ColourModel:
         """Learn both histograms from one frame; returns self."""
         self.object_hist, self.background_hist = self.histograms(self.bin_index(image), object_mask, background_mask)
@@ -214,10 +220,7 @@ class ObjectAppearance:
         obj, bg = warped > 0.9, warped < 0.1
         if not (obj & trusted).any():
             return
-        new_obj, new_bg = self._running.histograms(index, obj & trusted, bg & trusted)
-        rate = self.update_rate
-        self._running.object_hist = (1 - rate) * self._running.object_hist + rate * new_obj
-        self._running.background_hist = (1 - rate) * self._running.background_hist + rate * new_bg
+        self._running.blend(index, obj & trusted, bg & trusted, self.update_rate)
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for the object in ``frame``."""
