@@ -27,6 +27,7 @@ import numpy as np
 
 import flowseg
 from flowseg import MaskRefiner, Pipeline, SemanticSegmenter, WeightsError
+from flowseg.stages import MovingObjects
 from flowseg.models import find_weights_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +67,8 @@ threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`;
 in the first frame: the ground truth on DAVIS, the person model's first mask
 on other clips; see :func:`follows_object`); ``"target": "moving"``
 segments whatever moves, whatever the data's classes; ``"per_frame": True``
-thresholds each frame's evidence with no temporal fusion (the naive
-baseline). Every
+thresholds each frame's camera-compensated motion hint with no colour
+memory and no temporal fusion (the naive baseline). Every
 keyword not named keeps the library default (the ``balanced`` preset), so
 the numbers follow the defaults as they change.
 """
@@ -225,8 +226,8 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
         keywords = {k: v for k, v in keywords.items() if k not in ("init", "target")}
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
-    if keywords.pop("per_frame", False):
-        return Pipeline(["flow", "semantics", MaskRefiner(method="none", source="evidence")], target=target)
+    if keywords.pop("per_frame", False):  # the naive motion baseline
+        return Pipeline(["flow", MovingObjects(colours=False), MaskRefiner(method="none", source="evidence")])
     if "preset" in keywords:
         preset, overrides = keywords["preset"], {k: v for k, v in keywords.items() if k != "preset"}
         return Pipeline.from_preset(preset, target=target, **overrides)

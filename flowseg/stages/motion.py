@@ -100,6 +100,11 @@ class MovingObjects:
     are forgotten. The temporal fusion of :class:`~flowseg.stages.MaskWarper`
     carries the result, and the refinement snaps it to the image's edges.
 
+    Parameters
+    ----------
+    colours : bool
+        Keep the movers' colours; False gives the motion hint alone.
+
     Attributes
     ----------
     requires : tuple of str
@@ -119,7 +124,8 @@ class MovingObjects:
     target: tuple[str, ...] = ("moving",)
     model_used: str = "motion (camera-compensated optical flow)"
 
-    def __init__(self) -> None:
+    def __init__(self, *, colours: bool = True) -> None:
+        self.colours = colours
         self.reset()
 
     def _learn(self, image: np.ndarray, hint: ProbMap, confidence: ProbMap) -> None:
@@ -142,6 +148,8 @@ class MovingObjects:
             return {"evidence": np.full(image.shape[:2], 0.5, np.float32)}
         flow_bwd = frame.data["flow_bwd"]
         hint = motion_hint(residual_motion(flow_bwd, confidence), confidence)
+        if not self.colours:
+            return {"evidence": hint}
         evidence = hint
         if self._colours is not None and self._carried is not None:
             evidence = np.maximum(hint, self._colours.posterior(image) * warp_mask(self._carried, flow_bwd))
