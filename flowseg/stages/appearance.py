@@ -199,19 +199,19 @@ class ObjectAppearance:
         self._running = ColourModel().fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._last_seen = mask
-        self.object_classes: tuple[str, ...] = ()
+        self._object_classes = ()
         if self._semantics is not None and mask.any():
             if hasattr(self._semantics, "classes_in"):
-                self.object_classes = self._semantics.classes_in(frame.image, mask)
-                if self.object_classes:
-                    self._semantics.retarget(self.object_classes)
+                self._object_classes = self._semantics.classes_in(frame.image, mask)
+                if self._object_classes:
+                    self._semantics.retarget(self._object_classes)
             elif self._semantics.process(frame)["evidence"][mask].mean() > 0.5:
-                self.object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
+                self._object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
         return mask.astype(np.float32)
 
     def _appearance(self, frame: Frame, index: np.ndarray) -> ProbMap:
         colour = (0.5 * (self._first.table() + self._running.table()))[index]
-        if self.object_classes:
+        if self._object_classes:
             colour = 0.5 * (colour + self._semantics.process(frame)["evidence"])
         return colour
 
@@ -227,9 +227,9 @@ class ObjectAppearance:
         image = check_image(frame.image)
         if "init_mask" in frame.data:
             return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5)}
-        if frame.data.get("shot_change") and self._first is not None and self.lost_at is None:
-            self.lost_at = frame.index
-        if self._first is None or self.lost_at is not None:
+        if frame.data.get("shot_change") and self._first is not None and self._lost_at is None:
+            self._lost_at = frame.index
+        if self._first is None or self._lost_at is not None:
             return {"evidence": np.zeros(image.shape[:2], np.float32)}  # before the init frame, or after a cut
         previous = check_prob(frame.data["previous_mask"], image.shape[:2], "previous_mask")
         warped = warp_mask(previous, frame.data["flow_bwd"])
@@ -252,5 +252,15 @@ class ObjectAppearance:
         self._running: ColourModel | None = None
         self._size = 1.0
         self._last_seen: Mask | None = None
-        self.object_classes: tuple[str, ...] = ()
-        self.lost_at: int | None = None
+        self._object_classes: tuple[str, ...] = ()
+        self._lost_at: int | None = None
+
+    @property
+    def object_classes(self) -> tuple[str, ...]:
+        """The classes the semantic stage recognised in the object, whose probability serves as evidence."""
+        return self._object_classes
+
+    @property
+    def lost_at(self) -> int | None:
+        """The shot boundary where the object was lost, or None."""
+        return self._lost_at

@@ -247,10 +247,15 @@ class ShotBoundaries:
         self._detector.push(frame_signature(frame.image), float(np.mean(frame.data["flow_confidence"])))
         flagged = self._detector.last_was_transition
         if flagged:
-            self.boundary_frames.append(frame.index)
+            self._boundary_frames.append(frame.index)
         return {"shot_change": np.array(flagged)}
 
     def reset(self) -> None:
         """Forget the video."""
         self._detector.reset()
-        self.boundary_frames: list[int] = []
+        self._boundary_frames: list[int] = []
+
+    @property
+    def boundary_frames(self) -> list[int]:
+        """Frames flagged as the first of a new shot since the last :meth:`reset`."""
+        return list(self._boundary_frames)
