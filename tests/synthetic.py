@@ -169,3 +169,19 @@ def soft_prob(
     prob = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), blur)
     prob = prob + rng.normal(0.0, noise, mask.shape).astype(np.float32)
     return np.clip(prob, 0.0, 1.0).astype(np.float32)
+
+
+class KnownMasks:
+    """A stand-in semantics stage: frame t's evidence is ``masks[t]`` (0 or 1), as if a model knew the truth."""
+
+    requires: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ("evidence",)
+
+    def __init__(self, masks: list[NDArray[np.bool_]]) -> None:
+        self.masks = masks
+
+    def process(self, frame) -> dict[str, NDArray[np.float32]]:
+        return {"evidence": self.masks[frame.index].astype(np.float32)}
+
+    def reset(self) -> None:
+        """Stateless."""

@@ -10,7 +10,7 @@ import pytest
 from flowseg import FlowEstimator, MaskRefiner, Pipeline, SpeedBudget, budget
 from flowseg.types import Frame
 
-from synthetic import moving_object_clip, soft_prob
+from synthetic import KnownMasks, moving_object_clip, soft_prob
 
 
 class FakeClock:
@@ -99,24 +99,10 @@ class RecordingEconomy:
         self._on = False
 
 
-class KnownEvidence:
-    requires: tuple[str, ...] = ()
-    provides: tuple[str, ...] = ("evidence",)
-
-    def __init__(self, masks: list[np.ndarray]) -> None:
-        self.masks = masks
-
-    def process(self, frame: Frame) -> dict[str, np.ndarray]:
-        return {"evidence": soft_prob(self.masks[frame.index], blur=1.0, noise=0.0, seed=0)}
-
-    def reset(self) -> None:
-        """Stateless."""
-
-
 def test_pipeline_economises_only_under_a_budget(clock: FakeClock) -> None:
     frames, masks = moving_object_clip(5, shift=(1, 0), size=16)
     recorder = RecordingEconomy()
-    stages = [KnownEvidence(masks), recorder, MaskRefiner(method="none")]
+    stages = [KnownMasks(masks), recorder, MaskRefiner(method="none")]
     results = Pipeline(stages, target_fps=40).run(frames)
     # Without keyframes to wait on, economy starts once the first frame's cost is known.
     assert recorder.settings == [r.economy for r in results] == [False, True, True, True, True]

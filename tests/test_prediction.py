@@ -10,23 +10,7 @@ from flowseg.metrics import region_similarity
 from flowseg.stages import PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
 from flowseg.types import Frame
 
-from synthetic import moving_object_clip, texture
-
-
-class KnownMasks:
-    """A stand-in semantic stage that knows the true masks."""
-
-    requires: tuple[str, ...] = ()
-    provides: tuple[str, ...] = ("evidence",)
-
-    def __init__(self, masks: list[np.ndarray]) -> None:
-        self.masks = masks
-
-    def process(self, frame: Frame) -> dict[str, np.ndarray]:
-        return {"evidence": self.masks[frame.index].astype(np.float32)}
-
-    def reset(self) -> None:
-        """Stateless."""
+from synthetic import KnownMasks, moving_object_clip, texture
 
 
 def blob(shape: tuple[int, int], center: tuple[float, float], sigma: float = 4.0) -> np.ndarray:
