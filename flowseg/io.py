@@ -343,7 +343,8 @@ class ResultWriter(OutputFolder):
         videos: bool = True,
         overwrite: bool = False,
     ) -> None:
-        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=("masks", "cutouts") if cutouts else ("masks",))
+        folders = ("masks", "cutouts") if cutouts else ("masks",)
+        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=folders)
         self.cutouts = cutouts
         self.videos = videos
 

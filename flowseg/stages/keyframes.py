@@ -5,10 +5,10 @@ keyframe's evidence is warped along the backward flow, together with a trust
 map that multiplies the flow confidence of every step it was carried. Where
 the trust has faded, the carried evidence gives way to the keyframe's colour
 model (:class:`~flowseg.stages.appearance.ColourModel`) applied to the
-current frame near the target. A new keyframe is due when too much of the target, or of the
-frame, is covered by evidence that is no longer trusted (occlusions, new
-content entering the frame, a shot cut where the flow collapses), or when
-the interval runs out.
+current frame near the target. A new keyframe is due when too much of the
+target, or of the frame, is covered by evidence that is no longer trusted
+(occlusions, new content entering the frame, a shot cut where the flow
+collapses), or when the interval runs out.
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ class MovingObjects:
         self.colours = colours
         self.reset()
 
-    def _learn(self, image: np.ndarray, hint: ProbMap, confidence: ProbMap) -> None:
-        """Update the colour model from this frame's confident movers and background."""
+    def _learn(self, image: np.ndarray, index: np.ndarray | None, hint: ProbMap, confidence: ProbMap) -> None:
+        """Update the colour model from this frame's confident movers and background (`index`: its colour bins)."""
         trusted = confidence > _TRUSTED
         movers, still = (hint > _SURE_MOVER) & trusted, (hint < _SURE_STILL) & trusted
         if movers.sum() < _MIN_MOVER_PIXELS:
@@ -137,7 +137,7 @@ class MovingObjects:
         if self._colours is None:
             self._colours = ColourModel().fit(image, movers, still)
         else:
-            self._colours.blend(self._colours.bin_index(image), movers, still, _COLOUR_RATE)
+            self._colours.blend(index, movers, still, _COLOUR_RATE)
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence of independent motion in ``frame``."""
@@ -151,9 +151,10 @@ class MovingObjects:
         if not self.colours:
             return {"evidence": hint}
         evidence = hint
-        if self._colours is not None and self._carried is not None:
-            evidence = np.maximum(hint, self._colours.posterior(image) * warp_mask(self._carried, flow_bwd))
-        self._learn(image, hint, confidence)
+        index = None if self._colours is None else self._colours.bin_index(image)
+        if index is not None and self._carried is not None:
+            evidence = np.maximum(hint, self._colours.table()[index] * warp_mask(self._carried, flow_bwd))
+        self._learn(image, index, hint, confidence)
         self._carried = evidence
         return {"evidence": evidence}
 

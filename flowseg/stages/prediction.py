@@ -20,7 +20,7 @@ from .._validate import check_flow, check_image, check_prob
 from ..errors import ConfigError
 from ..types import Flow, Frame, Image, ProbMap, StageOutput
 from ._sampling import pixel_grid
-from .motion import camera_flow
+from .motion import camera_flow, residual_motion
 
 __all__ = ["MOTION_MODELS", "velocity", "splat", "extrapolate", "predict_frame", "predict_mask", "PredictionPrior"]
 
@@ -149,7 +149,7 @@ def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np
 
 def _priority(flow_bwd: Flow, prob: ProbMap | None) -> ProbMap:
     """Independent motion in pixels (what the camera does not explain), plus `_FRONT` under the mask."""
-    independent = np.linalg.norm(flow_bwd - camera_flow(flow_bwd), axis=2)
+    independent = residual_motion(flow_bwd)
     if prob is not None:
         independent = independent + _FRONT * prob
     return independent.astype(np.float32)
