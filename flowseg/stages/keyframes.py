@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Frame, Image, Mask, ProbMap, Stage, StageOutput
+from ._wrapping import SemanticsWrapper
 from .appearance import DEFAULT_LOCALITY, ColourModel, spatial_prior
 from .warp import warp_mask
 
@@ -67,7 +68,7 @@ def stale_fraction(evidence: ProbMap, trust: ProbMap) -> tuple[float, float]:
     return of_target, float(stale.mean())
 
 
-class KeyframeScheduler:
+class KeyframeScheduler(SemanticsWrapper):
     """A semantics stage that runs only on keyframes; the flow carries its evidence in between.
 
     A frame is a keyframe when
@@ -123,24 +124,14 @@ class KeyframeScheduler:
         max_interval: int = DEFAULT_MAX_INTERVAL,
         max_stale: float = DEFAULT_MAX_STALE,
     ) -> None:
-        if "evidence" not in semantics.provides:
-            raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
+        super().__init__(semantics)
         if max_interval < 1:
             raise ValueError(f"max_interval is {max_interval}; expected at least 1")
         if not 0.0 <= max_stale <= 1.0:
             raise ValueError(f"max_stale is {max_stale}; expected a value in [0, 1]")
-        self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", *semantics.requires)
         self.max_interval = max_interval
         self.max_stale = max_stale
-        self.target = getattr(semantics, "target", None)
-        self.model_used = getattr(semantics, "model_used", None)
-        self._semantics = semantics
         self.reset()
-
-    @property
-    def semantics(self) -> Stage:
-        """The wrapped semantics stage."""
-        return self._semantics
 
     @property
     def keyframes(self) -> int:

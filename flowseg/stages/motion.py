@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from .._validate import check_image
-from ..types import Flow, Frame, ProbMap, Stage, StageOutput
+from ..types import Flow, Frame, ProbMap, StageOutput
 from ._sampling import pixel_grid
+from ._wrapping import SemanticsWrapper
 from .appearance import ColourModel
 from .warp import warp_mask
 
@@ -164,46 +165,23 @@ class MovingObjects:
         self._carried: ProbMap | None = None
 
 
-class MovingTargets:
+class MovingTargets(SemanticsWrapper):
     """Evidence for the target objects that move independently of the camera (``only_moving=True``).
 
     Each object the wrapped semantic stage finds (a connected region of its
     evidence above 0.5, with the soft evidence nearest to it) keeps its
-    evidence scaled by how surely it moves:
-    the 90th percentile of the :func:`motion_hint` over the region, so an
+    evidence scaled by how surely it moves: the 90th percentile of the :func:`motion_hint` over the region, so an
     object moves when some part of it clearly does (a walker's legs), and
     flow errors at a few pixels do not make a still object move. Still
     objects fade to background, and a mover that stops fades over a few
     frames as the temporal fusion lets go of it.
 
-    Parameters
-    ----------
-    semantics : Stage
-        A stage that provides ``"evidence"`` from the image alone, such as
-        :class:`~flowseg.stages.SemanticSegmenter`.
-
-    Attributes
-    ----------
-    requires : tuple of str
-        ``("flow_bwd", "flow_confidence")``, and whatever `semantics` requires.
-    provides : tuple of str
-        ``("evidence",)``: ``(H, W) float32`` in [0, 1].
+    Parameters and ``requires`` as for
+    :class:`~flowseg.stages._wrapping.SemanticsWrapper`; ``provides`` is
+    ``("evidence",)``: ``(H, W) float32`` in [0, 1].
     """
 
     provides: tuple[str, ...] = ("evidence",)
-
-    def __init__(self, semantics: Stage) -> None:
-        if "evidence" not in semantics.provides:
-            raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
-        self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", *semantics.requires)
-        self.target = getattr(semantics, "target", None)
-        self.model_used = getattr(semantics, "model_used", None)
-        self._semantics = semantics
-
-    @property
-    def semantics(self) -> Stage:
-        """The wrapped semantics stage."""
-        return self._semantics
 
     def process(self, frame: Frame) -> StageOutput:
         """The target evidence of ``frame``, each object scaled by the evidence that it moves."""
