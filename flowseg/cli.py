@@ -19,6 +19,7 @@ import click
 from . import __version__
 from .errors import FlowsegError, OutputError
 from .models import WEIGHTS, find_weights_file
+from .io import ALPHA_FORMATS
 from .pipeline import PRESETS
 from .stages.flow import FLOW_METHODS
 from .stages.prediction import MOTION_MODELS
@@ -31,6 +32,9 @@ DEBUG_ENV = "FLOWSEG_DEBUG"
 """Environment variable: set to 1 to get full tracebacks instead of one-line errors."""
 
 _DEVICES = ("auto", "cpu", "cuda")
+
+EXPORTS: dict[str, dict[str, Any]] = {"editor": {"alpha": ("prores",), "videos": True, "edl": True}}
+"""``--export`` sets: the outputs each one adds."""
 
 
 class _Group(click.Group):
@@ -156,7 +160,16 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @click.option("--refine", type=click.Choice(REFINE_METHODS), default=None,
               help="Edge-aware refinement (default: the preset's).")
 @_device_option
-@click.option("--cutouts", is_flag=True, help="Also write RGBA cut-outs (cutouts/<name>.png).")
+@click.option("--alpha", "alpha", multiple=True, type=click.Choice(ALPHA_FORMATS),
+              help="Also write the cut-out with alpha: prores = cutout.mov (ProRes 4444), webm = cutout.webm "
+                   "(VP9), png = cutouts/<name>.png (RGBA); repeat for several.")
+@click.option("--feather", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="PX",
+              help="Soften the cut-out's alpha and the matte over PX pixels across the mask's edge.")
+@click.option("--export", "export", type=click.Choice(tuple(EXPORTS)), default=None,
+              help="A set of outputs: editor = ProRes 4444 cut-out with alpha, matte, overlay preview and "
+                   "shots.edl (CMX 3600).")
+@click.option("--coco", "coco_path", type=click.Path(path_type=Path), metavar="JSON",
+              help="Also write every frame's mask to this COCO JSON file (run-length encoded).")
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
 @_overwrite_option
 @_quiet_option
@@ -164,7 +177,8 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
         keyframe_interval: int | None, target_fps: float | None, only_moving: bool, temporal_weight: float | None,
         refine: str,
-        device: str, cutouts: bool, no_video: bool, overwrite: bool, quiet: bool) -> None:
+        device: str, alpha: tuple[str, ...], feather: float, export: str | None, coco_path: Path | None,
+        no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
     With --init-mask, follow the one object that mask marks instead (the
@@ -173,10 +187,14 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     \b
     Writes to the output folder, which appears only when complete:
       masks/<name>.png    0/255 masks (<name>: image file name, or 00000... for a video)
-      mask.mp4            the masks as a video
-      overlay.mp4         preview: the mask tinted on the frames
-      cutouts/<name>.png  RGBA cut-outs (with --cutouts)
+      mask.mp4            the matte: white object on black (H.264)
+      overlay.mp4         preview: the mask tinted on the frames (H.264)
+      cutout.mov          the frames with alpha, ProRes 4444 (--alpha prores)
+      cutout.webm         the frames with alpha, VP9 (--alpha webm)
+      cutouts/<name>.png  RGBA cut-outs (--alpha png)
+      shots.edl           the shots as a CMX 3600 EDL (--export editor)
       summary.json        frames, keyframes, settings, model used, seconds per stage, fps
+    Videos keep the source's frame times and audio.
     """
     from .pipeline import Pipeline
     from .runner import segment_video
@@ -187,10 +205,14 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     overrides = {key: value for key, value in chosen.items() if value is not None}
     pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
                                     device=device, only_moving=only_moving, **overrides)
+    exported = EXPORTS.get(export, {})
     progress = None if quiet else _Progress(f"{input_path.name}")
     try:
-        summary = segment_video(input_path, output_dir, pipeline=pipeline, cutouts=cutouts, videos=not no_video,
-                                overwrite=overwrite, progress=progress, init_mask=init_mask, init_frame=init_frame)
+        summary = segment_video(input_path, output_dir, pipeline=pipeline,
+                                alpha=tuple(dict.fromkeys(alpha + exported.get("alpha", ()))), feather=feather,
+                                videos=not no_video or exported.get("videos", False), edl=exported.get("edl", False),
+                                coco=coco_path, overwrite=overwrite, progress=progress, init_mask=init_mask,
+                                init_frame=init_frame)
     finally:
         if progress is not None:
             progress.close()
@@ -300,18 +322,26 @@ def _write_atomically(path: Path, text: str) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the shot list as JSON here.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the shots as CSV here.")
+@click.option("--edl", "edl_path", type=click.Path(path_type=Path),
+              help="Write the shots as a CMX 3600 edit decision list here.")
+@click.option("--otio", "otio_path", type=click.Path(path_type=Path),
+              help="Write the shots as an OpenTimelineIO timeline (.otio) here.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate for timecodes (default: the video's; 25 for an image folder).")
-def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, fps: float | None) -> None:
+def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_path: Path | None,
+          otio_path: Path | None, fps: float | None) -> None:
     """List the shots of INPUT (a video file or a folder of images) and the boundaries between them.
 
     \b
     Frame numbers are zero-based and inclusive: a cut between frames 41 and 42
     is the boundary start 41, end 42; a gradual transition spans from the
-    last frame of the old shot to the first frame of the new one.
+    last frame of the old shot to the first frame of the new one. EDL and
+    OTIO clips refer to INPUT at its frame rate; EDL timecodes are
+    non-drop-frame.
     """
     from .io import FrameSource
     from .shots import detect, shot_list
+    from .timeline import edl_text, otio_json
 
     source = FrameSource(input_path)
     frames = 0
@@ -335,6 +365,10 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, fps: 
         rows += [f"{n},{s['start']},{s['end']},{s['start_timecode']},{s['end_timecode']}"
                  for n, s in enumerate(listing["shots"], start=1)]
         _write_atomically(csv_path, "\n".join(rows) + "\n")
+    if edl_path is not None:
+        _write_atomically(edl_path, edl_text(listing, title=input_path.stem, source_name=input_path.name))
+    if otio_path is not None:
+        _write_atomically(otio_path, otio_json(listing, name=input_path.stem, media_path=str(input_path.absolute())))
 
 
 @main.command(short_help="List models, their weights, and the target classes.")

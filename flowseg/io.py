@@ -12,17 +12,21 @@ import json
 import os
 import shutil
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from ._validate import check_image
-from .errors import OutputError, ShapeError, VideoOpenError
+from .errors import ConfigError, OutputError, ShapeError, VideoOpenError
 from .types import Image, Mask
+from .video import VIDEO_FORMATS, FrameTime, VideoEncoder, decode, probe
 
-__all__ = ["IMAGE_EXTENSIONS", "FOLDER_FPS", "FrameSource", "ResultWriter", "overlay"]
+__all__ = ["IMAGE_EXTENSIONS", "FOLDER_FPS", "ALPHA_FORMATS", "FrameSource", "ResultWriter", "PredictionWriter",
+           "feathered_alpha", "overlay"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 """File name extensions read as frames from a folder (case-insensitive)."""
@@ -43,8 +47,9 @@ class FrameSource:
     Parameters
     ----------
     path : str or Path
-        A video file OpenCV can read, or a folder of images (``.jpg``,
-        ``.png``, ... read in file-name order; hidden files are skipped).
+        A video file FFmpeg can read (decoded by PyAV, turned upright by its
+        rotation), or a folder of images (``.jpg``, ``.png``, ... read with
+        OpenCV in file-name order; hidden files are skipped).
 
     Attributes
     ----------
@@ -53,10 +58,15 @@ class FrameSource:
     is_folder : bool
         Whether `path` is a folder of images.
     fps : float
-        Frame rate of the video; :data:`FOLDER_FPS` for a folder.
+        Average frame rate of the video; :data:`FOLDER_FPS` for a folder.
+    time_base : Fraction
+        Unit of the frames' timestamps in seconds (``1 / FOLDER_FPS`` for a
+        folder, whose frames are one unit apart).
     frame_count : int or None
-        Number of frames: exact for a folder, the container's estimate for a
-        video (None when it gives none).
+        Number of frames: exact for a folder, the container's claim for a
+        video (None when it gives none); decoding yields the frames there are.
+    has_audio : bool
+        Whether the video has an audio stream.
 
     Raises
     ------
@@ -66,7 +76,8 @@ class FrameSource:
 
     Notes
     -----
-    Iterating yields ``(name, image)`` pairs: `name` is the file name without
+    Iterating yields ``(name, image)`` pairs, and :meth:`timed` adds each
+    frame's :class:`~flowseg.video.FrameTime`: `name` is the file name without
     extension for a folder and the zero-based five-digit index (``"00000"``)
     for a video; `image` is an ``(H, W, 3) uint8`` RGB array. Iteration raises
     :class:`VideoOpenError` for a file that cannot be decoded and
@@ -87,20 +98,18 @@ class FrameSource:
             raise VideoOpenError(f"input {str(self.path)!r} does not exist")
         self.is_folder = self.path.is_dir()
         self._files: list[Path] = []
+        self.has_audio = False
         if self.is_folder:
             self._files = self._list_images()
             self.fps = FOLDER_FPS
+            self.time_base = 1 / Fraction(FOLDER_FPS)
             self.frame_count: int | None = len(self._files)
         else:
-            capture = self._open_video()
-            fps = capture.get(cv2.CAP_PROP_FPS)
-            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            ok, _ = capture.read()
-            capture.release()
-            if not ok:
-                raise VideoOpenError(f"video {str(self.path)!r} has no frames that OpenCV can decode")
-            self.fps = float(fps) if fps and fps > 0 else FOLDER_FPS
-            self.frame_count = count if count > 0 else None
+            info = probe(self.path)
+            self.fps = info.fps
+            self.time_base = info.time_base
+            self.frame_count = info.frame_count
+            self.has_audio = info.audio_streams > 0
 
     def _list_images(self) -> list[Path]:
         files = sorted(
@@ -118,18 +127,15 @@ class FrameSource:
             raise VideoOpenError(f"folder {str(self.path)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return files
 
-    def _open_video(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(str(self.path))
-        if not capture.isOpened():
-            raise VideoOpenError(
-                f"cannot read {str(self.path)!r}: OpenCV cannot open it as a video "
-                "(no frames, corrupt, unsupported codec, or not a video)"
-            )
-        return capture
-
     def __iter__(self) -> Iterator[tuple[str, Image]]:
+        for name, image, _ in self.timed():
+            yield name, image
+
+    def timed(self) -> Iterator[tuple[str, Image, FrameTime]]:
+        """Iterate over ``(name, image, time)``: the frames with when they are shown (in :attr:`time_base`)."""
         size: tuple[int, int] | None = None
-        for name, image in self._folder_frames() if self.is_folder else self._video_frames():
+        frames = self._folder_frames() if self.is_folder else self._video_frames()
+        for name, image, time in frames:
             if size is None:
                 size = image.shape[:2]
             elif image.shape[:2] != size:
@@ -139,10 +145,10 @@ class FrameSource:
                     expected=f"(H, W) = {size}",
                     actual=image.shape[:2],
                 )
-            yield name, image
+            yield name, image, time
 
-    def _folder_frames(self) -> Iterator[tuple[str, Image]]:
-        for file in self._files:
+    def _folder_frames(self) -> Iterator[tuple[str, Image, FrameTime]]:
+        for index, file in enumerate(self._files):
             raw = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
             if raw is None:
                 raise VideoOpenError(f"cannot decode image {str(file)!r} (corrupt or unsupported format)")
@@ -156,20 +162,11 @@ class FrameSource:
                 )
             if raw.dtype != np.uint8:
                 raw = cv2.convertScaleAbs(raw, alpha=255.0 / np.iinfo(raw.dtype).max)
-            yield file.stem, check_image(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), str(file))
+            yield file.stem, check_image(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), str(file)), FrameTime(index, 1)
 
-    def _video_frames(self) -> Iterator[tuple[str, Image]]:
-        capture = self._open_video()
-        try:
-            index = 0
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                yield f"{index:05d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                index += 1
-        finally:
-            capture.release()
+    def _video_frames(self) -> Iterator[tuple[str, Image, FrameTime]]:
+        for index, (image, time) in enumerate(decode(self.path)):
+            yield f"{index:05d}", image, time
 
 
 def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40, 40), alpha: float = 0.45) -> Image:
@@ -213,7 +210,12 @@ class OutputFolder:
         Destination folder. It must not exist, or be empty, or
         `overwrite` must be set.
     fps : float
-        Frame rate of the videos.
+        Nominal frame rate of the videos.
+    time_base : Fraction, optional
+        Unit of the frame times given to :meth:`write_video_frame`; default
+        ``1 / fps``.
+    audio_from : str or Path, optional
+        A video whose audio streams every output video carries.
     overwrite : bool
         Replace an existing non-empty `output_dir`.
     folders : sequence of str
@@ -227,7 +229,14 @@ class OutputFolder:
     """
 
     def __init__(
-        self, output_dir: str | Path, *, fps: float, overwrite: bool = False, folders: tuple[str, ...] = ()
+        self,
+        output_dir: str | Path,
+        *,
+        fps: float,
+        time_base: Fraction | None = None,
+        audio_from: str | Path | None = None,
+        overwrite: bool = False,
+        folders: tuple[str, ...] = (),
     ) -> None:
         self.output_dir = Path(output_dir)
         if self.output_dir.exists():
@@ -245,8 +254,10 @@ class OutputFolder:
         except OSError as error:
             raise OutputError(f"cannot write to output folder {str(self.output_dir)!r}: {error.strerror}") from None
         self.fps = fps
+        self.time_base = time_base if time_base is not None else 1 / Fraction(fps).limit_denominator(1001)
+        self.audio_from = audio_from
         self.frames_written = 0
-        self._video_writers: dict[str, cv2.VideoWriter] = {}
+        self._videos: dict[str, tuple[VideoEncoder, int]] = {}
         for folder in folders:
             (self._tmp / folder).mkdir()
 
@@ -257,16 +268,42 @@ class OutputFolder:
         if exc_type is not None:
             self.abort()
 
-    def write_video_frame(self, name: str, image: Image) -> None:
-        """Append an RGB frame to the video ``<name>.mp4`` (created on first use)."""
-        if name not in self._video_writers:
-            path = self._tmp / f"{name}.mp4"
-            size_wh = (image.shape[1], image.shape[0])
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size_wh)
-            if not writer.isOpened():
-                raise OutputError(f"cannot create video {str(path)!r}: OpenCV has no mp4v encoder here")
-            self._video_writers[name] = writer
-        self._video_writers[name].write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    def write_video_frame(
+        self, name: str, image: np.ndarray, time: FrameTime | None = None, video_format: str = "h264"
+    ) -> None:
+        """Append a frame to the video ``<name><suffix>`` (created on first use).
+
+        Parameters
+        ----------
+        name : str
+            File name without the format's suffix.
+        image : (H, W, 3) or (H, W, 4) uint8 ndarray
+            RGB frame, or RGBA for a format with alpha.
+        time : FrameTime, optional
+            When the frame is shown, in :attr:`time_base`; default: one
+            ``1 / fps`` after the previous frame of this video.
+        video_format : str
+            A key of :data:`flowseg.video.VIDEO_FORMATS`.
+        """
+        if name not in self._videos:
+            path = self._tmp / f"{name}{VIDEO_FORMATS[video_format].suffix}"
+            encoder = VideoEncoder(path, video_format, time_base=self.time_base, fps=self.fps,
+                                   audio_from=self.audio_from)
+            self._videos[name] = (encoder, 0)
+        encoder, count = self._videos[name]
+        if time is None:
+            step = max(1, round(1 / (Fraction(self.fps).limit_denominator(1001) * self.time_base)))
+            time = FrameTime(count * step, step)
+        encoder.write(image, time)
+        self._videos[name] = (encoder, count + 1)
+
+    def write_text(self, relative: str, text: str) -> None:
+        """Write a UTF-8 text file at ``<relative>`` inside the folder."""
+        path = self._tmp / relative
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise OutputError(f"cannot write {str(path)!r}: {error.strerror}") from None
 
     def write_png(self, relative: str, image: np.ndarray) -> None:
         """Write a grey, RGB or RGBA image as ``<relative>.png`` (RGB order in, converted for OpenCV here)."""
@@ -276,10 +313,13 @@ class OutputFolder:
         if not cv2.imwrite(str(path), image):
             raise OutputError(f"cannot write {str(path)!r} (disk full or not writable?)")
 
-    def _close_videos(self) -> None:
-        for writer in self._video_writers.values():
-            writer.release()
-        self._video_writers.clear()
+    def _close_videos(self, *, finished: bool) -> None:
+        videos, self._videos = self._videos, {}
+        for encoder, _ in videos.values():
+            if finished:
+                encoder.close()
+            else:
+                encoder.abort()
 
     def finish(self, summary: dict[str, Any]) -> Path:
         """Write ``summary.json`` and move the folder into place.
@@ -294,7 +334,11 @@ class OutputFolder:
         Path
             The finished output folder.
         """
-        self._close_videos()
+        try:
+            self._close_videos(finished=True)
+        except OutputError:
+            self.abort()
+            raise
         try:
             with open(self._tmp / "summary.json", "w", encoding="utf-8") as file:
                 json.dump(summary, file, indent=2)
@@ -309,8 +353,42 @@ class OutputFolder:
 
     def abort(self) -> None:
         """Delete everything written so far."""
-        self._close_videos()
+        self._close_videos(finished=False)
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+ALPHA_FORMATS: tuple[str, ...] = ("prores", "webm", "png")
+"""Cut-outs with alpha: ProRes 4444 ``cutout.mov``, VP9 ``cutout.webm``, or RGBA PNGs ``cutouts/<name>.png``."""
+
+
+def feathered_alpha(mask: Mask, feather: float) -> NDArray[np.uint8]:
+    """Alpha matte of a mask with its edge softened over `feather` pixels.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+        Object mask.
+    feather : float
+        Width in pixels of the ramp from opaque to transparent, centred on
+        the mask's edge; 0 gives the hard mask.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+        Alpha, 255 = object.
+
+    Examples
+    --------
+    >>> mask = np.zeros((1, 9), bool); mask[0, :5] = True
+    >>> feathered_alpha(mask, 4.0)[0].tolist()
+    [255, 255, 255, 223, 159, 96, 32, 0, 0]
+    """
+    if feather <= 0 or not mask.any() or mask.all():
+        return mask.astype(np.uint8) * 255
+    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    signed = np.where(mask, inside - 0.5, 0.5 - outside)  # distance of each pixel centre to the edge
+    return np.round(np.clip(0.5 + signed / feather, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 class ResultWriter(OutputFolder):
@@ -319,17 +397,24 @@ class ResultWriter(OutputFolder):
     Layout of the finished folder::
 
         masks/<name>.png     0/255 masks, the frame's size
-        cutouts/<name>.png   RGBA: the frame with alpha = mask (if `cutouts`)
-        mask.mp4             the masks as a video
-        overlay.mp4          the frames with the mask tinted and outlined
+        mask.mp4             the matte: white object on black, as the alpha (H.264)
+        overlay.mp4          preview: the frames with the mask tinted and outlined (H.264)
+        cutout.mov           the frames with alpha, ProRes 4444 (if "prores" in `alpha`)
+        cutout.webm          the frames with alpha, VP9 (if "webm" in `alpha`)
+        cutouts/<name>.png   RGBA: the frame with its alpha (if "png" in `alpha`)
         summary.json         written last (see :meth:`finish`)
+
+    Every video has the source's frame times and carries its audio.
 
     Parameters
     ----------
-    output_dir, fps, overwrite
+    output_dir, fps, time_base, audio_from, overwrite
         See :class:`OutputFolder`.
-    cutouts : bool
-        Also write RGBA cut-outs.
+    alpha : sequence of str
+        Cut-out formats, from :data:`ALPHA_FORMATS`.
+    feather : float
+        Soften the alpha (and the matte) over this many pixels across the
+        mask's edge (see :func:`feathered_alpha`); the PNG masks stay hard.
     videos : bool
         Write ``mask.mp4`` and ``overlay.mp4``.
     """
@@ -339,16 +424,24 @@ class ResultWriter(OutputFolder):
         output_dir: str | Path,
         *,
         fps: float,
-        cutouts: bool = False,
+        time_base: Fraction | None = None,
+        audio_from: str | Path | None = None,
+        alpha: tuple[str, ...] = (),
+        feather: float = 0.0,
         videos: bool = True,
         overwrite: bool = False,
     ) -> None:
-        folders = ("masks", "cutouts") if cutouts else ("masks",)
-        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=folders)
-        self.cutouts = cutouts
+        unknown = sorted(set(alpha) - set(ALPHA_FORMATS))
+        if unknown:
+            raise ConfigError(f"unknown alpha format {unknown[0]!r}; choose from {', '.join(ALPHA_FORMATS)}")
+        folders = ("masks", "cutouts") if "png" in alpha else ("masks",)
+        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite,
+                         folders=folders)
+        self.alpha = tuple(alpha)
+        self.feather = feather
         self.videos = videos
 
-    def write(self, name: str, image: Image, mask: Mask) -> None:
+    def write(self, name: str, image: Image, mask: Mask, time: FrameTime | None = None) -> None:
         """Write the outputs of one frame.
 
         Parameters
@@ -359,14 +452,21 @@ class ResultWriter(OutputFolder):
             RGB frame.
         mask : (H, W) bool ndarray
             Its mask.
+        time : FrameTime, optional
+            When the frame is shown (see :meth:`OutputFolder.write_video_frame`).
         """
-        mask_u8 = mask.astype(np.uint8) * 255
-        self.write_png(f"masks/{name}", mask_u8)
-        if self.cutouts:
-            self.write_png(f"cutouts/{name}", np.dstack([image, mask_u8]))
+        self.write_png(f"masks/{name}", mask.astype(np.uint8) * 255)
+        matte = feathered_alpha(mask, self.feather)
+        if self.alpha:
+            rgba = np.dstack([image, matte])
+            for video_format in self.alpha:
+                if video_format == "png":
+                    self.write_png(f"cutouts/{name}", rgba)
+                else:
+                    self.write_video_frame("cutout", rgba, time, video_format)
         if self.videos:
-            self.write_video_frame("mask", np.dstack([mask_u8] * 3))
-            self.write_video_frame("overlay", overlay(image, mask))
+            self.write_video_frame("mask", np.dstack([matte] * 3), time)
+            self.write_video_frame("overlay", overlay(image, mask), time)
         self.frames_written += 1
 
 
@@ -382,7 +482,7 @@ class PredictionWriter(OutputFolder):
 
     Parameters
     ----------
-    output_dir, fps, overwrite
+    output_dir, fps, time_base, audio_from, overwrite
         See :class:`OutputFolder`.
     masks : bool
         Also write predicted masks.
@@ -391,14 +491,25 @@ class PredictionWriter(OutputFolder):
     """
 
     def __init__(
-        self, output_dir: str | Path, *, fps: float, masks: bool = False, videos: bool = True, overwrite: bool = False
+        self,
+        output_dir: str | Path,
+        *,
+        fps: float,
+        time_base: Fraction | None = None,
+        audio_from: str | Path | None = None,
+        masks: bool = False,
+        videos: bool = True,
+        overwrite: bool = False,
     ) -> None:
         folders = ("predicted", "predicted_masks") if masks else ("predicted",)
-        super().__init__(output_dir, fps=fps, overwrite=overwrite, folders=folders)
+        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite,
+                         folders=folders)
         self.masks = masks
         self.videos = videos
 
-    def write(self, name: str, real: Image, predicted: Image, predicted_mask: Mask | None = None) -> None:
+    def write(
+        self, name: str, real: Image, predicted: Image, predicted_mask: Mask | None = None, time: FrameTime | None = None
+    ) -> None:
         """Write the prediction of one frame, beside the real frame in the video.
 
         Parameters
@@ -409,11 +520,13 @@ class PredictionWriter(OutputFolder):
             The frame as it came, and as it was predicted.
         predicted_mask : (H, W) bool ndarray, optional
             The predicted mask (needed when `masks`).
+        time : FrameTime, optional
+            When the real frame is shown (see :meth:`OutputFolder.write_video_frame`).
         """
         self.write_png(f"predicted/{name}", predicted)
         if self.masks:
             self.write_png(f"predicted_masks/{name}", predicted_mask.astype(np.uint8) * 255)
         if self.videos:
             shown = predicted if predicted_mask is None else overlay(predicted, predicted_mask)
-            self.write_video_frame("side_by_side", np.hstack([real, shown]))
+            self.write_video_frame("side_by_side", np.hstack([real, shown]), time)
         self.frames_written += 1

@@ -172,9 +172,10 @@ class Pipeline:
             ShotBoundaries,
         )
 
+        names = (target,) if isinstance(target, str) else tuple(target)
+        self.target: tuple[str, ...] = names
         self.target_fps = target_fps
         self._budget = None if target_fps is None else SpeedBudget(target_fps)
-        names = (target,) if isinstance(target, str) else tuple(target)
         moving = MOVING in names
 
         def semantics() -> Stage:

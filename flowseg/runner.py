@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from pathlib import Path
@@ -11,9 +12,13 @@ import numpy as np
 
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from ._summary import json_safe, provenance
+from .coco import CocoWriter
 from .evaluation import read_mask_png
 from .io import FrameSource, ResultWriter
 from .pipeline import Pipeline, stage_settings
+from .shots import Boundary, shot_list
+from .timeline import edl_text
+from .video import FrameTime
 
 __all__ = ["segment_video"]
 
@@ -26,8 +31,11 @@ def segment_video(
     output_dir: str | Path,
     *,
     pipeline: Pipeline | None = None,
-    cutouts: bool = False,
+    alpha: tuple[str, ...] = (),
+    feather: float = 0.0,
     videos: bool = True,
+    edl: bool = False,
+    coco: str | Path | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     init_mask: str | Path | np.ndarray | None = None,
@@ -44,10 +52,19 @@ def segment_video(
         appears only once every frame is written.
     pipeline : Pipeline, optional
         The pipeline to run; default ``Pipeline()`` (person, all stages).
-    cutouts : bool
-        Also write RGBA cut-outs.
+    alpha : sequence of str
+        Cut-outs with alpha to write, from :data:`flowseg.io.ALPHA_FORMATS`.
+    feather : float
+        Soften the cut-outs' alpha and the matte over this many pixels
+        across the mask's edge.
     videos : bool
-        Write the mask and overlay videos.
+        Write the matte and overlay videos.
+    edl : bool
+        Also write ``shots.edl``, the shots the run found as a CMX 3600 edit
+        decision list.
+    coco : path-like, optional
+        Also write every frame's mask to this COCO JSON file (run-length
+        encoded), written under a temporary name and renamed when complete.
     overwrite : bool
         Replace an existing non-empty `output_dir`.
     progress : callable, optional
@@ -96,16 +113,28 @@ def segment_video(
         init_mask = read_mask_png(init_mask)
     threads = configure_threads()
     start = time.perf_counter()
+    writer = ResultWriter(output_dir, fps=source.fps, time_base=source.time_base,
+                          audio_from=input_path if source.has_audio else None, alpha=alpha, feather=feather,
+                          videos=videos, overwrite=overwrite)
+    category = "object" if init_mask is not None else "+".join(pipeline.target)
+    masks_json = _CocoMasks(coco, category, Path(input_path).name) if coco is not None else None
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
-    with ResultWriter(output_dir, fps=source.fps, cutouts=cutouts, videos=videos, overwrite=overwrite) as writer:
+    with writer, masks_json or contextlib.nullcontext():
         keyframes = economy_frames = 0
-        with BackgroundWorker(writer.write) as background:
+
+        def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime) -> None:
+            writer.write(name, image, mask, frame_time)
+            if masks_json is not None:
+                masks_json.add(name, mask)
+
+        with BackgroundWorker(write) as background:
             # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
-            for_names, for_images = itertools.tee(prefetch(source))
+            for_names, for_images = itertools.tee(prefetch(source.timed()))
             height = width = 0
-            results = pipeline.stream((image for _, image in for_images), init_mask=init_mask, init_frame=init_frame)
-            for done, (result, (name, image)) in enumerate(zip(results, for_names), start=1):
-                background.submit(name, image, result.mask)
+            images = (image for _, image, _ in for_images)
+            results = pipeline.stream(images, init_mask=init_mask, init_frame=init_frame)
+            for done, (result, (name, image, frame_time)) in enumerate(zip(results, for_names), start=1):
+                background.submit(name, image, result.mask, frame_time)
                 keyframes += result.keyframe
                 economy_frames += result.economy
                 height, width = image.shape[:2]
@@ -140,5 +169,40 @@ def segment_video(
             "fps": round(writer.frames_written / seconds, 3) if seconds > 0 else None,
             **provenance(),
         })
+        if edl:
+            cuts = [Boundary("cut", frame - 1, frame) for frame in summary["shot_changes"]]
+            listing = shot_list(cuts, frames=writer.frames_written, fps=source.fps)
+            writer.write_text("shots.edl", edl_text(listing, title=Path(input_path).stem,
+                                                    source_name=Path(input_path).name))
+        if masks_json is not None:
+            masks_json.close()
         writer.finish(summary)
     return summary
+
+
+class _CocoMasks:
+    """Every frame's mask into a COCO JSON file, opened at the first frame (which gives the size)."""
+
+    def __init__(self, path: str | Path, category: str, video_name: str) -> None:
+        self.path, self.category, self.video_name = Path(path), category, video_name
+        self._writer: CocoWriter | None = None
+        self._index = 0
+
+    def add(self, name: str, mask: np.ndarray) -> None:
+        if self._writer is None:
+            self._writer = CocoWriter(self.path, width=mask.shape[1], height=mask.shape[0],
+                                      categories=[self.category], video_name=self.video_name)
+        self._writer.add(self._index, f"{name}.png", mask)
+        self._index += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> _CocoMasks:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and self._writer is not None:
+            self._writer.abort()
+

@@ -57,7 +57,7 @@ def test_version_and_help(runner: CliRunner) -> None:
 
 def test_run_on_folder_writes_named_masks_and_summary(runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = runner.invoke(main, ["run", str(clip_folder), "--target", "person", "-o", str(out), "--cutouts"])
+    result = runner.invoke(main, ["run", str(clip_folder), "--target", "person", "-o", str(out), "--alpha", "png"])
     assert result.exit_code == 0, result.output
     assert "model: selfie" in result.stderr
     names = sorted(p.name for p in (out / "masks").iterdir())
@@ -121,10 +121,10 @@ def test_a_failed_write_leaves_no_output(clip_folder: Path, tmp_path: Path, monk
 
     original = ResultWriter.write
 
-    def failing_write(self, name, image, mask):
+    def failing_write(self, name, image, mask, time=None):
         if self.frames_written == 2:
             raise OutputError("disk full")
-        original(self, name, image, mask)
+        original(self, name, image, mask, time)
 
     monkeypatch.setattr(ResultWriter, "write", failing_write)
     out = tmp_path / "out"
@@ -225,8 +225,8 @@ def make_empty_folder(folder: Path) -> Path:
         pytest.param(make_mixed_sizes, "all frames of a video must be the same size", id="mixed-sizes"),
         pytest.param(make_grayscale, "is grayscale; flowseg needs RGB", id="grayscale"),
         pytest.param(make_rgba, "is RGBA; flowseg needs RGB", id="rgba"),
-        pytest.param(make_corrupt_video, "OpenCV cannot open it as a video", id="corrupt-video"),
-        pytest.param(make_empty_video, "OpenCV cannot open it as a video (no frames", id="zero-frame-video"),
+        pytest.param(make_corrupt_video, "not a video FFmpeg can open", id="corrupt-video"),
+        pytest.param(make_empty_video, "has no video stream", id="zero-frame-video"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(runner: CliRunner, tmp_path: Path, make_input, fragment: str) -> None:

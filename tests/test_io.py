@@ -95,7 +95,7 @@ class TestResultWriter:
     def test_writes_layout_and_appears_only_when_finished(self, tmp_path: Path) -> None:
         frames, masks = moving_object_clip(3)
         out = tmp_path / "out"
-        with ResultWriter(out, fps=10, cutouts=True) as writer:
+        with ResultWriter(out, fps=10, alpha=("png",)) as writer:
             for i, (frame, mask) in enumerate(zip(frames, masks)):
                 writer.write(f"{i:05d}", frame, mask)
             assert not out.exists()
