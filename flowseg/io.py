@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from ._validate import check_image
 from .errors import ConfigError, OutputError, ShapeError, VideoOpenError
 from .types import Image, Mask
-from .video import VIDEO_FORMATS, FrameTime, VideoEncoder, decode, probe
+from .video import VIDEO_FORMATS, FrameTime, VideoEncoder, VideoReader, probe
 
 __all__ = ["IMAGE_EXTENSIONS", "FOLDER_FPS", "ALPHA_FORMATS", "FrameSource", "ResultWriter", "PredictionWriter",
            "feathered_alpha", "overlay"]
@@ -98,6 +98,7 @@ class FrameSource:
             raise VideoOpenError(f"input {str(self.path)!r} does not exist")
         self.is_folder = self.path.is_dir()
         self._files: list[Path] = []
+        self._reader: VideoReader | None = None
         self.has_audio = False
         if self.is_folder:
             self._files = self._list_images()
@@ -165,8 +166,14 @@ class FrameSource:
             yield file.stem, check_image(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), str(file)), FrameTime(index, 1)
 
     def _video_frames(self) -> Iterator[tuple[str, Image, FrameTime]]:
-        for index, (image, time) in enumerate(decode(self.path)):
+        self._reader = VideoReader(self.path)
+        for index, (image, time) in enumerate(self._reader):
             yield f"{index:05d}", image, time
+
+    @property
+    def skipped_packets(self) -> int:
+        """Damaged video packets passed over by the last iteration (see :class:`~flowseg.video.VideoReader`)."""
+        return self._reader.skipped_packets if self._reader is not None else 0
 
 
 def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40, 40), alpha: float = 0.45) -> Image:
@@ -285,17 +292,17 @@ class OutputFolder:
         video_format : str
             A key of :data:`flowseg.video.VIDEO_FORMATS`.
         """
-        if name not in self._videos:
-            path = self._tmp / f"{name}{VIDEO_FORMATS[video_format].suffix}"
-            encoder = VideoEncoder(path, video_format, time_base=self.time_base, fps=self.fps,
+        file_name = f"{name}{VIDEO_FORMATS[video_format].suffix}"
+        if file_name not in self._videos:
+            encoder = VideoEncoder(self._tmp / file_name, video_format, time_base=self.time_base, fps=self.fps,
                                    audio_from=self.audio_from)
-            self._videos[name] = (encoder, 0)
-        encoder, count = self._videos[name]
+            self._videos[file_name] = (encoder, 0)
+        encoder, count = self._videos[file_name]
         if time is None:
             step = max(1, round(1 / (Fraction(self.fps).limit_denominator(1001) * self.time_base)))
             time = FrameTime(count * step, step)
         encoder.write(image, time)
-        self._videos[name] = (encoder, count + 1)
+        self._videos[file_name] = (encoder, count + 1)
 
     def write_text(self, relative: str, text: str) -> None:
         """Write a UTF-8 text file at ``<relative>`` inside the folder."""
@@ -508,7 +515,12 @@ class PredictionWriter(OutputFolder):
         self.videos = videos
 
     def write(
-        self, name: str, real: Image, predicted: Image, predicted_mask: Mask | None = None, time: FrameTime | None = None
+        self,
+        name: str,
+        real: Image,
+        predicted: Image,
+        predicted_mask: Mask | None = None,
+        time: FrameTime | None = None,
     ) -> None:
         """Write the prediction of one frame, beside the real frame in the video.
 

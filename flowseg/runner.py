@@ -79,7 +79,9 @@ def segment_video(
     -------
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
-        ``"width"``, ``"height"``, ``"input_fps"``, ``"mode"``
+        ``"width"``, ``"height"``, ``"input_fps"``, ``"skipped_packets"``
+        (damaged video packets passed over, see
+        :class:`~flowseg.video.VideoReader`), ``"mode"``
         (``"target"``, or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic
         model recognised in the object, whose probability served as evidence,
@@ -155,6 +157,7 @@ def segment_video(
             "width": width,
             "height": height,
             "input_fps": source.fps,
+            "skipped_packets": source.skipped_packets,
             **mode,
             "model": model,
             "preset": pipeline.preset,

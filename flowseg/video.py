@@ -23,7 +23,7 @@ import numpy as np
 from .errors import OutputError, VideoOpenError
 from .types import Image
 
-__all__ = ["FrameTime", "VideoInfo", "VideoFormat", "VIDEO_FORMATS", "probe", "decode", "VideoEncoder"]
+__all__ = ["FrameTime", "VideoInfo", "VideoFormat", "VIDEO_FORMATS", "probe", "VideoReader", "VideoEncoder"]
 
 logging.getLogger("libav").setLevel(logging.ERROR)
 
@@ -157,50 +157,80 @@ def _rotation(frame: Any) -> int:
     return int(round(frame.rotation / 90.0)) % 4 * 90
 
 
-def _decoded(container: Any, stream: Any, path: Path) -> Iterator[Any]:
+def _decoded(container: Any, stream: Any, path: Path, skipped: list[int] | None = None) -> Iterator[Any]:
+    """Decode `stream`; with `skipped`, a damaged packet is counted there and passed over, as FFmpeg's player does.
+
+    Without `skipped`, damage raises :class:`VideoOpenError`. Reading past a
+    truncated file's end stops the stream either way.
+    """
     import av
 
-    try:
-        yield from container.decode(stream)
-    except av.FFmpegError as error:
-        raise VideoOpenError(f"cannot decode {str(path)!r}: {error.strerror} (corrupt or truncated?)") from None
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as error:
+            if skipped is None:
+                raise VideoOpenError(f"cannot read {str(path)!r}: {error.strerror} (corrupt or truncated?)") from None
+            skipped[0] += 1
+            return
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as error:
+            if skipped is None:
+                raise VideoOpenError(f"cannot decode {str(path)!r}: {error.strerror} (corrupt?)") from None
+            skipped[0] += 1
+            continue
+        yield from frames
 
 
-def decode(path: str | Path) -> Iterator[tuple[Image, FrameTime]]:
-    """Decode a video's frames one at a time, upright, with their timestamps.
+class VideoReader:
+    """A video's frames one at a time, upright, with their timestamps.
 
     Parameters
     ----------
     path : str or Path
         A video file (see :func:`probe` for what it checks).
 
-    Yields
-    ------
-    image : (H, W, 3) uint8 ndarray
-        RGB frame, turned upright by the container's rotation.
-    time : FrameTime
-        Its timestamp and duration in the stream's ``time_base``. Frames
-        without a timestamp are placed one average frame after the previous.
+    Attributes
+    ----------
+    skipped_packets : int
+        Damaged packets passed over so far, as FFmpeg's own tools do (a
+        truncated download or a broken stretch of a file); their frames are
+        missing from the iteration.
 
-    Raises
-    ------
-    VideoOpenError
-        If the file cannot be opened or a frame cannot be decoded.
+    Notes
+    -----
+    Iterating yields ``(image, time)``: an ``(H, W, 3) uint8`` RGB frame
+    turned upright by the container's rotation, and its :class:`FrameTime`
+    in the stream's ``time_base``. Frames without a timestamp are placed one
+    average frame after the previous. Iteration raises
+    :class:`VideoOpenError` if the file cannot be opened.
     """
-    path = Path(path)
-    container = _open(path)
-    try:
-        stream = _video_stream(container, path)
-        step = _frame_step(stream)
-        next_pts = 0
-        for frame in _decoded(container, stream, path):
-            pts = frame.pts if frame.pts is not None else next_pts
-            duration = frame.duration or step
-            next_pts = pts + duration
-            image = np.rot90(frame.to_ndarray(format="rgb24"), _rotation(frame) // 90)
-            yield np.ascontiguousarray(image), FrameTime(int(pts), int(duration))
-    finally:
-        container.close()
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.skipped_packets = 0
+
+    def __iter__(self) -> Iterator[tuple[Image, FrameTime]]:
+        container = _open(self.path)
+        skipped = [0]
+        try:
+            stream = _video_stream(container, self.path)
+            step = _frame_step(stream)
+            next_pts = 0
+            for frame in _decoded(container, stream, self.path, skipped):
+                self.skipped_packets = skipped[0]
+                pts = frame.pts if frame.pts is not None else next_pts
+                duration = frame.duration or step
+                next_pts = pts + duration
+                image = np.rot90(frame.to_ndarray(format="rgb24"), _rotation(frame) // 90)
+                yield np.ascontiguousarray(image), FrameTime(int(pts), int(duration))
+        finally:
+            self.skipped_packets = skipped[0]
+            container.close()
 
 
 def _frame_step(stream: Any) -> int:
@@ -301,6 +331,7 @@ class VideoEncoder:
         self._stream: Any = None
         self._audio: _AudioCopy | None = None
         self._last_pts: int | None = None
+        self._durations: dict[int, int] = {}  # pts -> duration of the frames inside the encoder
 
     def _container_options(self) -> dict[str, str]:
         return {k: v for k, v in self.format.options.items() if k == "movflags"}
@@ -331,12 +362,15 @@ class VideoEncoder:
         self._last_pts = time.pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=_layout(image))
         frame.pts, frame.duration, frame.time_base = time.pts, time.duration, self.time_base
+        self._durations[time.pts] = time.duration
         self._guarded(self._mux, self._stream.encode(frame))
         if self._audio is not None:
             self._guarded(self._audio.copy_until, float((time.pts + time.duration) * self.time_base))
 
     def _mux(self, packets: list[Any]) -> None:
         for packet in packets:
+            # Encoders leave the duration to the muxer, which guesses the last frame's; the source's is known.
+            packet.duration = self._durations.pop(packet.pts, packet.duration)
             self._container.mux(packet)
 
     def _guarded(self, step: Any, *args: Any) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "moving_object_clip",
     "degrade_mask",
     "soft_prob",
+    "write_av_clip",
 ]
 
 SHAPE: tuple[int, int] = (96, 128)
@@ -185,3 +186,70 @@ class KnownMasks:
 
     def reset(self) -> None:
         """Stateless."""
+
+
+def write_av_clip(
+    path,
+    frames: list[NDArray[np.uint8]],
+    *,
+    times_ms: list[int] | None = None,
+    audio_streams: int = 0,
+    audio_codec: str = "aac",
+    rotation: int = 0,
+    faststart: bool = False,
+):
+    """Encode RGB frames as an H.264 video with PyAV, the way phones and cameras write them.
+
+    Parameters
+    ----------
+    path : Path
+        Output file (``.mp4``, ``.mov`` or ``.mkv``).
+    frames : list of (H, W, 3) uint8 ndarray
+        RGB frames, even sizes.
+    times_ms : list of int, optional
+        Each frame's presentation time in milliseconds (a variable frame rate);
+        default 40 ms apart (25 fps).
+    audio_streams : int
+        Number of audio streams (a tone each, as long as the video).
+    audio_codec : str
+        Their encoder.
+    rotation : int
+        Display rotation written in the container (degrees counter-clockwise).
+    faststart : bool
+        Put the index (with the frame count) before the data.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    from fractions import Fraction
+
+    import av
+
+    times_ms = times_ms if times_ms is not None else [40 * i for i in range(len(frames))]
+    duration_ms = times_ms[-1] + 40
+    container = av.open(str(path), "w", options={"movflags": "+faststart"} if faststart else {})
+    video = container.add_stream("libx264", rate=25, options={"crf": "10"})
+    video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+    if rotation:
+        video.set_display_rotation(rotation)
+    audio = [container.add_stream(audio_codec, rate=48000) for _ in range(audio_streams)]
+    for stream in audio:
+        stream.layout = "mono"
+    for frame, pts in zip(frames, times_ms):
+        encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        encoded.pts, encoded.time_base = pts, video.time_base
+        container.mux(video.encode(encoded))
+    container.mux(video.encode(None))
+    for number, stream in enumerate(audio):
+        samples = 48 * duration_ms
+        for start in range(0, samples, 1024):
+            tone = np.sin(np.arange(start, min(start + 1024, samples)) * (0.05 + 0.02 * number))
+            chunk = av.AudioFrame.from_ndarray(tone[None].astype(np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            container.mux(stream.encode(chunk))
+        container.mux(stream.encode(None))
+    container.close()
+    return path
