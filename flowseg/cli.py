@@ -222,6 +222,10 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
+        claimed = summary["container_frames"]
+        if summary["skipped_packets"] or (claimed is not None and claimed != summary["frames"]):
+            click.echo(f"note: {summary['frames']} frames decoded where the header claims {claimed}, "
+                       f"{summary['skipped_packets']} damaged packets skipped (truncated or corrupt input?)", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 
 

@@ -79,8 +79,9 @@ def segment_video(
     -------
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
-        ``"width"``, ``"height"``, ``"input_fps"``, ``"skipped_packets"``
-        (damaged video packets passed over, see
+        ``"width"``, ``"height"``, ``"input_fps"``, ``"container_frames"``
+        (the frame count a video's header claims, or None),
+        ``"skipped_packets"`` (damaged video packets passed over, see
         :class:`~flowseg.video.VideoReader`), ``"mode"``
         (``"target"``, or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic
@@ -157,6 +158,7 @@ def segment_video(
             "width": width,
             "height": height,
             "input_fps": source.fps,
+            "container_frames": None if source.is_folder else source.frame_count,
             "skipped_packets": source.skipped_packets,
             **mode,
             "model": model,

@@ -12,8 +12,7 @@ of a second), as in FFmpeg.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,9 +23,6 @@ from .errors import OutputError, VideoOpenError
 from .types import Image
 
 __all__ = ["FrameTime", "VideoInfo", "VideoFormat", "VIDEO_FORMATS", "probe", "VideoReader", "VideoEncoder"]
-
-logging.getLogger("libav").setLevel(logging.ERROR)
-
 
 @dataclass(frozen=True)
 class FrameTime:
@@ -253,21 +249,19 @@ class VideoFormat:
         Encoded pixel format; ``yuva...`` keeps an alpha channel.
     options : dict of str to str
         Encoder options.
+    container_options : dict of str to str
+        Muxer options.
     """
 
     suffix: str
     codec: str
     pixel_format: str
     options: dict[str, str]
-
-    @property
-    def alpha(self) -> bool:
-        """Whether the format keeps an alpha channel."""
-        return self.pixel_format.startswith("yuva")
+    container_options: dict[str, str] = field(default_factory=dict)
 
 
 VIDEO_FORMATS: dict[str, VideoFormat] = {
-    "h264": VideoFormat(".mp4", "libx264", "yuv420p", {"preset": "veryfast", "crf": "18", "movflags": "+faststart"}),
+    "h264": VideoFormat(".mp4", "libx264", "yuv420p", {"preset": "veryfast", "crf": "18"}, {"movflags": "+faststart"}),
     "prores": VideoFormat(".mov", "prores_ks", "yuva444p10le", {"profile": "4444", "alpha_bits": "16"}),
     "webm": VideoFormat(".webm", "libvpx-vp9", "yuva420p",
                         {"deadline": "realtime", "cpu-used": "8", "crf": "24", "b": "0", "auto-alt-ref": "0"}),
@@ -325,7 +319,7 @@ class VideoEncoder:
         self._fps = Fraction(fps).limit_denominator(1001)
         self._audio_from = Path(audio_from) if audio_from is not None else None
         try:
-            self._container = av.open(str(self.path), "w", options=self._container_options())
+            self._container = av.open(str(self.path), "w", options=self.format.container_options)
         except (av.FFmpegError, OSError) as error:
             raise OutputError(f"cannot create video {str(self.path)!r}: {error}") from None
         self._stream: Any = None
@@ -333,12 +327,8 @@ class VideoEncoder:
         self._last_pts: int | None = None
         self._durations: dict[int, int] = {}  # pts -> duration of the frames inside the encoder
 
-    def _container_options(self) -> dict[str, str]:
-        return {k: v for k, v in self.format.options.items() if k == "movflags"}
-
     def _open_video_stream(self, width: int, height: int) -> None:
-        codec_options = {k: v for k, v in self.format.options.items() if k != "movflags"}
-        stream = self._container.add_stream(self.format.codec, rate=self._fps, options=codec_options)
+        stream = self._container.add_stream(self.format.codec, rate=self._fps, options=self.format.options)
         stream.width, stream.height = width, height
         stream.pix_fmt = self.format.pixel_format
         stream.time_base = self.time_base

@@ -10,8 +10,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from flowseg import segment_video
+from flowseg.cli import main
 from flowseg.errors import OutputError, VideoOpenError
 from flowseg.io import FrameSource, ResultWriter, feathered_alpha
 from flowseg.video import VideoEncoder, VideoReader, probe
@@ -87,6 +89,10 @@ class TestReading:
         assert source.frame_count == 24 and 0 < real < 24
         summary = segment_video(truncated, tmp_path / "out")
         assert summary["frames"] == real and summary["skipped_packets"] == source.skipped_packets
+        assert summary["container_frames"] == 24
+        result = CliRunner().invoke(main, ["run", str(truncated), "-o", str(tmp_path / "cli")])
+        assert result.exit_code == 0, result.output
+        assert f"note: {real} frames decoded where the header claims 24" in result.stderr
 
     def test_audio_only_file_has_no_video_stream(self, tmp_path: Path) -> None:
         path = tmp_path / "voice.m4a"
