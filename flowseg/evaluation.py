@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from flowseg.errors import ShapeError, VideoOpenError
 from flowseg.metrics import DEFAULT_BOUND_TH, evaluate_sequence
 
-__all__ = ["evaluate_folders", "format_table", "read_mask_png"]
+__all__ = ["evaluate_folders", "format_table", "read_label_png", "read_mask_png"]
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "JF_mean",
@@ -71,14 +71,36 @@ def read_mask_png(path: str | Path) -> NDArray[np.bool_]:
     Parameters
     ----------
     path : str or Path
-        A PNG (or any image PIL reads). Palette (mode ``"P"``) images are
-        read as palette indices, not colours, so DAVIS-2017 style annotations
-        work; RGB(A) images count a pixel as object when any colour channel is
-        non-zero (alpha is ignored); grey images when the value is non-zero.
+        A PNG (or any image PIL reads), see :func:`read_label_png`; any
+        non-zero label is object.
 
     Returns
     -------
     mask : (H, W) bool ndarray
+
+    Raises
+    ------
+    VideoOpenError
+        If the file is missing or cannot be decoded (the path is named).
+    """
+    return read_label_png(path) != 0
+
+
+def read_label_png(path: str | Path) -> NDArray[np.uint8]:
+    """Read an object-label image as an ``(H, W)`` uint8 array: 0 = background, k = object k.
+
+    Parameters
+    ----------
+    path : str or Path
+        A PNG (or any image PIL reads). Palette (mode ``"P"``) images are
+        read as palette indices, not colours, so DAVIS-2017 style indexed
+        annotations give one label per object. Any other image marks one
+        object, label 1: RGB(A) where any colour channel is non-zero (alpha
+        is ignored), grey where the value is non-zero.
+
+    Returns
+    -------
+    labels : (H, W) uint8 ndarray
 
     Raises
     ------
@@ -91,21 +113,21 @@ def read_mask_png(path: str | Path) -> NDArray[np.bool_]:
     try:
         with Image.open(path) as im:
             mode = im.mode
+            if mode in ("P", "PA"):
+                return np.asarray(im.getchannel("P") if mode == "PA" else im).astype(np.uint8)
             if mode in ("RGB", "RGBA"):
                 arr = np.asarray(im.convert("RGB"))
             elif mode == "LA":
                 arr = np.asarray(im.getchannel("L"))
-            elif mode == "PA":
-                arr = np.asarray(im.getchannel("P"))
-            else:  # "P" (indices), "1", "L", "I", "I;16", "F", ...
+            else:  # "1", "L", "I", "I;16", "F", ...
                 arr = np.asarray(im)
     except FileNotFoundError:
         raise VideoOpenError(f"mask file {str(path)!r} does not exist") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise VideoOpenError(f"cannot read mask file {str(path)!r}: {exc}") from exc
     if arr.ndim == 3:
-        return np.any(arr != 0, axis=2)
-    return arr != 0
+        arr = np.any(arr != 0, axis=2)
+    return (arr != 0).astype(np.uint8)
 
 
 def _ground_truth_root(ground_truth: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +19,7 @@ from .types import Frame, Image, Result, Stage
 
 __all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "MOVING", "stage_settings"]
 
-STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine")
+STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine", "instances")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
 (the flow comes first so that shot boundaries and keyframe scheduling can consult it).
 The default pipeline has all but ``"predict"``, which it adds with a ``prediction_weight``."""
@@ -80,7 +81,7 @@ class Pipeline:
         Stage objects, or names from :data:`STAGE_NAMES` that are built from
         the keyword arguments below. Default: the names of
         :data:`STAGE_NAMES`, in order (``"predict"`` only with a
-        ``prediction_weight``).
+        ``prediction_weight``, ``"instances"`` only with `instances`).
     target : str or sequence of str
         VOC class name(s) to segment (semantics stage), or ``"moving"``:
         whatever moves independently of the camera, with no class model.
@@ -118,6 +119,10 @@ class Pipeline:
         Keep only the target objects that move independently of the camera
         (:class:`~flowseg.stages.MovingTargets`; the semantic model then runs
         on every frame). For ``target="moving"`` it changes nothing.
+    instances : bool
+        Label each object of the target separately, with an ID that stays
+        put (:class:`~flowseg.stages.InstanceTracker`); results then have
+        ``labels``.
     refine : {"crf", "graphcut", "none"}, optional
         Refinement method (refine stage). Default ``"crf"``; ``"graphcut"``
         for ``target="moving"``, whose evidence, motion alone, misses the
@@ -157,11 +162,13 @@ class Pipeline:
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
         prediction_weight: float = 0.0,
         only_moving: bool = False,
+        instances: bool = False,
         refine: str | None = None,
         device: str = "auto",
     ) -> None:
         from .stages import (
             FlowEstimator,
+            InstanceTracker,
             KeyframeScheduler,
             MaskRefiner,
             MaskWarper,
@@ -200,12 +207,14 @@ class Pipeline:
             "warp": lambda: MaskWarper(temporal_weight=temporal_weight),
             "predict": lambda: PredictionPrior(weight=prediction_weight),
             "refine": lambda: MaskRefiner(method=refine or ("graphcut" if moving else "crf")),
+            "instances": InstanceTracker,
         }
         built: list[Stage] = []
         if not 0.0 <= prediction_weight <= 1.0:
             raise ValueError(f"prediction_weight is {prediction_weight}; expected a value in [0, 1]")
         if stages is None:
-            stages = [name for name in STAGE_NAMES if name != "predict" or prediction_weight > 0]
+            left_out = {"predict": prediction_weight == 0, "instances": not instances}
+            stages = [name for name in STAGE_NAMES if not left_out.get(name, False)]
         for stage in stages:
             if isinstance(stage, str):
                 if stage not in builders:
@@ -213,12 +222,19 @@ class Pipeline:
                 stage = builders[stage]()
             built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(built)
+        self._given = (stages, dict(target=target, model=model, weights=weights, flow_method=flow_method,
+                                    flow_scale=flow_scale, flow_weights=flow_weights,
+                                    keyframe_interval=keyframe_interval, target_fps=target_fps,
+                                    temporal_weight=temporal_weight, prediction_weight=prediction_weight,
+                                    only_moving=only_moving, refine=refine, device=device, instances=False))
         self.preset: str | None = None
         """Name of the preset the pipeline was built from (see :meth:`from_preset`), if any."""
         self._check_order(given=_SEMI_SUPERVISED_KEYS if self._follows_object(self.stages) else ())
         self._object_stages: tuple[Stage, ...] | None = None
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent in each stage during the last run, by stage class name."""
+        self.object_runs: list[Pipeline] = []
+        """The pipelines of the last run that followed several objects, one per object, in label order."""
 
     @classmethod
     def from_preset(cls, preset: str, stages: Sequence[Stage | str] | None = None, **keywords: Any) -> Pipeline:
@@ -327,7 +343,11 @@ class Pipeline:
             Semi-supervised mode: the object to follow, marked in frame
             `init_frame` (non-zero = object). Only that object is segmented,
             by the stages of :meth:`object_stages`; frames before
-            `init_frame` get empty masks.
+            `init_frame` get empty masks. An integer array with several
+            non-zero values marks several objects: each is followed (by a
+            pipeline of its own, built like this one: :attr:`object_runs`)
+            and the results' ``labels`` give each pixel to the object most
+            likely there, so objects never overlap.
         init_frame : int
             Index of the frame `init_mask` marks (>= 0).
 
@@ -344,6 +364,11 @@ class Pipeline:
         MaskError
             For an empty `init_mask`, or an `init_frame` past the last frame.
         """
+        if init_mask is not None and np.asarray(init_mask).dtype != bool:
+            values = np.unique(np.asarray(init_mask))
+            if np.count_nonzero(values) >= 2:
+                yield from self._stream_objects(frames, np.asarray(init_mask), values[values != 0], init_frame)
+                return
         stages = self.stages
         if init_mask is None and self._follows_object(stages):
             raise MaskError("this pipeline follows one given object: pass init_mask (and init_frame)")
@@ -402,10 +427,39 @@ class Pipeline:
                 self.stage_seconds[name] += time.perf_counter() - start
                 data.update({key: _read_only(out[key]) for key in stage.provides})
             previous = Result(index=index, mask=data["mask"], prob=data["prob"],
-                              keyframe=bool(data.get("keyframe", True)), economy=economy)  # fmt: skip
+                              keyframe=bool(data.get("keyframe", True)), economy=economy,
+                              labels=data.get("labels"))  # fmt: skip
             yield previous
         if init_mask is not None and index < init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {index + 1} frames")
+
+    def _stream_objects(
+        self, frames: Iterable[Image], init_mask: np.ndarray, values: np.ndarray, init_frame: int
+    ) -> Iterator[Result]:
+        """Follow each object that `init_mask` marks with a pipeline of its own; label each pixel by the likeliest."""
+        names, keywords = self._given
+        if not all(isinstance(name, str) for name in names):
+            raise ConfigError("following several objects builds one pipeline per object from stage names; "
+                              "this pipeline was given stage objects")
+        names = [name for name in names if name != "instances"]  # objects are told apart by their labels
+        self.object_runs = [Pipeline(names, **keywords) for _ in values]
+        copies = itertools.tee(frames, len(values))
+        streams = [run.stream(copy, init_mask=init_mask == value, init_frame=init_frame)
+                   for run, copy, value in zip(self.object_runs, copies, values)]  # fmt: skip
+        labels_of = np.concatenate([[0], values]).astype(np.uint16)
+        for results in zip(*streams):
+            masks = np.stack([result.mask for result in results])
+            probs = np.stack([result.prob for result in results])
+            owner = np.where(masks.any(axis=0), 1 + np.argmax(np.where(masks, probs, -1.0), axis=0), 0)
+            labels = labels_of[owner]
+            totals: dict[str, float] = {}
+            for run in self.object_runs:
+                for name, seconds in run.stage_seconds.items():
+                    totals[name] = totals.get(name, 0.0) + seconds
+            self.stage_seconds = totals
+            yield Result(index=results[0].index, mask=_read_only(labels > 0), prob=_read_only(probs.max(axis=0)),
+                         keyframe=any(r.keyframe for r in results), economy=any(r.economy for r in results),
+                         labels=_read_only(labels))  # fmt: skip
 
     def run(
         self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0

@@ -89,6 +89,9 @@ class Result:
     economy : bool
         Whether the stages ran at their cheaper settings to keep up with a
         speed budget (``target_fps``).
+    labels : (H, W) uint16 ndarray or None
+        Instance mode (``Pipeline(instances=True)``, or several objects
+        given): 0 = background, k > 0 = object k's pixels. None otherwise.
     """
 
     index: int
@@ -96,3 +99,4 @@ class Result:
     prob: ProbMap
     keyframe: bool = True
     economy: bool = False
+    labels: NDArray[np.uint16] | None = None

@@ -2,6 +2,7 @@
 
 from .appearance import ColourModel, ObjectAppearance, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
+from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
 from .motion import MovingObjects, MovingTargets, camera_flow, motion_hint, residual_motion
 from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
@@ -20,6 +21,8 @@ __all__ = [
     "FlowEstimator",
     "estimate_flow",
     "flow_confidence",
+    "InstanceTracker",
+    "split_touching",
     "KeyframeScheduler",
     "stale_fraction",
     "MovingObjects",

@@ -1,0 +1,306 @@
+"""Instance stage: split the target's mask into objects and give each one an ID that stays put.
+
+Each frame, the previous frame's instance labels are carried along the flow.
+A connected region of the mask that the carried labels of two or more
+objects reach (people crossing) is divided between them, each pixel going to
+the nearest carried object; a region no carried object reaches is split
+where its distance transform has separate peaks (people that arrive touching).
+The regions are then matched to the tracks by overlap with the carried
+labels; a region that matches none is compared by colour with the tracks
+that were lost, near where they would be, and otherwise starts a new track.
+
+Tracks start and end with hysteresis, so IDs do not flicker: a new track is
+shown from its :data:`CONFIRM_FRAMES`-th frame in a row (at once in the first
+frame of a video or shot), and a shown track that vanishes is kept, unseen,
+for :data:`MAX_LOST_FRAMES` frames, during which it can come back with its ID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from ..types import Frame, Image, Mask, StageOutput
+from ._sampling import flow_targets
+
+__all__ = ["CONFIRM_FRAMES", "MAX_LOST_FRAMES", "InstanceTracker", "split_touching"]
+
+CONFIRM_FRAMES: int = 2
+"""Frames in a row a new track must be seen before it is shown."""
+
+MAX_LOST_FRAMES: int = 50
+"""Frames a shown track is kept while unseen (2 s at 25 fps), so it can come back with its ID."""
+
+_MIN_AREA_FRACTION = 2e-4
+"""Smallest object, as a fraction of the frame's area (about 80 pixels at 854x480)."""
+
+_PEAK_SEPARATION = 0.3
+"""Two distance-transform peaks are two objects when each rises this fraction of the highest above the saddle."""
+
+_REID_SIMILARITY = 0.75
+"""Least colour-histogram similarity (Bhattacharyya coefficient) for a lost track to claim a new region."""
+
+_COLOUR_BINS = 8
+
+
+def split_touching(region: Mask) -> NDArray[np.int32]:
+    """Split a region where its distance transform has separate peaks (objects that touch).
+
+    Parameters
+    ----------
+    region : (H, W) bool ndarray
+        One connected region.
+
+    Returns
+    -------
+    (H, W) int32 ndarray
+        0 outside the region, 1..K for its K parts (K = 1 when it has one
+        peak: a single object whose limbs or head make no separate peak).
+
+    Examples
+    --------
+    Two discs joined by a thin bridge are two objects:
+
+    >>> yy, xx = np.mgrid[:40, :80]
+    >>> region = ((yy - 20) ** 2 + (xx - 20) ** 2 < 225) | ((yy - 20) ** 2 + (xx - 60) ** 2 < 225)
+    >>> region[19:22, 20:60] = True
+    >>> int(split_touching(region).max())
+    2
+    """
+    distance = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    height = float(distance.max())
+    if height < 2.0:
+        return region.astype(np.int32)
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    peaks, count = ndimage.label(h_maxima(distance, _PEAK_SEPARATION * height))
+    if count < 2:
+        return region.astype(np.int32)
+    return watershed(-distance, peaks, mask=region).astype(np.int32)
+
+
+@dataclass
+class _Track:
+    """One object followed over time (private to the tracker)."""
+
+    key: int
+    colours: NDArray[np.float32]
+    centre: NDArray[np.float64]
+    area: int
+    shown_id: int = 0
+    hits: int = 1
+    lost: int = 0
+    velocity: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+
+
+class InstanceTracker:
+    """Pipeline stage: each object of the target's mask, labelled with a stable ID.
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("mask", "flow_bwd")``; it also reads ``"shot_change"`` where a
+        stage provides it (the flow does not link two shots, so tracks are
+        then found again by colour).
+    provides : tuple of str
+        ``("labels",)``: ``(H, W) uint16``, 0 = background, k > 0 = the ID of
+        object k. IDs are shown from 1 up, in the order tracks are confirmed.
+    track_ids : list of int
+        Every ID shown since the last :meth:`reset`.
+
+    Notes
+    -----
+    Every pixel has one label, so masks of different objects never overlap.
+    See the module's docstring for the rules.
+    """
+
+    requires: tuple[str, ...] = ("mask", "flow_bwd")
+    provides: tuple[str, ...] = ("labels",)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track; IDs start again from 1."""
+        self._tracks: dict[int, _Track] = {}
+        self._keys: NDArray[np.uint16] | None = None  # the previous frame's labels, by track key
+        self._next_key = 1
+        self.track_ids: list[int] = []
+
+    def process(self, frame: Frame) -> StageOutput:
+        """Label the objects of ``frame.data["mask"]``."""
+        mask = np.asarray(frame.data["mask"], bool)
+        new_shot = self._keys is None or bool(frame.data.get("shot_change", False))
+        carried = np.zeros(mask.shape, np.uint16) if new_shot else self._carry(frame.data["flow_bwd"])
+        keys = self._assign(mask, carried, frame.image, first=new_shot)
+        self._keys = keys
+        shown = np.zeros(max(self._next_key, 1), np.uint16)
+        for track in self._tracks.values():
+            shown[track.key] = track.shown_id
+        return {"labels": shown[keys]}
+
+    def _carry(self, flow_bwd: np.ndarray) -> NDArray[np.uint16]:
+        """The previous labels moved along the flow (nearest neighbour: labels are not blended)."""
+        return cv2.remap(self._keys, flow_targets(flow_bwd), None, cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+
+    def _assign(self, mask: Mask, carried: NDArray[np.uint16], image: Image, *, first: bool) -> NDArray[np.uint16]:
+        min_area = max(16, int(_MIN_AREA_FRACTION * mask.size))
+        keys = np.zeros(mask.shape, np.uint16)
+        seen: set[int] = set()
+        claims: dict[int, list[tuple[int, tuple[slice, slice], Mask]]] = {}  # key -> (reach, box, part)
+        unexplained: list[tuple[tuple[slice, slice], Mask]] = []
+        regions, count = ndimage.label(mask)
+        for box, number in zip(ndimage.find_objects(regions), range(1, count + 1)):
+            region = regions[box] == number
+            reached = carried[box][region]
+            present = [int(k) for k, n in zip(*np.unique(reached[reached > 0], return_counts=True))
+                       if n >= min_area and int(k) in self._tracks]  # fmt: skip
+            if len(present) >= 2:  # objects that cross: divided between them, colours not learnt
+                for part, key in zip(self._divide(region, carried[box], present, image[box]), present):
+                    self._claim(keys, box, part, key, image, seen, blend=False)
+                continue
+            if len(present) == 1:  # a lost object coming out from behind this one is told apart by its colours
+                region = self._carve_lost(keys, box, region, self._tracks[present[0]], image, seen, min_area)
+            parts = split_touching(region)
+            if len(present) == 1 and (parts.max() == 1 or region.sum() <= 1.5 * self._tracks[present[0]].area):
+                parts = region.astype(np.int32)  # one object, or one grown by less than a split would explain
+            for part in (parts == n for n in range(1, int(parts.max()) + 1)):
+                if part.sum() < min_area:
+                    continue
+                reach = int(np.count_nonzero(part & (carried[box] == present[0]))) if present else 0
+                if reach:
+                    claims.setdefault(present[0], []).append((reach, box, part))
+                else:
+                    unexplained.append((box, part))
+        for key, parts in claims.items():
+            # The part the track reaches most is the track; another part is too unless it is big enough to be a
+            # different object that came out from behind it.
+            parts.sort(key=lambda item: -item[0])
+            for rank, (_, box, part) in enumerate(parts):
+                if rank and part.sum() >= 0.3 * self._tracks[key].area:
+                    unexplained.append((box, part))
+                else:
+                    self._claim(keys, box, part, key, image, seen, blend=True)
+        for box, part in unexplained:
+            self._claim(keys, box, part, None, image, seen, blend=True, first=first)
+        self._age(seen, first=first)
+        return keys
+
+    def _carve_lost(self, keys: NDArray[np.uint16], box: tuple[slice, slice], region: Mask, owner: _Track,
+                    image: Image, seen: set[int], min_area: int) -> Mask:
+        """Give a lost track the pixels of `region` whose colours are its own rather than `owner`'s; return the rest."""
+        bins = _colour_index(image[box])
+        for track in self._tracks.values():
+            if track.key in seen or not track.shown_id or track.lost == 0:
+                continue
+            mine, theirs = track.colours[bins], owner.colours[bins]
+            candidate = region & (mine > 2.0 * theirs) & (mine > 0.5 / _COLOUR_BINS**3)
+            candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+            pieces, count = ndimage.label(candidate)
+            if not count:
+                continue
+            sizes = np.bincount(pieces.ravel())[1:]
+            piece = pieces == 1 + int(np.argmax(sizes))
+            rows, cols = np.nonzero(piece)
+            centre = np.array([rows.mean() + box[0].start, cols.mean() + box[1].start])
+            if piece.sum() >= min_area and self._could_be(track, centre, int(piece.sum())):
+                self._claim(keys, box, piece, track.key, image, seen, blend=False)
+                region = region & ~piece
+        return region
+
+    @staticmethod
+    def _could_be(track: _Track, centre: np.ndarray, area: int) -> bool:
+        """Whether a lost track, moving on as it last did, could be at `centre`."""
+        expected = track.centre + track.velocity * track.lost
+        reach = 2.0 * np.sqrt(max(track.area, area)) + np.hypot(*track.velocity) * track.lost
+        return bool(np.hypot(*(centre - expected)) <= reach)
+
+    def _divide(self, region: Mask, carried: NDArray[np.uint16], present: list[int], image: Image) -> list[Mask]:
+        """Share `region` between the tracks `present`: by colour where one track's clearly explains a pixel
+        (within half a track's size of where its labels were carried), else to the nearest carried label."""
+        seeds = region & np.isin(carried, present)
+        _, nearest = ndimage.distance_transform_edt(~seeds, return_indices=True)
+        owner = carried[nearest[0], nearest[1]]
+        likelihood = np.stack([self._tracks[key].colours[_colour_index(image)] for key in present])
+        posterior = likelihood / (likelihood.sum(axis=0) + 1e-9)
+        best = np.argmax(posterior, axis=0)
+        for number, key in enumerate(present):
+            reach = 0.5 * np.sqrt(self._tracks[key].area)
+            near = ndimage.distance_transform_edt(~(region & (carried == key))) <= reach
+            owner[(best == number) & (posterior[number] > 0.7) & near] = key
+        return [region & (owner == key) for key in present]
+
+    def _claim(self, keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask, key: int | None, image: Image,
+               seen: set[int], *, blend: bool, first: bool = False) -> None:
+        """Label `part` (a mask within `box`) with track `key`, or with a found-again or new track."""
+        if not part.any():
+            return
+        colours = _colour_histogram(image[box][part])
+        rows, cols = np.nonzero(part)
+        centre = np.array([rows.mean() + box[0].start, cols.mean() + box[1].start])
+        if key is None:
+            key = self._found_again(colours, centre, int(part.sum()), seen)
+        if key is None:
+            key = self._start(colours, centre, int(part.sum()), shown=first)
+        track = self._tracks[key]
+        if key not in seen:
+            track.velocity = centre - track.centre if track.lost == 0 else track.velocity
+            track.centre, track.area = centre, int(part.sum())
+            track.hits = track.hits + 1 if track.lost == 0 else 1
+            track.lost = 0
+            seen.add(key)
+        if blend:
+            track.colours = 0.9 * track.colours + 0.1 * colours
+        keys[box][part] = key
+
+    def _found_again(self, colours: np.ndarray, centre: np.ndarray, area: int, seen: set[int]) -> int | None:
+        """The unseen shown track that looks most like a new region and could have got there, if any."""
+        best, best_similarity = None, _REID_SIMILARITY
+        for track in self._tracks.values():
+            if track.key in seen or not track.shown_id or track.lost == 0:
+                continue
+            similarity = float(np.sum(np.sqrt(colours * track.colours)))
+            if similarity > best_similarity and self._could_be(track, centre, area):
+                best, best_similarity = track.key, similarity
+        return best
+
+    def _start(self, colours: np.ndarray, centre: np.ndarray, area: int, *, shown: bool) -> int:
+        track = _Track(key=self._next_key, colours=colours, centre=centre, area=area, hits=0)
+        self._tracks[track.key] = track
+        self._next_key += 1
+        if shown:
+            self._show(track)
+        return track.key
+
+    def _show(self, track: _Track) -> None:
+        track.shown_id = len(self.track_ids) + 1
+        self.track_ids.append(track.shown_id)
+
+    def _age(self, seen: set[int], *, first: bool) -> None:
+        """Confirm tracks seen often enough; count frames unseen, and drop tracks gone too long (or never shown)."""
+        for key, track in list(self._tracks.items()):
+            if key in seen:
+                if not track.shown_id and (first or track.hits >= CONFIRM_FRAMES):
+                    self._show(track)
+                continue
+            track.lost += 1
+            if not track.shown_id or track.lost > MAX_LOST_FRAMES:
+                del self._tracks[key]
+
+
+def _colour_index(pixels: NDArray[np.uint8]) -> NDArray[np.int32]:
+    """Colour-histogram bin of each RGB pixel (any leading shape)."""
+    q = pixels.astype(np.int32) >> (8 - int(np.log2(_COLOUR_BINS)))
+    return (q[..., 0] * _COLOUR_BINS + q[..., 1]) * _COLOUR_BINS + q[..., 2]
+
+
+def _colour_histogram(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Normalised ``(bins**3,)`` RGB histogram of ``(N, 3)`` pixels."""
+    counts = np.bincount(_colour_index(pixels), minlength=_COLOUR_BINS**3).astype(np.float32)
+    return counts / max(counts.sum(), 1.0)

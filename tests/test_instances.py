@@ -1,0 +1,126 @@
+"""Instances: objects told apart and followed with stable IDs (flowseg/stages/instances.py, Pipeline(instances=True))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowseg import Pipeline
+from flowseg.stages import InstanceTracker, split_touching
+
+from synthetic import KnownMasks, texture
+
+SHAPE = (96, 176)
+
+
+def disc(centre_x: float, centre_y: float, radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    return (yy - centre_y) ** 2 + (xx - centre_x) ** 2 < radius**2
+
+
+def tinted(seed: int, tint: tuple[float, float, float]) -> np.ndarray:
+    return (texture(SHAPE, seed=seed, low=90, high=255) * np.asarray(tint)).astype(np.uint8)
+
+
+def crossing_clip(n: int = 24) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A red disc (r 20) passing in front of a smaller blue one (r 12) that moves the other way.
+
+    The blue disc is fully hidden for a few frames mid-clip. Returns the
+    frames and the true labels (1 red, 2 blue: its visible pixels).
+    """
+    background = texture(SHAPE, seed=0, low=0, high=110)
+    red, blue = tinted(1, (1.0, 0.35, 0.3)), tinted(2, (0.3, 0.45, 1.0))
+    frames, labels = [], []
+    for t in range(n):
+        front = disc(30 + 5 * t, 48, 20)
+        back = disc(146 - 5 * t, 50, 12) & ~front
+        image = np.where(front[..., None], red, np.where(back[..., None], blue, background))
+        frames.append(image.astype(np.uint8))
+        labels.append(front.astype(np.uint8) + 2 * back.astype(np.uint8))
+    return frames, labels
+
+
+def tracker_pipeline(labels: list[np.ndarray]) -> Pipeline:
+    """Flow, the true union mask as the mask (no temporal fusion, no refinement), and the tracker."""
+    return Pipeline(["flow", KnownMasks([lab > 0 for lab in labels]), "warp", "refine", "instances"], refine="none",
+                    temporal_weight=0.0)
+
+
+def ids_of(results, labels: list[np.ndarray], value: int, min_area: int = 150) -> list[int]:
+    """Per frame where object `value` shows at least `min_area` pixels, the predicted ID covering most of it."""
+    found = []
+    for result, truth in zip(results, labels):
+        visible = truth == value
+        if visible.sum() >= min_area:
+            ids, counts = np.unique(result.labels[visible], return_counts=True)
+            found.append(int(ids[np.argmax(counts)]))
+    return found
+
+
+def test_two_crossing_objects_keep_their_ids_and_a_hidden_one_gets_its_id_back() -> None:
+    frames, labels = crossing_clip()
+    hidden = [t for t, lab in enumerate(labels) if not (lab == 2).any()]
+    assert 2 <= len(hidden) <= 4, "the clip hides the blue disc for a few frames"
+    results = tracker_pipeline(labels).run(frames)
+    red, blue = ids_of(results, labels, 1), ids_of(results, labels, 2)
+    assert set(red) == {red[0]} and red[0] > 0
+    assert set(blue) == {blue[0]} and blue[0] > 0 and blue[0] != red[0]
+    after = hidden[-1] + 4  # out from behind the red disc
+    for value, wanted in ((1, red[0]), (2, blue[0])):
+        truth, got = labels[after] == value, results[after].labels == wanted
+        assert (truth & got).sum() / (truth | got).sum() > 0.8
+
+
+def test_labels_never_overlap_and_are_uint16() -> None:
+    frames, labels = crossing_clip(12)
+    for result in tracker_pipeline(labels).run(frames):
+        assert result.labels.dtype == np.uint16 and result.labels.shape == SHAPE
+        np.testing.assert_array_equal(result.labels > 0, result.mask)
+
+
+def test_objects_that_arrive_touching_are_two() -> None:
+    region = disc(60, 48, 20) | disc(110, 48, 20)
+    region[46:50, 60:110] = True
+    parts = split_touching(region)
+    assert parts.max() == 2 and (parts[region] > 0).all()
+    single = disc(80, 48, 25) | disc(80, 20, 10)  # a body and a head make one object
+    assert split_touching(single).max() == 1
+
+
+def test_a_flicker_is_not_a_track() -> None:
+    frames, labels = crossing_clip(10)
+    blip = [lab.copy() for lab in labels]
+    blip[5][80:90, 5:15] = 3  # a one-frame false detection
+    results = tracker_pipeline(blip).run(frames)
+    assert not results[5].labels[80:90, 5:15].any()
+    assert len({int(i) for r in results for i in np.unique(r.labels)} - {0}) == 2
+
+
+def test_a_new_run_restarts_ids() -> None:
+    frames, labels = crossing_clip(6)
+    pipeline = tracker_pipeline(labels)
+    first = pipeline.run(frames)
+    second = pipeline.run(frames)
+    np.testing.assert_array_equal(first[-1].labels, second[-1].labels)
+    tracker = next(stage for stage in pipeline.stages if isinstance(stage, InstanceTracker))
+    assert tracker.track_ids == [1, 2]
+
+
+@pytest.mark.parametrize("init_frame", [0, 2])
+def test_several_given_objects_are_each_followed_without_overlap(init_frame: int) -> None:
+    frames, labels = crossing_clip(10)
+    results = Pipeline(target="person").run(frames, init_mask=labels[init_frame], init_frame=init_frame)
+    alone = {value: Pipeline(target="person").run(frames, init_mask=labels[init_frame] == value,
+                                                  init_frame=init_frame)
+             for value in (1, 2)}  # fmt: skip
+    assert not any(result.labels.any() for result in results[:init_frame])
+    np.testing.assert_array_equal(results[init_frame].labels, labels[init_frame])
+    for t, result in enumerate(results):
+        np.testing.assert_array_equal(result.labels > 0, result.mask)
+        for value, other in ((1, 2), (2, 1)):
+            mine = result.labels == value
+            assert not (mine & ~alone[value][t].mask).any(), "an object's pixels come from its own run"
+            only_mine = alone[value][t].mask & ~alone[other][t].mask
+            assert mine[only_mine].all(), "where only one object's run claims a pixel, it is that object's"
+    got, want = results[init_frame + 1].labels == 2, labels[init_frame + 1] == 2
+    assert (got & want).sum() / (got | want).sum() > 0.6
