@@ -120,8 +120,8 @@ _weights_option = click.option(
          "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
 _init_mask_option = click.option(
     "--init-mask", type=click.Path(path_type=Path), metavar="PNG",
-    help="Follow the one object marked in this mask (non-zero = object; the frame's size) instead "
-         "of a target class.")
+    help="Follow the object marked in this mask (non-zero = object; the frame's size) instead of a target "
+         "class; an indexed (palette) PNG marks several objects, 1..N, each followed with its number.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
     help="The frame --init-mask marks (earlier frames get empty masks).")
@@ -153,6 +153,9 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FPS",
               help="Keep up with FPS frames per second: while the run is behind, keyframes wait, then the "
                    "flow and refinement switch to cheaper settings.")
+@click.option("--instances", is_flag=True,
+              help="Tell the target's objects apart, each with an ID that stays put: writes instances/<name>.png "
+                   "and tracks.json, and the overlay shows the IDs.")
 @click.option("--moving", "only_moving", is_flag=True,
               help="Only the --target objects that move independently of the camera (a still person is dropped).")
 @click.option("--temporal-weight", type=click.FloatRange(0, 1), default=None,
@@ -175,7 +178,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
         weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
-        keyframe_interval: int | None, target_fps: float | None, only_moving: bool, temporal_weight: float | None,
+        keyframe_interval: int | None, target_fps: float | None, instances: bool, only_moving: bool,
+        temporal_weight: float | None,
         refine: str,
         device: str, alpha: tuple[str, ...], feather: float, export: str | None, coco_path: Path | None,
         no_video: bool, overwrite: bool, quiet: bool) -> None:
@@ -193,6 +197,8 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
       cutout.webm         the frames with alpha, VP9 (--alpha webm)
       cutouts/<name>.png  RGBA cut-outs (--alpha png)
       shots.edl           the shots as a CMX 3600 EDL (--export editor)
+      instances/<name>.png  object IDs, indexed PNG (--instances, or several objects in --init-mask)
+      tracks.json         each object's frames, boxes and RLE masks (YouTube-VIS results layout)
       summary.json        frames, keyframes, settings, model used, seconds per stage, fps
     Videos keep the source's frame times and audio.
     """
@@ -204,7 +210,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
               "keyframe_interval": keyframe_interval, "target_fps": target_fps}
     overrides = {key: value for key, value in chosen.items() if value is not None}
     pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
-                                    device=device, only_moving=only_moving, **overrides)
+                                    device=device, only_moving=only_moving, instances=instances, **overrides)
     exported = EXPORTS.get(export, {})
     progress = None if quiet else _Progress(f"{input_path.name}")
     try:

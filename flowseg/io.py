@@ -22,11 +22,12 @@ from numpy.typing import NDArray
 
 from ._validate import check_image
 from .errors import ConfigError, OutputError, ShapeError, VideoOpenError
+from .tracks import TracksWriter, objects_in
 from .types import Image, Mask
 from .video import VIDEO_FORMATS, FrameTime, VideoEncoder, VideoReader, probe
 
 __all__ = ["IMAGE_EXTENSIONS", "FOLDER_FPS", "ALPHA_FORMATS", "FrameSource", "ResultWriter", "PredictionWriter",
-           "feathered_alpha", "overlay"]
+           "feathered_alpha", "overlay", "instance_overlay", "instance_colours"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 """File name extensions read as frames from a folder (case-insensitive)."""
@@ -201,6 +202,32 @@ def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40,
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(out, contours, -1, color, thickness=max(1, round(max(image.shape[:2]) / 400)))
     return out
+
+
+def instance_colours(count: int) -> NDArray[np.uint8]:
+    """``(count + 1, 3)`` RGB colours: black for 0, then distinct bright hues (golden-ratio steps) for IDs 1, 2, ..."""
+    hues = (np.arange(1, count + 1) * 0.618034) % 1.0
+    hsv = np.stack([hues * 180, np.full(count, 200), np.full(count, 255)], axis=1).astype(np.uint8)[None]
+    return np.vstack([[0, 0, 0], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]]).astype(np.uint8)
+
+
+def instance_overlay(image: Image, labels: NDArray[np.integer], *, alpha: float = 0.45) -> Image:
+    """Preview of instance labels: each object as in :func:`overlay`, in its own colour, with its ID above it.
+
+    `labels` is ``(H, W)`` integer, 0 = background, k > 0 = object k; `image`,
+    `alpha` and the result as for :func:`overlay`.
+    """
+    colours = instance_colours(int(labels.max()) if labels.size else 0)
+    scale = max(image.shape[:2]) / 800
+    out = image
+    for number, mask, (x, y, _, _) in objects_in(labels):
+        colour = tuple(int(c) for c in colours[number])
+        out = overlay(out, mask, color=colour, alpha=alpha)
+        origin = (int(x), max(int(y) - 4, int(14 * scale) + 2))
+        for ink, thickness in (((255, 255, 255), 4), (colour, 2)):  # the ID in its colour, edged in white
+            cv2.putText(out, str(number), origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * max(scale, 0.5), ink,
+                        thickness=max(thickness // 2, round(thickness * scale)), lineType=cv2.LINE_AA)  # fmt: skip
+    return out.copy() if out is image else out
 
 
 class OutputFolder:
@@ -409,7 +436,11 @@ class ResultWriter(OutputFolder):
         cutout.mov           the frames with alpha, ProRes 4444 (if "prores" in `alpha`)
         cutout.webm          the frames with alpha, VP9 (if "webm" in `alpha`)
         cutouts/<name>.png   RGBA: the frame with its alpha (if "png" in `alpha`)
+        instances/<name>.png object IDs, indexed PNG with a palette (with `instances`)
+        tracks.json          every object's frames, boxes and masks (with `instances`, see flowseg.tracks)
         summary.json         written last (see :meth:`finish`)
+
+    With `instances`, ``overlay.mp4`` shows each object in its own colour with its ID.
 
     Every video has the source's frame times and carries its audio.
 
@@ -424,6 +455,9 @@ class ResultWriter(OutputFolder):
         mask's edge (see :func:`feathered_alpha`); the PNG masks stay hard.
     videos : bool
         Write ``mask.mp4`` and ``overlay.mp4``.
+    instances : str, optional
+        Write each frame's object labels (given to :meth:`write`), with this
+        class name for every track in ``tracks.json``.
     """
 
     def __init__(
@@ -436,19 +470,29 @@ class ResultWriter(OutputFolder):
         alpha: tuple[str, ...] = (),
         feather: float = 0.0,
         videos: bool = True,
+        instances: str | None = None,
         overwrite: bool = False,
     ) -> None:
         unknown = sorted(set(alpha) - set(ALPHA_FORMATS))
         if unknown:
             raise ConfigError(f"unknown alpha format {unknown[0]!r}; choose from {', '.join(ALPHA_FORMATS)}")
-        folders = ("masks", "cutouts") if "png" in alpha else ("masks",)
+        folders = ("masks",) + ("cutouts",) * ("png" in alpha) + ("instances",) * (instances is not None)
         super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite,
                          folders=folders)
         self.alpha = tuple(alpha)
         self.feather = feather
         self.videos = videos
+        self.instances = instances
+        self._tracks = TracksWriter(instances) if instances is not None else None
 
-    def write(self, name: str, image: Image, mask: Mask, time: FrameTime | None = None) -> None:
+    def write(
+        self,
+        name: str,
+        image: Image,
+        mask: Mask,
+        time: FrameTime | None = None,
+        labels: NDArray[np.integer] | None = None,
+    ) -> None:
         """Write the outputs of one frame.
 
         Parameters
@@ -461,8 +505,13 @@ class ResultWriter(OutputFolder):
             Its mask.
         time : FrameTime, optional
             When the frame is shown (see :meth:`OutputFolder.write_video_frame`).
+        labels : (H, W) integer ndarray, optional
+            Object IDs (0 = background); needed with `instances`.
         """
         self.write_png(f"masks/{name}", mask.astype(np.uint8) * 255)
+        if self._tracks is not None:
+            self._write_labels(f"instances/{name}.png", labels)
+            self._tracks.add(labels)
         matte = feathered_alpha(mask, self.feather)
         if self.alpha:
             rgba = np.dstack([image, matte])
@@ -473,8 +522,40 @@ class ResultWriter(OutputFolder):
                     self.write_video_frame("cutout", rgba, time, video_format)
         if self.videos:
             self.write_video_frame("mask", np.dstack([matte] * 3), time)
-            self.write_video_frame("overlay", overlay(image, mask), time)
+            preview = overlay(image, mask) if labels is None else instance_overlay(image, labels)
+            self.write_video_frame("overlay", preview, time)
         self.frames_written += 1
+
+    def _write_labels(self, relative: str, labels: NDArray[np.integer]) -> None:
+        """An indexed PNG with a palette (IDs up to 255), else a 16-bit grey PNG of the IDs."""
+        from PIL import Image as PILImage
+
+        path = self._tmp / relative
+        try:
+            if labels.max(initial=0) <= 255:
+                png = PILImage.fromarray(labels.astype(np.uint8), mode="P")
+                png.putpalette(instance_colours(255).ravel().tolist())
+                png.save(path)
+            elif not cv2.imwrite(str(path), labels.astype(np.uint16)):
+                raise OSError(f"OpenCV could not write {path}")
+        except OSError as error:
+            raise OutputError(f"cannot write {str(path)!r}: {error} (disk full or not writable?)") from None
+
+    def finish(self, summary: dict[str, Any]) -> Path:
+        """Write ``tracks.json`` (with `instances`), then as :meth:`OutputFolder.finish`."""
+        if self._tracks is not None:
+            try:
+                self._tracks.write(self._tmp / "tracks.json")
+            except OutputError:
+                self.abort()
+                raise
+        return super().finish(summary)
+
+    def abort(self) -> None:
+        """Delete everything written so far."""
+        if self._tracks is not None:
+            self._tracks.discard()
+        super().abort()
 
 
 class PredictionWriter(OutputFolder):

@@ -13,11 +13,12 @@ import numpy as np
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from ._summary import json_safe, provenance
 from .coco import CocoWriter
-from .evaluation import read_mask_png
+from .evaluation import read_label_png
 from .io import FrameSource, ResultWriter
 from .pipeline import Pipeline, stage_settings
 from .shots import Boundary, shot_list
 from .timeline import edl_text
+from .tracks import objects_in
 from .video import FrameTime
 
 __all__ = ["segment_video"]
@@ -72,6 +73,9 @@ def segment_video(
     init_mask : path-like or (H, W) array_like, optional
         Semi-supervised mode: the object to follow, as marked in frame
         `init_frame` (a mask image file, or an array; non-zero = object).
+        An indexed (palette) PNG or an integer array with several non-zero
+        values marks several objects, each followed and written as an
+        instance (see :func:`flowseg.evaluation.read_label_png`).
     init_frame : int
         The frame `init_mask` marks.
 
@@ -83,11 +87,14 @@ def segment_video(
         (the frame count a video's header claims, or None),
         ``"skipped_packets"`` (damaged video packets passed over, see
         :class:`~flowseg.video.VideoReader`), ``"mode"``
-        (``"target"``, or ``"object"`` with `init_mask`, then also
+        (``"target"``, then with instances also ``"tracks"``: the IDs
+        shown; or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic
         model recognised in the object, whose probability served as evidence,
         and ``"object_lost_at"``: the shot boundary where the object
-        was lost, or None), ``"shot_changes"`` (frames where propagation
+        was lost, or None; or ``"objects"`` for several, then
+        ``"init_frame"`` and ``"objects"``: for each its ``"label"``,
+        ``"object_classes"`` and ``"object_lost_at"``), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
@@ -113,22 +120,24 @@ def segment_video(
     source = FrameSource(input_path)
     pipeline = Pipeline() if pipeline is None else pipeline
     if isinstance(init_mask, (str, Path)):
-        init_mask = read_mask_png(init_mask)
+        init_mask = read_label_png(init_mask)
+    several = init_mask is not None and np.count_nonzero(np.unique(np.asarray(init_mask))) >= 2
+    category = "object" if init_mask is not None else "+".join(pipeline.target)
+    labelled = several or any("labels" in stage.provides for stage in pipeline.stages)
     threads = configure_threads()
     start = time.perf_counter()
     writer = ResultWriter(output_dir, fps=source.fps, time_base=source.time_base,
                           audio_from=input_path if source.has_audio else None, alpha=alpha, feather=feather,
-                          videos=videos, overwrite=overwrite)
-    category = "object" if init_mask is not None else "+".join(pipeline.target)
+                          videos=videos, instances=category if labelled else None, overwrite=overwrite)
     masks_json = _CocoMasks(coco, category, Path(input_path).name) if coco is not None else None
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with writer, masks_json or contextlib.nullcontext():
         keyframes = economy_frames = 0
 
-        def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime) -> None:
-            writer.write(name, image, mask, frame_time)
+        def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime, labels: Any) -> None:
+            writer.write(name, image, mask, frame_time, labels)
             if masks_json is not None:
-                masks_json.add(name, mask)
+                masks_json.add(name, mask, labels)
 
         with BackgroundWorker(write) as background:
             # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
@@ -137,7 +146,7 @@ def segment_video(
             images = (image for _, image, _ in for_images)
             results = pipeline.stream(images, init_mask=init_mask, init_frame=init_frame)
             for done, (result, (name, image, frame_time)) in enumerate(zip(results, for_names), start=1):
-                background.submit(name, image, result.mask, frame_time)
+                background.submit(name, image, result.mask, frame_time, result.labels)
                 keyframes += result.keyframe
                 economy_frames += result.economy
                 height, width = image.shape[:2]
@@ -145,12 +154,19 @@ def segment_video(
                     progress(done, source.frame_count)
         seconds = time.perf_counter() - start
         model = next((getattr(s, "model_used") for s in pipeline.stages if hasattr(s, "model_used")), None)
-        stages = pipeline.stages if init_mask is None else pipeline.object_stages()
+        runs = pipeline.object_runs if several else [pipeline]
+        stages = pipeline.stages if init_mask is None else runs[0].object_stages()
         mode: dict[str, Any] = {"mode": "target"}
+        if labelled and not several:
+            mode["tracks"] = next(stage.track_ids for stage in stages if hasattr(stage, "track_ids"))
         if init_mask is not None:
-            appearance = next(stage for stage in stages if hasattr(stage, "object_classes"))
-            mode = {"mode": "object", "init_frame": init_frame, "object_classes": list(appearance.object_classes),
-                    "object_lost_at": appearance.lost_at}  # fmt: skip
+            followed = []
+            for label, run in zip(np.unique(np.asarray(init_mask))[-len(runs):], runs):
+                appearance = next(stage for stage in run.object_stages() if hasattr(stage, "object_classes"))
+                followed.append({"label": int(label), "object_classes": list(appearance.object_classes),
+                                 "object_lost_at": appearance.lost_at})  # fmt: skip
+            mode = {"mode": "objects" if several else "object", "init_frame": init_frame}
+            mode.update({"objects": followed} if several else {k: v for k, v in followed[0].items() if k != "label"})
         summary = json_safe({
             "input": str(input_path),
             "output": str(output_dir),
@@ -193,11 +209,15 @@ class _CocoMasks:
         self._writer: CocoWriter | None = None
         self._index = 0
 
-    def add(self, name: str, mask: np.ndarray) -> None:
+    def add(self, name: str, mask: np.ndarray, labels: np.ndarray | None) -> None:
         if self._writer is None:
             self._writer = CocoWriter(self.path, width=mask.shape[1], height=mask.shape[0],
                                       categories=[self.category], video_name=self.video_name)
-        self._writer.add(self._index, f"{name}.png", mask)
+        if labels is None:
+            self._writer.add(self._index, f"{name}.png", mask)
+        else:
+            for number, instance, _ in objects_in(labels) or [(None, mask, None)]:
+                self._writer.add(self._index, f"{name}.png", instance, track_id=number)
         self._index += 1
 
     def close(self) -> None:

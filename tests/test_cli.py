@@ -121,10 +121,10 @@ def test_a_failed_write_leaves_no_output(clip_folder: Path, tmp_path: Path, monk
 
     original = ResultWriter.write
 
-    def failing_write(self, name, image, mask, time=None):
+    def failing_write(self, name, image, mask, time=None, labels=None):
         if self.frames_written == 2:
             raise OutputError("disk full")
-        original(self, name, image, mask, time)
+        original(self, name, image, mask, time, labels)
 
     monkeypatch.setattr(ResultWriter, "write", failing_write)
     out = tmp_path / "out"

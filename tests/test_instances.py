@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from PIL import Image
 
-from flowseg import Pipeline
+from flowseg import Pipeline, segment_video
+from flowseg.cli import main
 from flowseg.stages import InstanceTracker, split_touching
 
 from synthetic import KnownMasks, texture
+from test_io import write_folder
 
 SHAPE = (96, 176)
 
@@ -124,3 +130,51 @@ def test_several_given_objects_are_each_followed_without_overlap(init_frame: int
             assert mine[only_mine].all(), "where only one object's run claims a pixel, it is that object's"
     got, want = results[init_frame + 1].labels == 2, labels[init_frame + 1] == 2
     assert (got & want).sum() / (got | want).sum() > 0.6
+
+
+def test_instance_outputs_decode_to_the_labels(tmp_path) -> None:
+    mask_util = pytest.importorskip("pycocotools.mask", reason="pycocotools (the test extra) reads COCO RLE")
+    frames, labels = crossing_clip(16)
+    out = tmp_path / "out"
+    summary = segment_video(write_folder(tmp_path / "clip", frames), out, pipeline=tracker_pipeline(labels),
+                            coco=tmp_path / "masks.json")  # fmt: skip
+    assert summary["tracks"] == [1, 2]
+    written = []
+    for name in sorted(p.name for p in (out / "instances").iterdir()):
+        with Image.open(out / "instances" / name) as png:
+            assert png.mode == "P"
+            written.append(np.asarray(png))
+    assert len(written) == 16
+    tracks = json.loads((out / "tracks.json").read_text())
+    assert [t["id"] for t in tracks] == [1, 2] and all(t["class"] == "person" for t in tracks)
+    for track in tracks:
+        for frame, rle in enumerate(track["segmentations"]):
+            truth = written[frame] == track["id"]
+            if rle is None:
+                assert not truth.any()
+                continue
+            decoded = mask_util.decode(dict(rle, counts=rle["counts"].encode())).astype(bool)
+            np.testing.assert_array_equal(decoded, truth)
+            assert track["areas"][frame] == truth.sum()
+        seen = [f for f, rle in enumerate(track["segmentations"]) if rle is not None]
+        assert (track["first_frame"], track["last_frame"]) == (seen[0], seen[-1])
+    coco = json.loads((tmp_path / "masks.json").read_text())
+    assert {a["track_id"] for a in coco["annotations"]} == {1, 2}
+
+
+def test_cli_follows_the_objects_of_an_indexed_png(tmp_path) -> None:
+    frames, labels = crossing_clip(8)
+    palette = Image.fromarray(labels[0], mode="P")
+    palette.putpalette([0, 0, 0, 200, 0, 0, 0, 0, 200] + [0] * 759)
+    palette.save(tmp_path / "first.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(write_folder(tmp_path / "clip", frames)), "--init-mask",
+                                       str(tmp_path / "first.png"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "objects" and [o["label"] for o in summary["objects"]] == [1, 2]
+    with Image.open(out / "instances" / "frame_001.png") as png:
+        got = np.asarray(png)
+    for value in (1, 2):
+        truth = labels[1] == value
+        assert ((got == value) & truth).sum() / ((got == value) | truth).sum() > 0.6
