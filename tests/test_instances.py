@@ -1,4 +1,4 @@
-"""Instances: objects told apart and followed with stable IDs (flowseg/stages/instances.py, Pipeline(instances=True))."""
+"""Instances: objects told apart and followed with stable IDs (flowseg/stages/instances.py, ``instances=True``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PIL import Image
 
 from flowseg import Pipeline, segment_video
 from flowseg.cli import main
+from flowseg.io import instance_overlay
 from flowseg.stages import InstanceTracker, split_touching
 
 from synthetic import KnownMasks, texture
@@ -82,6 +83,11 @@ def test_labels_never_overlap_and_are_uint16() -> None:
     for result in tracker_pipeline(labels).run(frames):
         assert result.labels.dtype == np.uint16 and result.labels.shape == SHAPE
         np.testing.assert_array_equal(result.labels > 0, result.mask)
+
+
+def test_overlay_of_a_frame_without_objects_is_the_frame() -> None:
+    image = texture(SHAPE, seed=3)
+    np.testing.assert_array_equal(instance_overlay(image, np.zeros(SHAPE, np.uint16)), image)
 
 
 def test_objects_that_arrive_touching_are_two() -> None:

@@ -9,14 +9,18 @@ The regions are then matched to the tracks by overlap with the carried
 labels; a region that matches none is compared by colour with the tracks
 that were lost, near where they would be, and otherwise starts a new track.
 
-Tracks start and end with hysteresis, so IDs do not flicker: a new track is
-shown from its :data:`CONFIRM_FRAMES`-th frame in a row (at once in the first
-frame of a video or shot), and a shown track that vanishes is kept, unseen,
-for :data:`MAX_LOST_FRAMES` frames, during which it can come back with its ID.
+Tracks start and end with hysteresis, so IDs do not flicker: a new track
+needs a region of at least 0.1% of the frame and is shown from its
+:data:`CONFIRM_FRAMES`-th frame in a row (at once in the first frame of a
+video or shot), and a shown track that vanishes is kept, unseen, for
+:data:`MAX_LOST_FRAMES` frames, during which it can come back with its ID.
+Two tracks that share a region and move alike for :data:`MERGE_FRAMES`
+frames were one object seen in pieces, and become one.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,16 +31,22 @@ from scipy import ndimage
 from ..types import Frame, Image, Mask, StageOutput
 from ._sampling import flow_targets
 
-__all__ = ["CONFIRM_FRAMES", "MAX_LOST_FRAMES", "InstanceTracker", "split_touching"]
+__all__ = ["CONFIRM_FRAMES", "MAX_LOST_FRAMES", "MERGE_FRAMES", "InstanceTracker", "split_touching"]
 
-CONFIRM_FRAMES: int = 2
+CONFIRM_FRAMES: int = 3
 """Frames in a row a new track must be seen before it is shown."""
+
+MERGE_FRAMES: int = 3
+"""Frames two tracks must share a region and move alike before they are taken for one object."""
 
 MAX_LOST_FRAMES: int = 50
 """Frames a shown track is kept while unseen (2 s at 25 fps), so it can come back with its ID."""
 
 _MIN_AREA_FRACTION = 2e-4
-"""Smallest object, as a fraction of the frame's area (about 80 pixels at 854x480)."""
+"""Smallest part of an object, as a fraction of the frame's area (about 80 pixels at 854x480)."""
+
+_MIN_NEW_FRACTION = 1e-3
+"""Smallest new object, as a fraction of the frame's area (about 400 pixels at 854x480)."""
 
 _PEAK_SEPARATION = 0.3
 """Two distance-transform peaks are two objects when each rises this fraction of the highest above the saddle."""
@@ -130,6 +140,7 @@ class InstanceTracker:
         self._tracks: dict[int, _Track] = {}
         self._keys: NDArray[np.uint16] | None = None  # the previous frame's labels, by track key
         self._next_key = 1
+        self._together: dict[tuple[int, int], int] = {}  # track pairs sharing a region, moving alike: frames
         self.track_ids: list[int] = []
 
     def process(self, frame: Frame) -> StageOutput:
@@ -137,7 +148,7 @@ class InstanceTracker:
         mask = np.asarray(frame.data["mask"], bool)
         new_shot = self._keys is None or bool(frame.data.get("shot_change", False))
         carried = np.zeros(mask.shape, np.uint16) if new_shot else self._carry(frame.data["flow_bwd"])
-        keys = self._assign(mask, carried, frame.image, first=new_shot)
+        keys = self._assign(mask, carried, frame.image, None if new_shot else frame.data["flow_bwd"], first=new_shot)
         self._keys = keys
         shown = np.zeros(max(self._next_key, 1), np.uint16)
         for track in self._tracks.values():
@@ -149,8 +160,12 @@ class InstanceTracker:
         return cv2.remap(self._keys, flow_targets(flow_bwd), None, cv2.INTER_NEAREST,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
 
-    def _assign(self, mask: Mask, carried: NDArray[np.uint16], image: Image, *, first: bool) -> NDArray[np.uint16]:
+    def _assign(self, mask: Mask, carried: NDArray[np.uint16], image: Image, flow: np.ndarray | None, *,
+                first: bool) -> NDArray[np.uint16]:
         min_area = max(16, int(_MIN_AREA_FRACTION * mask.size))
+        new_area = max(min_area, int(_MIN_NEW_FRACTION * mask.size))
+        together, self._together = self._together, {}
+        self._merged_into: dict[int, int] = {}
         keys = np.zeros(mask.shape, np.uint16)
         seen: set[int] = set()
         claims: dict[int, list[tuple[int, tuple[slice, slice], Mask]]] = {}  # key -> (reach, box, part)
@@ -162,8 +177,11 @@ class InstanceTracker:
             present = [int(k) for k, n in zip(*np.unique(reached[reached > 0], return_counts=True))
                        if n >= min_area and int(k) in self._tracks]  # fmt: skip
             if len(present) >= 2:  # objects that cross: divided between them, colours not learnt
-                for part, key in zip(self._divide(region, carried[box], present, image[box]), present):
-                    self._claim(keys, box, part, key, image, seen, blend=False)
+                parts = self._divide(region, carried[box], present, image[box])
+                if flow is not None:
+                    present, parts = self._merge_alike(present, parts, flow[box], together)
+                for part, key in zip(parts, present):
+                    self._claim(keys, box, part, key, image, seen, blend=len(present) == 1)
                 continue
             if len(present) == 1:  # a lost object coming out from behind this one is told apart by its colours
                 region = self._carve_lost(keys, box, region, self._tracks[present[0]], image, seen, min_area)
@@ -181,6 +199,7 @@ class InstanceTracker:
         for key, parts in claims.items():
             # The part the track reaches most is the track; another part is too unless it is big enough to be a
             # different object that came out from behind it.
+            key = self._merged_into.get(key, key)
             parts.sort(key=lambda item: -item[0])
             for rank, (_, box, part) in enumerate(parts):
                 if rank and part.sum() >= 0.3 * self._tracks[key].area:
@@ -188,7 +207,8 @@ class InstanceTracker:
                 else:
                     self._claim(keys, box, part, key, image, seen, blend=True)
         for box, part in unexplained:
-            self._claim(keys, box, part, None, image, seen, blend=True, first=first)
+            if part.sum() >= new_area:
+                self._claim(keys, box, part, None, image, seen, blend=True, first=first)
         self._age(seen, first=first)
         return keys
 
@@ -221,20 +241,49 @@ class InstanceTracker:
         reach = 2.0 * np.sqrt(max(track.area, area)) + np.hypot(*track.velocity) * track.lost
         return bool(np.hypot(*(centre - expected)) <= reach)
 
+    def _merge_alike(self, present: list[int], parts: list[Mask], flow: np.ndarray,
+                     together: dict[tuple[int, int], int]) -> tuple[list[int], list[Mask]]:
+        """Merge tracks that share a region and have moved alike for :data:`MERGE_FRAMES` frames: one object
+        that was first seen in pieces. The older track takes the younger's pixels; the younger ends."""
+        motions = [np.median(flow[part], axis=0) if part.any() else None for part in parts]
+        merged: set[int] = set()
+        for (i, a), (j, b) in itertools.combinations(enumerate(present), 2):
+            if motions[i] is None or motions[j] is None or a in merged or b in merged:
+                continue
+            speed = max(np.hypot(*motions[i]), np.hypot(*motions[j]))
+            if np.hypot(*(motions[i] - motions[j])) > max(1.0, 0.25 * speed):
+                continue
+            pair = (min(a, b), max(a, b))
+            self._together[pair] = together.get(pair, 0) + 1
+            if self._together[pair] >= MERGE_FRAMES:
+                older, younger = pair
+                parts[present.index(older)] |= parts[present.index(younger)]
+                merged.add(younger)
+                self._merged_into[younger] = older
+                del self._tracks[younger]
+        kept = [n for n, key in enumerate(present) if key not in merged]
+        return [present[n] for n in kept], [parts[n] for n in kept]
+
     def _divide(self, region: Mask, carried: NDArray[np.uint16], present: list[int], image: Image) -> list[Mask]:
-        """Share `region` between the tracks `present`: by colour where one track's clearly explains a pixel
-        (within half a track's size of where its labels were carried), else to the nearest carried label."""
+        """Share `region` between the tracks `present`: each pixel to the nearest pixel their carried labels reach.
+
+        A share whose colours are another track's far more than its own track's (an object carried along
+        behind the one that hides it) goes to that other track.
+        """
         seeds = region & np.isin(carried, present)
         _, nearest = ndimage.distance_transform_edt(~seeds, return_indices=True)
         owner = carried[nearest[0], nearest[1]]
-        likelihood = np.stack([self._tracks[key].colours[_colour_index(image)] for key in present])
-        posterior = likelihood / (likelihood.sum(axis=0) + 1e-9)
-        best = np.argmax(posterior, axis=0)
+        parts = [region & (owner == key) for key in present]
         for number, key in enumerate(present):
-            reach = 0.5 * np.sqrt(self._tracks[key].area)
-            near = ndimage.distance_transform_edt(~(region & (carried == key))) <= reach
-            owner[(best == number) & (posterior[number] > 0.7) & near] = key
-        return [region & (owner == key) for key in present]
+            if not parts[number].any():
+                continue
+            colours = _colour_histogram(image[parts[number]])
+            similarity = [float(np.sum(np.sqrt(colours * self._tracks[k].colours))) for k in present]
+            best = int(np.argmax(similarity))
+            if best != number and similarity[number] < _REID_SIMILARITY and similarity[best] > 2 * similarity[number]:
+                parts[best] |= parts[number]
+                parts[number] = np.zeros_like(region)
+        return parts
 
     def _claim(self, keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask, key: int | None, image: Image,
                seen: set[int], *, blend: bool, first: bool = False) -> None:
