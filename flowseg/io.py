@@ -205,11 +205,16 @@ def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40,
 
 
 def instance_colours(count: int) -> NDArray[np.uint8]:
-    """``(count + 1, 3)`` RGB colours: black for 0, then distinct bright hues (golden-ratio steps) for IDs 1, 2, ..."""
+    """``(count + 1, 3)`` RGB colours: black for 0, then distinct colours for IDs 1, 2, ...
+
+    Hues step by the golden ratio; saturation and brightness take turns, so
+    IDs whose hues come close (1 and 9, say) still differ.
+    """
     if count == 0:
         return np.zeros((1, 3), np.uint8)
-    hues = (np.arange(1, count + 1) * 0.618034) % 1.0
-    hsv = np.stack([hues * 180, np.full(count, 200), np.full(count, 255)], axis=1).astype(np.uint8)[None]
+    ids = np.arange(1, count + 1)
+    hues = (ids * 0.618034) % 1.0
+    hsv = np.stack([hues * 180, 255 - 90 * (ids // 3 % 2), 255 - 80 * (ids % 3 == 2)], axis=1).astype(np.uint8)[None]
     return np.vstack([[0, 0, 0], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]]).astype(np.uint8)
 
 

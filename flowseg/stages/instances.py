@@ -54,6 +54,9 @@ _PEAK_SEPARATION = 0.3
 _REID_SIMILARITY = 0.75
 """Least colour-histogram similarity (Bhattacharyya coefficient) for a lost track to claim a new region."""
 
+_MERGE_ALONE = 25
+"""A track seen on its own (a region to itself) for more frames than this is never merged into another."""
+
 _COLOUR_BINS = 8
 
 
@@ -105,6 +108,7 @@ class _Track:
     shown_id: int = 0
     hits: int = 1
     lost: int = 0
+    alone: int = 0
     velocity: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
 
 
@@ -243,17 +247,20 @@ class InstanceTracker:
 
     def _merge_alike(self, present: list[int], parts: list[Mask], flow: np.ndarray,
                      together: dict[tuple[int, int], int]) -> tuple[list[int], list[Mask]]:
-        """Merge tracks that share a region and have moved alike for :data:`MERGE_FRAMES` frames: one object
-        that was first seen in pieces. The older track takes the younger's pixels; the younger ends."""
+        """Merge tracks that share a region and have moved alike for :data:`MERGE_FRAMES` frames, the younger
+        having been seen on its own only briefly: one object that was first seen in pieces. The older track
+        takes the younger's pixels; the younger ends."""
         motions = [np.median(flow[part], axis=0) if part.any() else None for part in parts]
         merged: set[int] = set()
         for (i, a), (j, b) in itertools.combinations(enumerate(present), 2):
             if motions[i] is None or motions[j] is None or a in merged or b in merged:
                 continue
+            pair = (min(a, b), max(a, b))
+            if self._tracks[pair[1]].alone > _MERGE_ALONE:
+                continue  # the younger has been an object on its own: two objects that meet
             speed = max(np.hypot(*motions[i]), np.hypot(*motions[j]))
             if np.hypot(*(motions[i] - motions[j])) > max(1.0, 0.25 * speed):
                 continue
-            pair = (min(a, b), max(a, b))
             self._together[pair] = together.get(pair, 0) + 1
             if self._together[pair] >= MERGE_FRAMES:
                 older, younger = pair
@@ -303,6 +310,7 @@ class InstanceTracker:
             track.centre, track.area = centre, int(part.sum())
             track.hits = track.hits + 1 if track.lost == 0 else 1
             track.lost = 0
+            track.alone += blend
             seen.add(key)
         if blend:
             track.colours = 0.9 * track.colours + 0.1 * colours
