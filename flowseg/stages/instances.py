@@ -1,6 +1,7 @@
 """Instance stage: split the target's mask into objects and give each one an ID that stays put.
 
-Each frame, the previous frame's instance labels are carried along the flow.
+Each frame, the previous frame's instance labels are carried along the flow,
+where the flow is trusted (not where something was covered or uncovered).
 A connected region of the mask that the carried labels of two or more
 objects reach (people crossing) is divided between them, each pixel going to
 the nearest carried object; a region no carried object reaches is split
@@ -118,7 +119,8 @@ class InstanceTracker:
     Attributes
     ----------
     requires : tuple of str
-        ``("mask", "flow_bwd")``; it also reads ``"shot_change"`` where a
+        ``("mask", "flow_bwd", "flow_confidence")``: labels are carried only
+        where the flow is trusted; it also reads ``"shot_change"`` where a
         stage provides it (the flow does not link two shots, so tracks are
         then found again by colour).
     provides : tuple of str
@@ -133,7 +135,7 @@ class InstanceTracker:
     See the module's docstring for the rules.
     """
 
-    requires: tuple[str, ...] = ("mask", "flow_bwd")
+    requires: tuple[str, ...] = ("mask", "flow_bwd", "flow_confidence")
     provides: tuple[str, ...] = ("labels",)
 
     def __init__(self) -> None:
@@ -152,6 +154,7 @@ class InstanceTracker:
         mask = np.asarray(frame.data["mask"], bool)
         new_shot = self._keys is None or bool(frame.data.get("shot_change", False))
         carried = np.zeros(mask.shape, np.uint16) if new_shot else self._carry(frame.data["flow_bwd"])
+        carried[frame.data["flow_confidence"] < 0.5] = 0  # occluded or uncovered: the flow cannot say whose it is
         keys = self._assign(mask, carried, frame.image, None if new_shot else frame.data["flow_bwd"], first=new_shot)
         self._keys = keys
         shown = np.zeros(max(self._next_key, 1), np.uint16)
