@@ -147,6 +147,7 @@ class InstanceTracker:
         self._keys: NDArray[np.uint16] | None = None  # the previous frame's labels, by track key
         self._next_key = 1
         self._together: dict[tuple[int, int], int] = {}  # track pairs sharing a region, moving alike: frames
+        self._merged_into: dict[int, int] = {}  # this frame's merges: younger key -> older key
         self.track_ids: list[int] = []
 
     def process(self, frame: Frame) -> StageOutput:
@@ -172,7 +173,7 @@ class InstanceTracker:
         min_area = max(16, int(_MIN_AREA_FRACTION * mask.size))
         new_area = max(min_area, int(_MIN_NEW_FRACTION * mask.size))
         together, self._together = self._together, {}
-        self._merged_into: dict[int, int] = {}
+        self._merged_into = {}
         keys = np.zeros(mask.shape, np.uint16)
         seen: set[int] = set()
         claims: dict[int, list[tuple[int, tuple[slice, slice], Mask]]] = {}  # key -> (reach, box, part)
