@@ -17,7 +17,7 @@ from .stages.keyframes import DEFAULT_MAX_INTERVAL
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
-__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "MOVING", "stage_settings"]
+__all__ = ["Pipeline", "PRESETS", "STAGE_NAMES", "MOVING", "MAX_OBJECTS", "object_labels", "stage_settings"]
 
 STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine", "instances")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
@@ -64,6 +64,33 @@ def stage_settings(stages: Sequence[Stage]) -> dict[str, dict[str, object]]:
         }
         for stage in stages
     }
+
+
+MAX_OBJECTS: int = 32
+"""Most objects an initial mask may mark (each is followed by a pipeline of its own)."""
+
+
+def object_labels(init_mask: np.ndarray) -> tuple[int, ...]:
+    """The objects an initial mask marks: ``(1, ..., N)`` for an integer array labelled 1..N, else one.
+
+    Several objects only when the non-zero values are exactly 1..N with
+    2 <= N <= :data:`MAX_OBJECTS`, as in DAVIS-2017's indexed masks; any
+    other mask (bool, 0/255, anti-aliased, soft) marks one object, its
+    non-zero pixels.
+
+    Examples
+    --------
+    >>> object_labels(np.array([[0, 1], [2, 2]], np.uint8))
+    (1, 2)
+    >>> object_labels(np.array([[0, 255], [255, 255]], np.uint8))
+    (255,)
+    """
+    array = np.asarray(init_mask)
+    values = np.unique(array[array != 0])
+    count = len(values)
+    if np.issubdtype(array.dtype, np.integer) and 2 <= count <= MAX_OBJECTS and values[-1] == count:
+        return tuple(int(v) for v in values)
+    return (int(values[0]),) if count == 1 else (1,)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -343,11 +370,11 @@ class Pipeline:
             Semi-supervised mode: the object to follow, marked in frame
             `init_frame` (non-zero = object). Only that object is segmented,
             by the stages of :meth:`object_stages`; frames before
-            `init_frame` get empty masks. An integer array with several
-            non-zero values marks several objects: each is followed (by a
-            pipeline of its own, built like this one: :attr:`object_runs`)
-            and the results' ``labels`` give each pixel to the object most
-            likely there, so objects never overlap.
+            `init_frame` get empty masks. An integer array labelled 1..N
+            marks N objects (see :func:`object_labels`): each is followed
+            (by a pipeline of its own, built like this one:
+            :attr:`object_runs`) and the results' ``labels`` give each pixel
+            to the object most likely there, so objects never overlap.
         init_frame : int
             Index of the frame `init_mask` marks (>= 0).
 
@@ -364,11 +391,10 @@ class Pipeline:
         MaskError
             For an empty `init_mask`, or an `init_frame` past the last frame.
         """
-        if init_mask is not None and np.asarray(init_mask).dtype != bool:
-            values = np.unique(np.asarray(init_mask))
-            if np.count_nonzero(values) >= 2:
-                yield from self._stream_objects(frames, np.asarray(init_mask), values[values != 0], init_frame)
-                return
+        labels = object_labels(init_mask) if init_mask is not None else ()
+        if len(labels) >= 2:
+            yield from self._stream_objects(frames, np.asarray(init_mask), np.asarray(labels), init_frame)
+            return
         stages = self.stages
         if init_mask is None and self._follows_object(stages):
             raise MaskError("this pipeline follows one given object: pass init_mask (and init_frame)")

@@ -15,7 +15,7 @@ from ._summary import json_safe, provenance
 from .coco import CocoWriter
 from .evaluation import read_label_png
 from .io import FrameSource, ResultWriter
-from .pipeline import Pipeline, stage_settings
+from .pipeline import Pipeline, object_labels, stage_settings
 from .shots import Boundary, shot_list
 from .timeline import edl_text
 from .tracks import objects_in
@@ -73,9 +73,10 @@ def segment_video(
     init_mask : path-like or (H, W) array_like, optional
         Semi-supervised mode: the object to follow, as marked in frame
         `init_frame` (a mask image file, or an array; non-zero = object).
-        An indexed (palette) PNG or an integer array with several non-zero
-        values marks several objects, each followed and written as an
-        instance (see :func:`flowseg.evaluation.read_label_png`).
+        An indexed (palette) PNG or an integer array labelled 1..N marks N
+        objects, each followed and written as an instance (see
+        :func:`flowseg.evaluation.read_label_png` and
+        :func:`flowseg.pipeline.object_labels`).
     init_frame : int
         The frame `init_mask` marks.
 
@@ -121,7 +122,8 @@ def segment_video(
     pipeline = Pipeline() if pipeline is None else pipeline
     if isinstance(init_mask, (str, Path)):
         init_mask = read_label_png(init_mask)
-    several = init_mask is not None and np.count_nonzero(np.unique(np.asarray(init_mask))) >= 2
+    labels = object_labels(init_mask) if init_mask is not None else ()
+    several = len(labels) >= 2
     category = "object" if init_mask is not None else "+".join(pipeline.target)
     labelled = several or any("labels" in stage.provides for stage in pipeline.stages)
     threads = configure_threads()
@@ -161,7 +163,7 @@ def segment_video(
             mode["tracks"] = next(stage.track_ids for stage in stages if hasattr(stage, "track_ids"))
         if init_mask is not None:
             followed = []
-            for label, run in zip(np.unique(np.asarray(init_mask))[-len(runs):], runs):
+            for label, run in zip(labels, runs):
                 appearance = next(stage for stage in run.object_stages() if hasattr(stage, "object_classes"))
                 followed.append({"label": int(label), "object_classes": list(appearance.object_classes),
                                  "object_lost_at": appearance.lost_at})  # fmt: skip

@@ -184,3 +184,15 @@ def test_cli_follows_the_objects_of_an_indexed_png(tmp_path) -> None:
     for value in (1, 2):
         truth = labels[1] == value
         assert ((got == value) & truth).sum() / ((got == value) | truth).sum() > 0.6
+
+
+def test_only_masks_labelled_one_to_n_mark_several_objects() -> None:
+    from flowseg.pipeline import object_labels
+
+    soft_edge = np.zeros((8, 8), np.uint8)
+    soft_edge[2:6, 2:6] = 255
+    soft_edge[1, 2:6] = 128  # an anti-aliased border is one object, not two
+    assert len(object_labels(soft_edge)) == 1
+    assert object_labels(np.array([[0, 1, 3]], np.uint8)) == (1,)  # 1 and 3 without 2: not 1..N
+    assert object_labels(np.array([[0, 0.4, 1.0]], np.float32)) == (1,)
+    assert object_labels(np.array([[1, 2, 3]], np.int64)) == (1, 2, 3)
