@@ -185,21 +185,22 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
-    With --init-mask, follow the one object that mask marks instead (the
-    target's model then only helps where it recognises that object).
+    With --init-mask, follow the object that mask marks instead (or each
+    object of an indexed PNG); the target's model then only helps where it
+    recognises the object.
 
     \b
     Writes to the output folder, which appears only when complete:
-      masks/<name>.png    0/255 masks (<name>: image file name, or 00000... for a video)
-      mask.mp4            the matte: white object on black (H.264)
-      overlay.mp4         preview: the mask tinted on the frames (H.264)
-      cutout.mov          the frames with alpha, ProRes 4444 (--alpha prores)
-      cutout.webm         the frames with alpha, VP9 (--alpha webm)
-      cutouts/<name>.png  RGBA cut-outs (--alpha png)
-      shots.edl           the shots as a CMX 3600 EDL (--export editor)
-      instances/<name>.png  object IDs, indexed PNG (--instances, or several objects in --init-mask)
-      tracks.json         each object's frames, boxes and RLE masks (YouTube-VIS results layout)
-      summary.json        frames, keyframes, settings, model used, seconds per stage, fps
+      masks/<name>.png      0/255 masks (<name>: image file name, or 00000... for a video)
+      mask.mp4              the matte: white object on black (H.264)
+      overlay.mp4           preview: the mask tinted on the frames (H.264)
+      cutout.mov            the frames with alpha, ProRes 4444 (--alpha prores)
+      cutout.webm           the frames with alpha, VP9 (--alpha webm)
+      cutouts/<name>.png    RGBA cut-outs (--alpha png)
+      shots.edl             the shots as a CMX 3600 EDL (--export editor)
+      instances/<name>.png  object IDs, indexed PNG (--instances, or several objects)
+      tracks.json           each object's frames, boxes and RLE masks (YouTube-VIS results layout)
+      summary.json          frames, keyframes, settings, model used, seconds per stage, fps
     Videos keep the source's frame times and audio.
     """
     from .pipeline import Pipeline
