@@ -382,6 +382,68 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
         _write_atomically(otio_path, otio_json(listing, name=input_path.stem, media_path=str(input_path.absolute())))
 
 
+@main.command(short_help="Segment many videos, on this machine or a Ray cluster; resumable.")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
+@click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path), required=True,
+              help="Output folder: OUT/<input name>/ per input, and OUT/batch_report.json.")
+@click.option("-t", "--target", multiple=True, default=("person",), show_default=True, callback=_split_targets,
+              help="VOC class(es) to segment (see 'flowseg models').")
+@_preset_option
+@_model_option
+@_weights_option
+@_device_option
+@click.option("--instances", is_flag=True, help="Tell the target's objects apart (see 'flowseg run --help').")
+@click.option("--export", "export", type=click.Choice(tuple(EXPORTS)), default=None, help="As for 'flowseg run'.")
+@click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers, each with its own copy of the models (default: the CPU count).")
+@click.option("--ray", "address", metavar="ADDRESS", default=None,
+              help="Run on this Ray cluster ('auto' or host:port) instead of starting Ray here.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Times an input is retried after its worker process died.")
+@_quiet_option
+def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], preset: str, model: str,
+          weights: Path | None, device: str, instances: bool, export: str | None, no_video: bool,
+          workers: int | None, address: str | None, retries: int, quiet: bool) -> None:
+    """Segment every input like 'flowseg run', in parallel; run it again to finish what is not done.
+
+    \b
+    INPUTS: video files, image folders, glob patterns ('clips/*.mp4'), text
+    files listing them (one a line), or a CSV manifest with the columns
+    input, init_mask, init_frame (to follow given objects).
+    Finished inputs (OUT/<name>/summary.json) are skipped; an input that
+    fails is recorded in OUT/batch_report.json and the rest go on. Exit
+    status 1 when any input failed. Needs Ray: pip install 'flowseg[batch]'.
+    """
+    from .batch import collect_inputs, run_batch
+
+    exported = EXPORTS.get(export, {})
+    pipeline_options = {"preset": preset, "target": target, "model": model, "weights": weights, "device": device,
+                        "instances": instances}
+    run_options = {"alpha": exported.get("alpha", ()), "edl": exported.get("edl", False),
+                   "videos": not no_video or exported.get("videos", False)}
+    entries = collect_inputs(inputs)
+
+    def show(report: dict[str, Any]) -> None:
+        finished = report["done"] + report["failed"]
+        left = len(report["inputs"]) - finished - report["skipped"]
+        eta = report["seconds"] / finished * left if finished else 0.0
+        click.echo(f"{finished + report['skipped']}/{len(report['inputs'])} inputs ({report['failed']} failed), "
+                   f"{report['fps'] or 0:.1f} fps overall, ETA {eta:.0f}s", err=True)
+
+    report = run_batch(entries, output_dir, pipeline_options=pipeline_options, run_options=run_options,
+                       workers=workers, address=address, retries=retries, progress=None if quiet else show)
+    for row in report["inputs"]:
+        if row["status"] == "failed":
+            click.echo(f"failed: {row['input']}: {row['error']}", err=True)
+    if not quiet:
+        click.echo(f"{report['done']} done, {report['skipped']} skipped (finished before), {report['failed']} failed; "
+                   f"{report['frames']} frames in {report['seconds']:.1f}s ({report['fps'] or 0:.1f} fps) on "
+                   f"{report['workers']} workers; report: {output_dir / 'batch_report.json'}", err=True)
+    if report["failed"]:
+        sys.exit(1)
+
+
 @main.command(short_help="List models, their weights, and the target classes.")
 def models() -> None:
     """List the semantic and flow models, and whether their weights are on this machine."""

@@ -17,6 +17,7 @@ __all__ = [
     "UnknownTargetError",
     "OutputError",
     "MaskError",
+    "MissingDependencyError",
 ]
 
 
@@ -71,3 +72,7 @@ class OutputError(FlowsegError, OSError):
 
 class MaskError(FlowsegError, ValueError):
     """An initial mask is empty, or its frame is not in the video."""
+
+
+class MissingDependencyError(FlowsegError, ImportError):
+    """An optional package a feature needs is not installed (the message says how to install it)."""

@@ -1,0 +1,260 @@
+"""Many videos at once on Ray: ``run_batch``, behind ``flowseg batch``.
+
+Each input is segmented exactly as :func:`flowseg.segment_video` does, into
+``OUT/<input name>/``, by a pool of Ray actors that each build the pipeline
+(and load its models) once. Without an address Ray starts on this machine;
+with one (``"auto"`` or ``"host:port"``) the same code runs on a cluster,
+where each worker needs flowseg installed and the inputs and ``OUT`` on a
+shared file system (only paths travel; frames are read where they are
+processed).
+
+Resuming and failures:
+
+- An output folder appears only when complete (see :class:`flowseg.io.ResultWriter`),
+  so an input whose ``OUT/<name>/summary.json`` exists is done and is skipped
+  when the batch runs again; anything less is redone.
+- A worker process that dies (killed, out of memory) is restarted by Ray and
+  its input retried, up to `retries` times.
+- An input that fails for its own reasons (missing, corrupt) is recorded
+  with its one-line error in ``OUT/batch_report.json``; the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .errors import ConfigError, FlowsegError, MissingDependencyError, OutputError
+
+__all__ = ["BatchInput", "collect_inputs", "read_manifest", "run_batch", "REPORT_NAME"]
+
+REPORT_NAME = "batch_report.json"
+"""The batch's report, written in the output folder after every input (temporary name, then rename)."""
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """One input of a batch: a video file or image folder, and its initial mask if any."""
+
+    path: Path
+    init_mask: Path | None = None
+    init_frame: int = 0
+
+    @property
+    def name(self) -> str:
+        """Its output folder's name: the file name without extension, or the folder's name."""
+        return self.path.name if self.path.is_dir() else self.path.name.split(".")[0] or self.path.name
+
+
+def collect_inputs(items: Iterable[str | Path]) -> list[BatchInput]:
+    """Inputs from paths, glob patterns and text files that list them (one a line, ``#`` comments).
+
+    Paths in a list file are relative to the list file's folder. A ``.csv``
+    item is a manifest (see :func:`read_manifest`).
+
+    Raises
+    ------
+    ConfigError
+        If a pattern matches nothing, or two inputs would write to the same
+        output folder.
+    """
+    found: list[BatchInput] = []
+    for item in items:
+        text = str(item)
+        path = Path(text)
+        if path.suffix.lower() == ".csv" and path.is_file():
+            found += read_manifest(path)
+        elif path.suffix.lower() == ".txt" and path.is_file():
+            lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            found += collect_inputs(str(path.parent / line) for line in lines if line)
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise ConfigError(f"no input matches {text!r}")
+            found += [BatchInput(Path(match)) for match in matches]
+        else:
+            found.append(BatchInput(path))  # a missing file is reported as that input's failure
+    names: dict[str, Path] = {}
+    for entry in found:
+        if entry.name in names and names[entry.name] != entry.path:
+            raise ConfigError(f"inputs {str(names[entry.name])!r} and {str(entry.path)!r} would both write to "
+                              f"OUT/{entry.name}; rename one")
+        names[entry.name] = entry.path
+    return list({entry.path: entry for entry in found}.values())
+
+
+def read_manifest(path: str | Path) -> list[BatchInput]:
+    """Inputs from a CSV manifest with the columns ``input`` and, optionally, ``init_mask`` and ``init_frame``.
+
+    Paths are relative to the manifest's folder.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    if rows and "input" not in rows[0]:
+        raise ConfigError(f"manifest {str(path)!r} has no 'input' column (columns: input, init_mask, init_frame)")
+    inputs = []
+    for row in rows:
+        mask = (row.get("init_mask") or "").strip()
+        inputs.append(BatchInput(path.parent / row["input"].strip(), path.parent / mask if mask else None,
+                                 int((row.get("init_frame") or "0").strip() or 0)))  # fmt: skip
+    return inputs
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("flowseg batch runs on Ray, which is not installed: "
+                                     "pip install 'flowseg[batch]'") from None
+    return ray
+
+
+class _Worker:
+    """Segments one input at a time with a pipeline built once (the body of a Ray actor)."""
+
+    def __init__(self, pipeline_options: dict[str, Any], run_options: dict[str, Any]) -> None:
+        from .pipeline import Pipeline
+
+        self.pipeline = Pipeline.from_preset(**pipeline_options)
+        self.run_options = run_options
+
+    def process(self, entry: BatchInput, output_dir: str) -> dict[str, Any]:
+        """Segment `entry` into `output_dir`: a report row, the error caught when the input itself is bad."""
+        from .runner import segment_video
+
+        start = time.perf_counter()
+        try:
+            summary = segment_video(entry.path, output_dir, pipeline=self.pipeline, init_mask=entry.init_mask,
+                                    init_frame=entry.init_frame, overwrite=True, **self.run_options)  # fmt: skip
+        except FlowsegError as error:
+            return {"status": "failed", "error": str(error), "seconds": round(time.perf_counter() - start, 3)}
+        return {"status": "done", "frames": summary["frames"], "fps": summary["fps"],
+                "seconds": round(time.perf_counter() - start, 3)}
+
+
+def run_batch(
+    inputs: list[BatchInput],
+    output_dir: str | Path,
+    *,
+    pipeline_options: dict[str, Any] | None = None,
+    run_options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    retries: int = 2,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Segment every input on a pool of Ray workers; skip those already done.
+
+    Parameters
+    ----------
+    inputs : list of BatchInput
+        See :func:`collect_inputs`.
+    output_dir : path-like
+        ``OUT``: each input goes to ``OUT/<name>/``, the report to
+        ``OUT/batch_report.json``.
+    pipeline_options : dict, optional
+        Keywords of :meth:`flowseg.Pipeline.from_preset` (``preset`` included; default ``balanced``).
+    run_options : dict, optional
+        Keywords of :func:`flowseg.segment_video` (``alpha``, ``videos``, ...).
+    workers : int, optional
+        Workers (Ray actors); default: the CPUs Ray sees.
+    address : str, optional
+        A Ray cluster (``"auto"`` or ``"host:port"``); default: start Ray here.
+    retries : int
+        Times an input is tried again after its worker process died.
+    progress : callable, optional
+        Called with the report after each input.
+
+    Returns
+    -------
+    dict
+        The report: ``"inputs"`` (per input: ``"input"``, ``"output"``,
+        ``"status"`` (``done``, ``skipped``, ``failed``), ``"error"``,
+        ``"frames"``, ``"fps"``, ``"seconds"``), ``"done"``, ``"skipped"``,
+        ``"failed"``, ``"frames"``, ``"seconds"``, ``"fps"`` (frames per
+        second over the batch), ``"workers"``.
+
+    Raises
+    ------
+    MissingDependencyError
+        If Ray is not installed.
+    OutputError
+        If `output_dir` cannot be written.
+    """
+    ray = _ray()
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot write to output folder {str(out)!r}: {error.strerror}") from None
+    rows = {entry.path: {"input": str(entry.path), "output": str(out / entry.name), "status": "pending"}
+            for entry in inputs}  # fmt: skip
+    todo = []
+    for entry in inputs:
+        if (out / entry.name / "summary.json").is_file():
+            rows[entry.path]["status"] = "skipped"
+            continue
+        for leftover in out.glob(f".{entry.name}.partial-*"):  # from a run that was killed
+            shutil.rmtree(leftover, ignore_errors=True)
+        todo.append(entry)
+    report = {"inputs": list(rows.values()), "workers": 0}
+    start = time.perf_counter()
+    if todo:
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)  # fmt: skip
+        count = max(1, min(len(todo), workers or int(ray.available_resources().get("CPU", 1))))
+        report["workers"] = count
+        actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
+        pool = [actor.remote(pipeline_options or {"preset": "balanced"}, run_options or {}) for _ in range(count)]
+        waiting = {}
+        queue = list(todo)
+        for worker in pool:
+            if queue:
+                entry = queue.pop(0)
+                waiting[worker.process.remote(entry, str(out / entry.name))] = (worker, entry)
+        while waiting:
+            ready, _ = ray.wait(list(waiting), num_returns=1)
+            worker, entry = waiting.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayError as error:  # the worker died more often than retried
+                result = {"status": "failed", "error": f"worker lost: {type(error).__name__}"}
+            rows[entry.path].update(result)
+            _summarise(report, rows, start)
+            _write_report(out, report)
+            if progress is not None:
+                progress(report)
+            if queue:
+                entry = queue.pop(0)
+                waiting[worker.process.remote(entry, str(out / entry.name))] = (worker, entry)
+    _summarise(report, rows, start)
+    _write_report(out, report)
+    return report
+
+
+def _summarise(report: dict[str, Any], rows: dict[Path, dict[str, Any]], start: float) -> None:
+    report["inputs"] = list(rows.values())
+    for status in ("done", "skipped", "failed"):
+        report[status] = sum(row["status"] == status for row in rows.values())
+    report["frames"] = sum(row.get("frames", 0) for row in rows.values() if row["status"] == "done")
+    report["seconds"] = round(time.perf_counter() - start, 3)
+    report["fps"] = round(report["frames"] / report["seconds"], 3) if report["seconds"] > 0 else None
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
+    path = out / REPORT_NAME
+    tmp = out / f".{REPORT_NAME}.partial"
+    try:
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        raise OutputError(f"cannot write {str(path)!r}: {error.strerror}") from None

@@ -1,0 +1,123 @@
+"""flowseg batch on a local Ray runtime: outputs as 'flowseg run', failures recorded, workers killed, reruns resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from flowseg import segment_video
+from flowseg.batch import REPORT_NAME, BatchInput, collect_inputs, run_batch
+
+from synthetic import moving_object_clip, write_av_clip
+from test_io import write_video
+
+ray = pytest.importorskip("ray", reason="flowseg batch needs Ray (pip install 'flowseg[batch]')")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray runtime with 2 CPUs for the module's tests."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(2):
+        frames, _ = moving_object_clip(10, seed=seed)
+        write_av_clip(folder / f"clip{seed}.mp4", frames)
+    (folder / "broken.mp4").write_bytes(b"not a video" * 100)
+    return folder
+
+
+def masks_of(folder: Path) -> list[np.ndarray]:
+    return [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((folder / "masks").iterdir())]
+
+
+def test_outputs_equal_flowseg_run_and_a_corrupt_input_is_reported(local_ray, clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_batch(collect_inputs([str(clips / "*.mp4")]), out, workers=2)
+    assert (report["done"], report["failed"], report["skipped"]) == (2, 1, 0)
+    failed = next(row for row in report["inputs"] if row["status"] == "failed")
+    assert failed["input"].endswith("broken.mp4") and "not a video FFmpeg can open" in failed["error"]
+    assert "\n" not in failed["error"]
+    assert json.loads((out / REPORT_NAME).read_text())["failed"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME, "clip0", "clip1"]
+    for name in ("clip0", "clip1"):
+        alone = segment_video(clips / f"{name}.mp4", tmp_path / "alone" / name)
+        assert alone["frames"] == 10
+        for batched, single in zip(masks_of(out / name), masks_of(tmp_path / "alone" / name), strict=True):
+            np.testing.assert_array_equal(batched, single)
+
+
+def test_a_rerun_skips_finished_inputs_and_redoes_interrupted_ones(local_ray, clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    inputs = [BatchInput(clips / "clip0.mp4"), BatchInput(clips / "clip1.mp4")]
+    run_batch(inputs[:1], out, workers=1)
+    finished = (out / "clip0" / "summary.json").stat().st_mtime_ns
+    (out / ".clip1.partial-abc123").mkdir()  # what a killed run leaves behind
+    report = run_batch(inputs, out, workers=2)
+    assert [row["status"] for row in report["inputs"]] == ["skipped", "done"]
+    assert (out / "clip0" / "summary.json").stat().st_mtime_ns == finished
+    assert (out / "clip1" / "summary.json").is_file()
+    assert not list(out.glob(".*partial*"))
+
+
+def _worker_pids() -> list[int]:
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in listing.splitlines() if "ray::_Worker.process" in line]
+
+
+def test_a_killed_worker_costs_only_a_retry(local_ray, tmp_path: Path) -> None:
+    frames, _ = moving_object_clip(150, shape=(192, 256))
+    long_clip = write_video(tmp_path / "long.mp4", frames)
+    out = tmp_path / "out"
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(run_batch([BatchInput(long_clip)], out, workers=1)))
+    thread.start()
+    killed = False
+    deadline = time.monotonic() + 60
+    while thread.is_alive() and time.monotonic() < deadline and not killed:
+        if list(out.glob(".long.partial-*")):  # the worker is writing
+            for pid in _worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+        time.sleep(0.05)
+    thread.join(timeout=120)
+    assert killed, "the worker finished before it could be killed; make the clip longer"
+    assert result["done"] == 1 and result["failed"] == 0
+    assert len(masks_of(out / "long")) == 150
+
+
+def test_inputs_from_lists_and_manifests(tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "list.txt").write_text("a.mp4  # a clip\n\nshots\n")
+    (tmp_path / "objects.csv").write_text("input,init_mask,init_frame\na.mp4,a.png,3\n")
+    assert [(e.path.name, e.name) for e in collect_inputs([tmp_path / "list.txt"])] == [("a.mp4", "a"),
+                                                                                         ("shots", "shots")]
+    [entry] = collect_inputs([tmp_path / "objects.csv"])
+    assert (entry.init_mask, entry.init_frame) == (tmp_path / "a.png", 3)
+
+
+def test_two_inputs_with_one_output_name_are_refused(tmp_path: Path) -> None:
+    from flowseg.errors import ConfigError
+
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ConfigError, match="would both write to OUT/a"):
+        collect_inputs([tmp_path / "a.mp4", tmp_path / "x" / "a.mov"])
+    with pytest.raises(ConfigError, match="no input matches"):
+        collect_inputs([str(tmp_path / "*.avi")])
