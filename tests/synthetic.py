@@ -232,7 +232,8 @@ def write_av_clip(
     container = av.open(str(path), "w", options={"movflags": "+faststart"} if faststart else {})
     video = container.add_stream("libx264", rate=25, options={"crf": "10"})
     video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-    video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+    milliseconds = Fraction(1, 1000)
+    video.time_base = video.codec_context.time_base = milliseconds
     if rotation:
         video.set_display_rotation(rotation)
     audio = [container.add_stream(audio_codec, rate=48000) for _ in range(audio_streams)]
@@ -240,7 +241,8 @@ def write_av_clip(
         stream.layout = "mono"
     for frame, pts in zip(frames, times_ms):
         encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
-        encoded.pts, encoded.time_base = pts, video.time_base
+        # The frames' own unit: the muxer changes the stream's time base once it has written the header.
+        encoded.pts, encoded.time_base = pts, milliseconds
         container.mux(video.encode(encoded))
     container.mux(video.encode(None))
     for number, stream in enumerate(audio):

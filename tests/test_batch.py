@@ -18,7 +18,6 @@ from flowseg import segment_video
 from flowseg.batch import REPORT_NAME, BatchInput, collect_inputs, run_batch
 
 from synthetic import moving_object_clip, write_av_clip
-from test_io import write_video
 
 ray = pytest.importorskip("ray", reason="flowseg batch needs Ray (pip install 'flowseg[batch]')")
 
@@ -83,7 +82,7 @@ def _worker_pids() -> list[int]:
 
 def test_a_killed_worker_costs_only_a_retry(local_ray, tmp_path: Path) -> None:
     frames, _ = moving_object_clip(150, shape=(192, 256))
-    long_clip = write_video(tmp_path / "long.mp4", frames)
+    long_clip = write_av_clip(tmp_path / "long.mp4", frames)
     out = tmp_path / "out"
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(run_batch([BatchInput(long_clip)], out, workers=1)))
