@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,8 +210,7 @@ def run_batch(
     start = time.perf_counter()
     if todo:
         if not ray.is_initialized():
-            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)  # fmt: skip
+            _start_ray(ray, address, workers)
         count = max(1, min(len(todo), workers or int(ray.available_resources().get("CPU", 1))))
         report["workers"] = count
         actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
@@ -239,6 +239,21 @@ def run_batch(
     _summarise(report, rows, start)
     _write_report(out, report)
     return report
+
+
+def _start_ray(ray: Any, address: str | None, workers: int | None) -> None:
+    """Start Ray here, or join the cluster at `address`; a cluster that cannot be reached is a one-line error."""
+    if address and address != "auto":
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot reach the Ray cluster at {address!r} (host:port): {error}") from None
+    try:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)  # fmt: skip
+    except (ConnectionError, RuntimeError) as error:
+        raise ConfigError(f"cannot start or join Ray ({address or 'local'}): {error}") from None
 
 
 def _summarise(report: dict[str, Any], rows: dict[Path, dict[str, Any]], start: float) -> None:

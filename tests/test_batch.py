@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -120,3 +121,23 @@ def test_two_inputs_with_one_output_name_are_refused(tmp_path: Path) -> None:
         collect_inputs([tmp_path / "a.mp4", tmp_path / "x" / "a.mov"])
     with pytest.raises(ConfigError, match="no input matches"):
         collect_inputs([str(tmp_path / "*.avi")])
+
+
+def test_an_unreachable_cluster_is_a_one_line_error() -> None:
+    from flowseg.batch import _start_ray
+    from flowseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"cannot reach the Ray cluster at '127.0.0.1:1'"):
+        _start_ray(ray, "127.0.0.1:1", None)
+
+
+def test_without_ray_the_cli_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flowseg.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where it is not installed
+    result = CliRunner().invoke(main, ["batch", str(tmp_path / "a.mp4"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: flowseg batch runs on Ray, which is not installed: "
+                                     "pip install 'flowseg[batch]'")
