@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import itertools
 import json
 import os
 import shutil
@@ -34,7 +35,8 @@ from typing import Any, Callable, Iterable
 
 from .errors import ConfigError, FlowsegError, MissingDependencyError, OutputError
 
-__all__ = ["BatchInput", "collect_inputs", "read_manifest", "run_batch", "REPORT_NAME"]
+__all__ = ["BatchInput", "Segment", "SEGMENT_WARMUP", "collect_inputs", "plan_segments", "read_manifest", "run_batch",
+           "REPORT_NAME"]
 
 REPORT_NAME = "batch_report.json"
 """The batch's report, written in the output folder after every input (temporary name, then rename)."""
@@ -52,6 +54,38 @@ class BatchInput:
     def name(self) -> str:
         """Its output folder's name: the file name without extension, or the folder's name."""
         return self.path.name if self.path.is_dir() else self.path.name.split(".")[0] or self.path.name
+
+
+SEGMENT_WARMUP: int = 8
+"""Frames run before each part of a split video and not written, so its first frames have a settled past."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames ``start`` to ``stop - 1`` of a long input, processed on their own."""
+
+    entry: BatchInput
+    index: int
+    start: int
+    stop: int
+
+
+def plan_segments(entry: BatchInput, frames: int | None, split_frames: int | None) -> list[Segment]:
+    """Cut an input into parts of about `split_frames` frames (none when it is shorter or not splittable).
+
+    An input with an initial mask is never split (its object is marked in one
+    frame only), nor one of unknown length.
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in plan_segments(BatchInput(Path("a.mp4")), 250, 100)]
+    [(0, 83), (83, 167), (167, 250)]
+    """
+    if not split_frames or frames is None or frames <= split_frames or entry.init_mask is not None:
+        return []
+    count = -(-frames // split_frames)
+    bounds = [round(k * frames / count) for k in range(count + 1)]
+    return [Segment(entry, k, bounds[k], bounds[k + 1]) for k in range(count)]
 
 
 def collect_inputs(items: Iterable[str | Path]) -> list[BatchInput]:
@@ -140,6 +174,56 @@ class _Worker:
         return {"status": "done", "frames": summary["frames"], "fps": summary["fps"],
                 "seconds": round(time.perf_counter() - start, 3)}
 
+    def segment(self, part: Segment, folder: str) -> dict[str, Any]:
+        """Segment the frames of one part of a long video into `folder` (masks only), after warming up.
+
+        The pipeline first runs on the :data:`SEGMENT_WARMUP` frames before the
+        part, unwritten, so the flow and the carried masks are settled when the
+        part begins.
+        """
+        from ._concurrency import configure_threads
+        from .io import FrameSource, ResultWriter
+
+        configure_threads()
+        start = time.perf_counter()
+        try:
+            source = FrameSource(part.entry.path)
+            first = max(0, part.start - SEGMENT_WARMUP)
+            timed = itertools.islice(source.timed(), first, part.stop)
+            names, images = itertools.tee(timed)
+            with ResultWriter(folder, fps=source.fps, videos=False, overwrite=True) as writer:
+                results = self.pipeline.stream(image for _, image, _ in images)
+                for index, (result, (name, image, _)) in enumerate(zip(results, names), start=first):
+                    if index >= part.start:
+                        writer.write(name, image, result.mask)
+                writer.finish({"start": part.start, "stop": part.stop, "frames": writer.frames_written})
+        except FlowsegError as error:
+            return {"status": "failed", "error": str(error)}
+        return {"status": "done", "frames": part.stop - part.start, "seconds": round(time.perf_counter() - start, 3)}
+
+    def stitch(self, entry: BatchInput, folders: list[str], output_dir: str) -> dict[str, Any]:
+        """Write the finished output folder of a split video from its parts' masks, with videos and audio."""
+        from .evaluation import read_mask_png
+        from .io import FrameSource, ResultWriter
+
+        source = FrameSource(entry.path)
+        options = {k: v for k, v in self.run_options.items() if k in ("alpha", "feather", "videos")}
+        parts = iter(folders)
+        masks = Path(next(parts)) / "masks"
+        try:
+            with ResultWriter(output_dir, fps=source.fps, time_base=source.time_base, overwrite=True,
+                              audio_from=entry.path if source.has_audio else None, **options) as writer:
+                for name, image, frame_time in source.timed():
+                    if not (masks / f"{name}.png").is_file():
+                        masks = Path(next(parts)) / "masks"
+                    writer.write(name, image, read_mask_png(masks / f"{name}.png"), frame_time)
+                writer.finish({"input": str(entry.path), "frames": writer.frames_written, "segments": len(folders),
+                               "segment_warmup": SEGMENT_WARMUP})
+        except (FlowsegError, StopIteration) as error:
+            return {"status": "failed", "error": f"stitching: {error or 'a part is missing'}"}
+        shutil.rmtree(Path(folders[0]).parent, ignore_errors=True)
+        return {"status": "done", "frames": writer.frames_written}
+
 
 def run_batch(
     inputs: list[BatchInput],
@@ -150,6 +234,7 @@ def run_batch(
     workers: int | None = None,
     address: str | None = None,
     retries: int = 2,
+    split_frames: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Segment every input on a pool of Ray workers; skip those already done.
@@ -171,6 +256,11 @@ def run_batch(
         A Ray cluster (``"auto"`` or ``"host:port"``); default: start Ray here.
     retries : int
         Times an input is tried again after its worker process died.
+    split_frames : int, optional
+        Cut a video longer than this into parts of about this many frames,
+        processed in parallel (each after :data:`SEGMENT_WARMUP` unwritten
+        frames) and stitched into one output (see :func:`plan_segments`;
+        not with instances, whose IDs would not match across parts).
     progress : callable, optional
         Called with the report after each input.
 
@@ -208,37 +298,76 @@ def run_batch(
         todo.append(entry)
     report = {"inputs": list(rows.values()), "workers": 0}
     start = time.perf_counter()
-    if todo:
+    tasks, folders = _plan(todo, out, rows, None if (pipeline_options or {}).get("instances") else split_frames)
+    if tasks:
         if not ray.is_initialized():
             _start_ray(ray, address, workers)
-        count = max(1, min(len(todo), workers or int(ray.available_resources().get("CPU", 1))))
+        count = max(1, min(len(tasks), workers or int(ray.available_resources().get("CPU", 1))))
         report["workers"] = count
         actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Worker)
         pool = [actor.remote(pipeline_options or {"preset": "balanced"}, run_options or {}) for _ in range(count)]
-        waiting = {}
-        queue = list(todo)
+        waiting: dict[Any, tuple[Any, tuple[str, tuple, BatchInput]]] = {}
+
+        def submit(worker: Any) -> None:
+            if tasks:
+                task = tasks.pop(0)
+                waiting[getattr(worker, task[0]).remote(*task[1])] = (worker, task)
+
         for worker in pool:
-            if queue:
-                entry = queue.pop(0)
-                waiting[worker.process.remote(entry, str(out / entry.name))] = (worker, entry)
+            submit(worker)
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1)
-            worker, entry = waiting.pop(ready[0])
+            worker, (method, _, entry) = waiting.pop(ready[0])
             try:
                 result = ray.get(ready[0])
             except ray.exceptions.RayError as error:  # the worker died more often than retried
                 result = {"status": "failed", "error": f"worker lost: {type(error).__name__}"}
-            rows[entry.path].update(result)
-            _summarise(report, rows, start)
-            _write_report(out, report)
-            if progress is not None:
-                progress(report)
-            if queue:
-                entry = queue.pop(0)
-                waiting[worker.process.remote(entry, str(out / entry.name))] = (worker, entry)
+            row = rows[entry.path]
+            if method == "segment" and result["status"] == "done":
+                row["frames"] = row.get("frames", 0) + result["frames"]
+                parts = folders[entry.path]
+                if row["status"] != "failed" and all((Path(f) / "summary.json").is_file() for f in parts):
+                    tasks.insert(0, ("stitch", (entry, parts, str(out / entry.name)), entry))
+            elif row["status"] != "failed":
+                row.update(result)
+                if row["status"] == "done" and method == "stitch":  # a split input: its parts ran side by side
+                    row["seconds"] = round(time.perf_counter() - start, 3)
+                    row["fps"] = round(row["frames"] / row["seconds"], 3)
+                _summarise(report, rows, start)
+                _write_report(out, report)
+                if progress is not None:
+                    progress(report)
+            submit(worker)
     _summarise(report, rows, start)
     _write_report(out, report)
     return report
+
+
+def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]],
+          split_frames: int | None) -> tuple[list[tuple[str, tuple, BatchInput]], dict[Path, list[str]]]:
+    """The tasks of a batch: ``("process", ...)`` per input, or ``("segment", ...)`` per unfinished part of a
+    long one (its ``("stitch", ...)`` task follows when its parts are done); and each split input's part folders."""
+    from .io import FrameSource
+
+    tasks: list[tuple[str, tuple, BatchInput]] = []
+    folders: dict[Path, list[str]] = {}
+    for entry in todo:
+        try:
+            length = FrameSource(entry.path).frame_count if split_frames else None
+        except FlowsegError:
+            length = None  # the worker reports what is wrong with it
+        parts = plan_segments(entry, length, split_frames)
+        if not parts:
+            tasks.append(("process", (entry, str(out / entry.name)), entry))
+            continue
+        folders[entry.path] = [str(out / f".{entry.name}.segments" / f"{part.index:03d}") for part in parts]
+        rows[entry.path]["segments"] = len(parts)
+        unfinished = [(part, folder) for part, folder in zip(parts, folders[entry.path])
+                      if not (Path(folder) / "summary.json").is_file()]  # fmt: skip
+        tasks += [("segment", (part, folder), entry) for part, folder in unfinished]
+        if not unfinished:
+            tasks.append(("stitch", (entry, folders[entry.path], str(out / entry.name)), entry))
+    return tasks, folders
 
 
 def _start_ray(ray: Any, address: str | None, workers: int | None) -> None:

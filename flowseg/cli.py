@@ -401,10 +401,13 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
               help="Run on this Ray cluster ('auto' or host:port) instead of starting Ray here.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Times an input is retried after its worker process died.")
+@click.option("--split-frames", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Cut a video longer than N frames into parts processed side by side and stitched "
+                   "(not with --instances or an init mask).")
 @_quiet_option
 def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], preset: str, model: str,
           weights: Path | None, device: str, instances: bool, export: str | None, no_video: bool,
-          workers: int | None, address: str | None, retries: int, quiet: bool) -> None:
+          workers: int | None, address: str | None, retries: int, split_frames: int | None, quiet: bool) -> None:
     """Segment every input like 'flowseg run', in parallel; run it again to finish what is not done.
 
     \b
@@ -432,7 +435,8 @@ def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], pr
                    f"{report['fps'] or 0:.1f} fps overall, ETA {eta:.0f}s", err=True)
 
     report = run_batch(entries, output_dir, pipeline_options=pipeline_options, run_options=run_options,
-                       workers=workers, address=address, retries=retries, progress=None if quiet else show)
+                       workers=workers, address=address, retries=retries, split_frames=split_frames,
+                       progress=None if quiet else show)
     for row in report["inputs"]:
         if row["status"] == "failed":
             click.echo(f"failed: {row['input']}: {row['error']}", err=True)

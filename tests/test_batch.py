@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -141,3 +142,21 @@ def test_without_ray_the_cli_says_how_to_install_it(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: flowseg batch runs on Ray, which is not installed: "
                                      "pip install 'flowseg[batch]'")
+
+
+def test_a_long_video_split_in_parts_matches_the_unsplit_run(local_ray, davis_root: Path, tmp_path: Path) -> None:
+    files = sorted((davis_root / "JPEGImages" / "480p" / "parkour").glob("*.jpg"))[:40]
+    frames = [cv2.cvtColor(cv2.resize(cv2.imread(str(f)), (426, 240)), cv2.COLOR_BGR2RGB) for f in files]
+    clip = write_av_clip(tmp_path / "parkour.mp4", frames, audio_streams=1)
+    out = tmp_path / "out"
+    report = run_batch([BatchInput(clip)], out, workers=2, split_frames=15)
+    assert report["inputs"][0]["segments"] == 3 and report["done"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME, "parkour"]  # the parts are gone
+    alone = segment_video(clip, tmp_path / "alone")
+    split, unsplit = masks_of(out / "parkour"), masks_of(tmp_path / "alone")
+    assert len(split) == len(unsplit) == 40 and sum(m.any() for m in unsplit) > 30
+    for a, b in zip(split, unsplit):
+        assert (a & b).astype(bool).sum() >= 0.9 * (a | b).astype(bool).sum()
+    with av.open(str(out / "parkour" / "overlay.mp4")) as container:
+        assert container.streams.video[0].frames == 40 and len(container.streams.audio) == 1
+    assert json.loads((out / "parkour" / "summary.json").read_text())["frames"] == alone["frames"]
