@@ -62,30 +62,43 @@ SEGMENT_WARMUP: int = 8
 
 @dataclass(frozen=True)
 class Segment:
-    """Frames ``start`` to ``stop - 1`` of a long input, processed on their own."""
+    """Frames ``start`` to ``stop - 1`` of a long input, processed on their own after ``warmup`` unwritten frames."""
 
     entry: BatchInput
     index: int
     start: int
     stop: int
+    warmup: int = SEGMENT_WARMUP
 
 
-def plan_segments(entry: BatchInput, frames: int | None, split_frames: int | None) -> list[Segment]:
+def plan_segments(
+    entry: BatchInput, frames: int | None, split_frames: int | None, cuts: Iterable[int] = ()
+) -> list[Segment]:
     """Cut an input into parts of about `split_frames` frames (none when it is shorter or not splittable).
 
-    An input with an initial mask is never split (its object is marked in one
-    frame only), nor one of unknown length.
+    Each cut between parts moves to the nearest shot change (a frame in
+    `cuts`, the first of a new shot) within a quarter of a part, where the
+    part after it needs no warm-up: the pipeline starts afresh there anyway.
+    An input with an initial mask is never split (its object is marked in
+    one frame only), nor one of unknown length.
 
     Examples
     --------
-    >>> [(s.start, s.stop) for s in plan_segments(BatchInput(Path("a.mp4")), 250, 100)]
-    [(0, 83), (83, 167), (167, 250)]
+    >>> [(s.start, s.stop, s.warmup) for s in plan_segments(BatchInput(Path("a.mp4")), 250, 100, cuts=[90])]
+    [(0, 90, 8), (90, 167, 0), (167, 250, 8)]
     """
     if not split_frames or frames is None or frames <= split_frames or entry.init_mask is not None:
         return []
     count = -(-frames // split_frames)
     bounds = [round(k * frames / count) for k in range(count + 1)]
-    return [Segment(entry, k, bounds[k], bounds[k + 1]) for k in range(count)]
+    shots = sorted(set(cuts))
+    at_cut = [False] * (count + 1)
+    for k in range(1, count):
+        near = [c for c in shots if abs(c - bounds[k]) <= split_frames / 4 and bounds[k - 1] < c < bounds[k + 1]]
+        if near:
+            bounds[k] = min(near, key=lambda c: abs(c - bounds[k]))
+            at_cut[k] = True
+    return [Segment(entry, k, bounds[k], bounds[k + 1], 0 if at_cut[k] else SEGMENT_WARMUP) for k in range(count)]
 
 
 def collect_inputs(items: Iterable[str | Path]) -> list[BatchInput]:
@@ -188,7 +201,7 @@ class _Worker:
         start = time.perf_counter()
         try:
             source = FrameSource(part.entry.path)
-            first = max(0, part.start - SEGMENT_WARMUP)
+            first = max(0, part.start - part.warmup)
             timed = itertools.islice(source.timed(), first, part.stop)
             names, images = itertools.tee(timed)
             with ResultWriter(folder, fps=source.fps, videos=False, overwrite=True) as writer:
@@ -354,9 +367,10 @@ def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]],
     for entry in todo:
         try:
             length = FrameSource(entry.path).frame_count if split_frames else None
+            cuts = _shot_changes(entry.path) if length and length > split_frames else []
         except FlowsegError:
-            length = None  # the worker reports what is wrong with it
-        parts = plan_segments(entry, length, split_frames)
+            length, cuts = None, []  # the worker reports what is wrong with it
+        parts = plan_segments(entry, length, split_frames, cuts)
         if not parts:
             tasks.append(("process", (entry, str(out / entry.name)), entry))
             continue
@@ -368,6 +382,14 @@ def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]],
         if not unfinished:
             tasks.append(("stitch", (entry, folders[entry.path], str(out / entry.name)), entry))
     return tasks, folders
+
+
+def _shot_changes(path: Path) -> list[int]:
+    """The first frame of every shot after the first (:func:`flowseg.shots.detect`, a few ms a frame)."""
+    from .io import FrameSource
+    from .shots import detect
+
+    return [boundary.end for boundary in detect(image for _, image in FrameSource(path))]
 
 
 def _start_ray(ray: Any, address: str | None, workers: int | None) -> None:

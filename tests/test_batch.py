@@ -160,3 +160,15 @@ def test_a_long_video_split_in_parts_matches_the_unsplit_run(local_ray, davis_ro
     with av.open(str(out / "parkour" / "overlay.mp4")) as container:
         assert container.streams.video[0].frames == 40 and len(container.streams.audio) == 1
     assert json.loads((out / "parkour" / "summary.json").read_text())["frames"] == alone["frames"]
+
+
+def test_parts_of_a_long_video_are_cut_at_its_shot_changes(tmp_path: Path) -> None:
+    from flowseg.batch import _shot_changes, plan_segments
+
+    from test_shots import BLUE, RED, shot
+
+    clip = write_av_clip(tmp_path / "edited.mp4", shot(0, RED, 26) + shot(1, BLUE, 18))
+    cuts = _shot_changes(clip)
+    assert cuts == [26]
+    parts = plan_segments(BatchInput(clip), 44, 30, cuts)  # two parts; the even cut (22) moves to the shot's
+    assert [(p.start, p.stop, p.warmup) for p in parts] == [(0, 26, 8), (26, 44, 0)]
