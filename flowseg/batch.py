@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from .errors import ConfigError, FlowsegError, MissingDependencyError, OutputError
 
 __all__ = ["BatchInput", "Segment", "SEGMENT_WARMUP", "collect_inputs", "plan_segments", "read_manifest", "run_batch",
@@ -190,9 +192,10 @@ class _Worker:
     def segment(self, part: Segment, folder: str) -> dict[str, Any]:
         """Segment the frames of one part of a long video into `folder` (masks only), after warming up.
 
-        The pipeline first runs on the :data:`SEGMENT_WARMUP` frames before the
-        part, unwritten, so the flow and the carried masks are settled when the
-        part begins.
+        The pipeline first runs on the part's ``warmup`` frames before it,
+        unwritten, so the flow and the carried masks are settled when the
+        part begins. With instances, the warm-up frames' labels are kept too
+        (``overlap_<name>.png``), for :meth:`stitch` to match the IDs.
         """
         from ._concurrency import configure_threads
         from .io import FrameSource, ResultWriter
@@ -202,40 +205,115 @@ class _Worker:
         try:
             source = FrameSource(part.entry.path)
             first = max(0, part.start - part.warmup)
-            timed = itertools.islice(source.timed(), first, part.stop)
-            names, images = itertools.tee(timed)
-            with ResultWriter(folder, fps=source.fps, videos=False, overwrite=True) as writer:
+            names, images = itertools.tee(itertools.islice(source.timed(), first, part.stop))
+            with ResultWriter(folder, fps=source.fps, videos=False, instances=self._category(),
+                              overwrite=True) as writer:  # fmt: skip
                 results = self.pipeline.stream(image for _, image, _ in images)
                 for index, (result, (name, image, _)) in enumerate(zip(results, names), start=first):
                     if index >= part.start:
-                        writer.write(name, image, result.mask)
+                        writer.write(name, image, result.mask, labels=result.labels)
+                    elif result.labels is not None:
+                        writer.write_png(f"overlap_{name}", result.labels.astype(np.uint16))
                 writer.finish({"start": part.start, "stop": part.stop, "frames": writer.frames_written})
         except FlowsegError as error:
             return {"status": "failed", "error": str(error)}
         return {"status": "done", "frames": part.stop - part.start, "seconds": round(time.perf_counter() - start, 3)}
 
-    def stitch(self, entry: BatchInput, folders: list[str], output_dir: str) -> dict[str, Any]:
-        """Write the finished output folder of a split video from its parts' masks, with videos and audio."""
+    def _category(self) -> str | None:
+        """The class name of instance tracks, or None without instances."""
+        labelled = any("labels" in stage.provides for stage in self.pipeline.stages)
+        return "+".join(self.pipeline.target) if labelled else None
+
+    def stitch(self, entry: BatchInput, parts: list[Segment], folders: list[str], output_dir: str) -> dict[str, Any]:
+        """Write the finished output folder of a split video from its parts, with videos and audio.
+
+        With instances, each part's IDs are matched to the IDs already
+        written by their overlap on the part's warm-up frames (most shared
+        pixels, one to one); IDs that match nothing, and all IDs of a part
+        that starts a new shot, become new IDs.
+        """
         from .evaluation import read_mask_png
         from .io import FrameSource, ResultWriter
 
         source = FrameSource(entry.path)
         options = {k: v for k, v in self.run_options.items() if k in ("alpha", "feather", "videos")}
-        parts = iter(folders)
-        masks = Path(next(parts)) / "masks"
+        ids = _IdStitcher()
         try:
             with ResultWriter(output_dir, fps=source.fps, time_base=source.time_base, overwrite=True,
-                              audio_from=entry.path if source.has_audio else None, **options) as writer:
-                for name, image, frame_time in source.timed():
-                    if not (masks / f"{name}.png").is_file():
-                        masks = Path(next(parts)) / "masks"
-                    writer.write(name, image, read_mask_png(masks / f"{name}.png"), frame_time)
+                              instances=self._category(), audio_from=entry.path if source.has_audio else None,
+                              **options) as writer:  # fmt: skip
+                frames = source.timed()
+                for part, folder in zip(parts, folders):
+                    if writer.instances is not None:
+                        ids.start_part(Path(folder), part)
+                    for name, image, frame_time in itertools.islice(frames, part.stop - part.start):
+                        labels = ids.labels(Path(folder) / "instances" / f"{name}.png", name) \
+                            if writer.instances is not None else None
+                        writer.write(name, image, read_mask_png(Path(folder) / "masks" / f"{name}.png"), frame_time,
+                                     labels)  # fmt: skip
                 writer.finish({"input": str(entry.path), "frames": writer.frames_written, "segments": len(folders),
                                "segment_warmup": SEGMENT_WARMUP})
-        except (FlowsegError, StopIteration) as error:
-            return {"status": "failed", "error": f"stitching: {error or 'a part is missing'}"}
+        except FlowsegError as error:
+            return {"status": "failed", "error": f"stitching: {error}"}
         shutil.rmtree(Path(folders[0]).parent, ignore_errors=True)
         return {"status": "done", "frames": writer.frames_written}
+
+
+class _IdStitcher:
+    """Instance IDs across the parts of a split video: each part's IDs mapped onto the ones written before."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, np.ndarray] = {}  # frame name -> stitched labels, the last SEGMENT_WARMUP frames
+        self._mapping: dict[int, int] = {}
+        self._next = 1
+
+    def start_part(self, folder: Path, part: Segment) -> None:
+        """Match the IDs of the part in `folder` with those written over its warm-up frames."""
+        from scipy.optimize import linear_sum_assignment
+
+        shared: dict[tuple[int, int], int] = {}
+        for overlap in sorted(folder.glob("overlap_*.png")) if part.warmup else []:
+            before = self._recent.get(overlap.stem[len("overlap_"):])
+            if before is None:
+                continue
+            mine = _read_labels(overlap)
+            pairs, counts = np.unique(np.stack([mine[(mine > 0) & (before > 0)],
+                                                before[(mine > 0) & (before > 0)]]), axis=1, return_counts=True)
+            for (a, b), n in zip(pairs.T, counts):
+                shared[(int(a), int(b))] = shared.get((int(a), int(b)), 0) + int(n)
+        self._mapping = {}
+        if shared:
+            rows = sorted({a for a, _ in shared})
+            cols = sorted({b for _, b in shared})
+            gain = np.array([[shared.get((a, b), 0) for b in cols] for a in rows])
+            for r, c in zip(*linear_sum_assignment(-gain)):
+                if gain[r, c] > 0:
+                    self._mapping[rows[r]] = cols[c]
+
+    def labels(self, path: Path, name: str) -> np.ndarray:
+        """The stitched labels of one frame of the current part."""
+        labels = _read_labels(path).astype(np.uint16)
+        for number in np.unique(labels[labels > 0]):
+            if int(number) not in self._mapping:
+                self._mapping[int(number)] = self._next
+            self._next = max(self._next, self._mapping[int(number)] + 1)
+        table = np.zeros(int(labels.max()) + 1, np.uint16)
+        for own, stitched in self._mapping.items():
+            if own < len(table):
+                table[own] = stitched
+        result = table[labels]
+        self._recent[name] = result
+        if len(self._recent) > SEGMENT_WARMUP:
+            self._recent.pop(next(iter(self._recent)))
+        return result
+
+
+def _read_labels(path: Path) -> np.ndarray:
+    """An instance-label PNG (indexed, or 16-bit grey) as its integer values."""
+    from PIL import Image
+
+    with Image.open(path) as png:
+        return np.asarray(png).astype(np.int64)
 
 
 def run_batch(
@@ -311,7 +389,7 @@ def run_batch(
         todo.append(entry)
     report = {"inputs": list(rows.values()), "workers": 0}
     start = time.perf_counter()
-    tasks, folders = _plan(todo, out, rows, None if (pipeline_options or {}).get("instances") else split_frames)
+    tasks, splits = _plan(todo, out, rows, split_frames)
     if tasks:
         if not ray.is_initialized():
             _start_ray(ray, address, workers)
@@ -338,9 +416,9 @@ def run_batch(
             row = rows[entry.path]
             if method == "segment" and result["status"] == "done":
                 row["frames"] = row.get("frames", 0) + result["frames"]
-                parts = folders[entry.path]
+                plan, parts = splits[entry.path]
                 if row["status"] != "failed" and all((Path(f) / "summary.json").is_file() for f in parts):
-                    tasks.insert(0, ("stitch", (entry, parts, str(out / entry.name)), entry))
+                    tasks.insert(0, ("stitch", (entry, plan, parts, str(out / entry.name)), entry))
             elif row["status"] != "failed":
                 row.update(result)
                 if row["status"] == "done" and method == "stitch":  # a split input: its parts ran side by side
@@ -356,14 +434,15 @@ def run_batch(
     return report
 
 
-def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]],
-          split_frames: int | None) -> tuple[list[tuple[str, tuple, BatchInput]], dict[Path, list[str]]]:
+def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]], split_frames: int | None
+          ) -> tuple[list[tuple[str, tuple, BatchInput]], dict[Path, tuple[list[Segment], list[str]]]]:
     """The tasks of a batch: ``("process", ...)`` per input, or ``("segment", ...)`` per unfinished part of a
-    long one (its ``("stitch", ...)`` task follows when its parts are done); and each split input's part folders."""
+    long one (its ``("stitch", ...)`` task follows when its parts are done); and each split input's parts and
+    their folders."""
     from .io import FrameSource
 
     tasks: list[tuple[str, tuple, BatchInput]] = []
-    folders: dict[Path, list[str]] = {}
+    splits: dict[Path, tuple[list[Segment], list[str]]] = {}
     for entry in todo:
         try:
             length = FrameSource(entry.path).frame_count if split_frames else None
@@ -374,14 +453,15 @@ def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]],
         if not parts:
             tasks.append(("process", (entry, str(out / entry.name)), entry))
             continue
-        folders[entry.path] = [str(out / f".{entry.name}.segments" / f"{part.index:03d}") for part in parts]
+        folders = [str(out / f".{entry.name}.segments" / f"{part.index:03d}") for part in parts]
+        splits[entry.path] = (parts, folders)
         rows[entry.path]["segments"] = len(parts)
-        unfinished = [(part, folder) for part, folder in zip(parts, folders[entry.path])
+        unfinished = [(part, folder) for part, folder in zip(parts, folders)
                       if not (Path(folder) / "summary.json").is_file()]  # fmt: skip
         tasks += [("segment", (part, folder), entry) for part, folder in unfinished]
         if not unfinished:
-            tasks.append(("stitch", (entry, folders[entry.path], str(out / entry.name)), entry))
-    return tasks, folders
+            tasks.append(("stitch", (entry, parts, folders, str(out / entry.name)), entry))
+    return tasks, splits
 
 
 def _shot_changes(path: Path) -> list[int]:

@@ -402,8 +402,8 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Times an input is retried after its worker process died.")
 @click.option("--split-frames", type=click.IntRange(min=2), default=None, metavar="N",
-              help="Cut a video longer than N frames into parts processed side by side and stitched "
-                   "(not with --instances or an init mask).")
+              help="Cut a video longer than N frames into parts processed side by side and stitched, "
+                   "at shot changes where there are any (not with an init mask).")
 @_quiet_option
 def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], preset: str, model: str,
           weights: Path | None, device: str, instances: bool, export: str | None, no_video: bool,

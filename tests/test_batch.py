@@ -172,3 +172,37 @@ def test_parts_of_a_long_video_are_cut_at_its_shot_changes(tmp_path: Path) -> No
     assert cuts == [26]
     parts = plan_segments(BatchInput(clip), 44, 30, cuts)  # two parts; the even cut (22) moves to the shot's
     assert [(p.start, p.stop, p.warmup) for p in parts] == [(0, 26, 8), (26, 44, 0)]
+
+
+def test_instance_ids_are_matched_across_the_parts_of_a_split_video(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from flowseg.batch import Segment, _IdStitcher
+    from flowseg.io import instance_colours
+
+    left, right = np.zeros((20, 40), np.uint16), np.zeros((20, 40), np.uint16)
+    left[5:15, 2:12], right[5:15, 25:35] = 1, 1
+
+    def save(path: Path, labels: np.ndarray) -> Path:
+        png = Image.fromarray(labels.astype(np.uint8), mode="P")
+        png.putpalette(instance_colours(255).ravel().tolist())  # without one, Pillow merges same-colour indices
+        png.save(path)
+        return path
+
+    first, second = tmp_path / "000", tmp_path / "001"
+    for folder in (first, second):
+        (folder / "instances").mkdir(parents=True)
+    stitcher = _IdStitcher()
+    stitcher.start_part(first, Segment(BatchInput(tmp_path / "v.mp4"), 0, 0, 3, warmup=0))
+    for t in range(3):  # part 0: the left object is 1, the right one 2
+        got = stitcher.labels(save(first / "instances" / f"{t:05d}.png", left + 2 * right), f"{t:05d}")
+        np.testing.assert_array_equal(got, left + 2 * right)
+    for t in (1, 2):  # part 1 warmed up on frames 1-2 and numbered them the other way round
+        cv2.imwrite(str(second / f"overlap_{t:05d}.png"), (2 * left + right).astype(np.uint16))
+    stitcher.start_part(second, Segment(BatchInput(tmp_path / "v.mp4"), 1, 3, 6, warmup=2))
+    newcomer = np.zeros_like(left)
+    newcomer[0:3, 15:20] = 3
+    got = stitcher.labels(save(second / "instances" / "00003.png", 2 * left + right + newcomer), "00003")
+    np.testing.assert_array_equal(got[left > 0], 1)
+    np.testing.assert_array_equal(got[right > 0], 2)
+    np.testing.assert_array_equal(got[newcomer > 0], 3)  # an object the overlap never saw gets a new ID
