@@ -393,6 +393,9 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
 @_weights_option
 @_device_option
 @click.option("--instances", is_flag=True, help="Tell the target's objects apart (see 'flowseg run --help').")
+@click.option("--moving", "only_moving", is_flag=True, help="Only the --target objects that move, as for 'run'.")
+@click.option("--alpha", "alpha", multiple=True, type=click.Choice(ALPHA_FORMATS), help="As for 'flowseg run'.")
+@click.option("--feather", type=click.FloatRange(min=0), default=0.0, metavar="PX", help="As for 'flowseg run'.")
 @click.option("--export", "export", type=click.Choice(tuple(EXPORTS)), default=None, help="As for 'flowseg run'.")
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -406,7 +409,8 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
                    "at shot changes where there are any (not with an init mask).")
 @_quiet_option
 def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], preset: str, model: str,
-          weights: Path | None, device: str, instances: bool, export: str | None, no_video: bool,
+          weights: Path | None, device: str, instances: bool, only_moving: bool, alpha: tuple[str, ...],
+          feather: float, export: str | None, no_video: bool,
           workers: int | None, address: str | None, retries: int, split_frames: int | None, quiet: bool) -> None:
     """Segment every input like 'flowseg run', in parallel; run it again to finish what is not done.
 
@@ -422,9 +426,9 @@ def batch(inputs: tuple[str, ...], output_dir: Path, target: tuple[str, ...], pr
 
     exported = EXPORTS.get(export, {})
     pipeline_options = {"preset": preset, "target": target, "model": model, "weights": weights, "device": device,
-                        "instances": instances}
-    run_options = {"alpha": exported.get("alpha", ()), "edl": exported.get("edl", False),
-                   "videos": not no_video or exported.get("videos", False)}
+                        "instances": instances, "only_moving": only_moving}
+    run_options = {"alpha": tuple(dict.fromkeys(alpha + exported.get("alpha", ()))), "feather": feather,
+                   "edl": exported.get("edl", False), "videos": not no_video or exported.get("videos", False)}
     entries = collect_inputs(inputs)
 
     def show(report: dict[str, Any]) -> None:
