@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .errors import ConfigError, FlowsegError, MissingDependencyError, OutputError
+from .errors import ConfigError, FlowsegError, MissingDependencyError, OutputError, VideoOpenError
 
 __all__ = ["BatchInput", "Segment", "SEGMENT_WARMUP", "collect_inputs", "plan_segments", "read_manifest", "run_batch",
            "REPORT_NAME"]
@@ -251,6 +251,9 @@ class _Worker:
                             if writer.instances is not None else None
                         writer.write(name, image, read_mask_png(Path(folder) / "masks" / f"{name}.png"), frame_time,
                                      labels)  # fmt: skip
+                if next(frames, None) is not None:  # the parts were planned from the header's frame count
+                    raise VideoOpenError(f"{str(entry.path)!r} has more frames than its header claims; "
+                                         "run it without --split-frames")
                 writer.finish({"input": str(entry.path), "frames": writer.frames_written, "segments": len(folders),
                                "segment_warmup": SEGMENT_WARMUP})
         except FlowsegError as error:
