@@ -232,8 +232,11 @@ class _Worker:
         pixels, one to one); IDs that match nothing, and all IDs of a part
         that starts a new shot, become new IDs.
         """
+        from ._summary import json_safe, provenance
         from .evaluation import read_mask_png
         from .io import FrameSource, ResultWriter
+        from .pipeline import stage_settings
+        from .timeline import edl_of_run
 
         source = FrameSource(entry.path)
         options = {k: v for k, v in self.run_options.items() if k in ("alpha", "feather", "videos")}
@@ -254,8 +257,18 @@ class _Worker:
                 if next(frames, None) is not None:  # the parts were planned from the header's frame count
                     raise VideoOpenError(f"{str(entry.path)!r} has more frames than its header claims; "
                                          "run it without --split-frames")
-                writer.finish({"input": str(entry.path), "frames": writer.frames_written, "segments": len(folders),
-                               "segment_warmup": SEGMENT_WARMUP})
+                changes = _shot_changes(entry.path)
+                if self.run_options.get("edl"):
+                    writer.write_text("shots.edl", edl_of_run(changes, frames=writer.frames_written, fps=source.fps,
+                                                              source=entry.path))
+                writer.finish(json_safe({
+                    "input": str(entry.path), "output": output_dir, "frames": writer.frames_written,
+                    "input_fps": source.fps, "mode": "target", "shot_changes": changes,
+                    "segments": [[part.start, part.stop, part.warmup] for part in parts],
+                    "model": next((getattr(s, "model_used") for s in self.pipeline.stages if hasattr(s, "model_used")),
+                                  None),
+                    "preset": self.pipeline.preset, "settings": stage_settings(self.pipeline.stages), **provenance(),
+                }))  # fmt: skip
         except FlowsegError as error:
             return {"status": "failed", "error": f"stitching: {error}"}
         shutil.rmtree(Path(folders[0]).parent, ignore_errors=True)

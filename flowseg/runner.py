@@ -16,8 +16,7 @@ from .coco import CocoWriter
 from .evaluation import read_label_png
 from .io import FrameSource, ResultWriter
 from .pipeline import Pipeline, object_labels, stage_settings
-from .shots import Boundary, shot_list
-from .timeline import edl_text
+from .timeline import edl_of_run
 from .tracks import objects_in
 from .video import FrameTime
 
@@ -193,10 +192,8 @@ def segment_video(
             **provenance(),
         })
         if edl:
-            cuts = [Boundary("cut", frame - 1, frame) for frame in summary["shot_changes"]]
-            listing = shot_list(cuts, frames=writer.frames_written, fps=source.fps)
-            writer.write_text("shots.edl", edl_text(listing, title=Path(input_path).stem,
-                                                    source_name=Path(input_path).name))
+            writer.write_text("shots.edl", edl_of_run(summary["shot_changes"], frames=writer.frames_written,
+                                                      fps=source.fps, source=Path(input_path)))
         if masks_json is not None:
             masks_json.close()
         writer.finish(summary)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import opentimelineio as otio
 
-__all__ = ["smpte_timecode", "edl_text", "parse_edl", "otio_timeline", "otio_json"]
+__all__ = ["smpte_timecode", "edl_text", "edl_of_run", "parse_edl", "otio_timeline", "otio_json"]
 
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;])(\d{2})$")
 _TRANSITIONS = re.compile(r"^(C|D|W\d{3}|K[BO]?)$")
@@ -290,3 +290,24 @@ def otio_json(listing: dict, *, name: str, media_path: str | None = None) -> str
     import opentimelineio as otio
 
     return otio.adapters.write_to_string(otio_timeline(listing, name=name, media_path=media_path), "otio_json")
+
+
+def edl_of_run(shot_changes: list[int], *, frames: int, fps: float, source: Path) -> str:
+    """The EDL of a segmentation run: its shots, split at `shot_changes` (first frames of new shots), of `source`.
+
+    Examples
+    --------
+    >>> print(edl_of_run([2], frames=4, fps=25.0, source=Path("a.mp4")), end="")
+    TITLE: a
+    FCM: NON-DROP FRAME
+    <BLANKLINE>
+    001  AX       V     C        00:00:00:00 00:00:00:02 00:00:00:00 00:00:00:02
+    * FROM CLIP NAME: a.mp4
+    002  AX       V     C        00:00:00:02 00:00:00:04 00:00:00:02 00:00:00:04
+    * FROM CLIP NAME: a.mp4
+    """
+    from .shots import shot_list
+    from .stages.shots import Boundary
+
+    listing = shot_list([Boundary("cut", frame - 1, frame) for frame in shot_changes], frames=frames, fps=fps)
+    return edl_text(listing, title=source.stem, source_name=source.name)
