@@ -205,12 +205,13 @@ class InstanceTracker:
                 else:
                     unexplained.append((box, part))
         for key, parts in claims.items():
-            # The part the track reaches most is the track; another part is too unless it is big enough to be a
-            # different object that came out from behind it.
+            # The part the track reaches most is the track; another part is too, unless it is big enough to be a
+            # different object that came out from behind it and does not have the track's colours.
             key = self._merged_into.get(key, key)
             parts.sort(key=lambda item: -item[0])
             for rank, (_, box, part) in enumerate(parts):
-                if rank and part.sum() >= 0.3 * self._tracks[key].area:
+                if rank and part.sum() >= 0.3 * self._tracks[key].area and not self._looks_like(
+                        self._tracks[key], image[box][part]):
                     unexplained.append((box, part))
                 else:
                     self._claim(keys, box, part, key, image, seen, blend=True)
@@ -241,6 +242,11 @@ class InstanceTracker:
                 self._claim(keys, box, piece, track.key, image, seen, blend=False)
                 region = region & ~piece
         return region
+
+    @staticmethod
+    def _looks_like(track: _Track, pixels: np.ndarray) -> bool:
+        """Whether `pixels` have the colours of `track` (a piece of it, not another object)."""
+        return float(np.sum(np.sqrt(_colour_histogram(pixels) * track.colours))) >= _REID_SIMILARITY
 
     @staticmethod
     def _could_be(track: _Track, centre: np.ndarray, area: int) -> bool:
