@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .errors import DTypeError, ShapeError
 
-__all__ = ["check_image", "check_prob", "check_flow", "check_same_size"]
+__all__ = ["check_image", "check_mask", "check_prob", "check_flow", "check_same_size"]
 
 
 def check_image(image: object, name: str = "image") -> np.ndarray:
@@ -39,6 +40,47 @@ def check_image(image: object, name: str = "image") -> np.ndarray:
     if image.dtype != np.uint8:
         raise DTypeError(f"{name} has dtype {image.dtype}; expected uint8 with values 0-255")
     return image
+
+
+def check_mask(mask: ArrayLike, name: str = "mask", *, empty: bool = False) -> NDArray[np.bool_]:
+    """Return `mask` as a 2-D bool array, checking shape and dtype.
+
+    Parameters
+    ----------
+    mask : (H, W) bool or integer array_like
+        0 / ``False`` = background, anything else = object.
+    name : str
+        Argument name used in error messages.
+    empty : bool
+        Accept a mask with a zero-length side.
+
+    Returns
+    -------
+    mask : (H, W) bool ndarray
+        A view or a new array; never written to.
+
+    Raises
+    ------
+    ShapeError
+        If `mask` is not 2-D, or has a zero-length side without `empty`.
+    DTypeError
+        If `mask` is neither bool nor integer (float probability maps must be
+        thresholded by the caller).
+    """
+    arr = np.asarray(mask)
+    if arr.ndim != 2 or (0 in arr.shape and not empty):
+        wanted = "an (H, W) mask" if empty else "a non-empty (H, W) mask"
+        raise ShapeError(f"{name} has shape {arr.shape}; expected {wanted}", expected="(H, W)",
+                         actual=tuple(arr.shape))
+    if arr.dtype == np.bool_:
+        return arr
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr != 0
+    raise DTypeError(
+        f"{name} has dtype {arr.dtype}; expected bool or an integer type "
+        "(0 = background, non-zero = object). Threshold probability maps first, "
+        "e.g. prob > 0.5"
+    )
 
 
 def check_prob(prob: object, shape: tuple[int, int], name: str = "prob") -> np.ndarray:

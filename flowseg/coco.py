@@ -51,7 +51,8 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import DTypeError, MaskError, OutputError, ShapeError, UnknownTargetError
+from ._validate import check_mask
+from .errors import MaskError, OutputError, ShapeError, UnknownTargetError
 
 __all__ = ["encode_rle", "decode_rle", "mask_area", "mask_box", "CocoWriter"]
 
@@ -62,21 +63,6 @@ RLE = dict[str, Any]
 # --------------------------------------------------------------------------
 # run-length encoding
 # --------------------------------------------------------------------------
-def _as_mask(mask: ArrayLike, name: str = "mask") -> NDArray[np.bool_]:
-    """Return `mask` as a 2-D bool array (integers: non-zero = object); raise ShapeError / DTypeError."""
-    arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise ShapeError(f"{name} has shape {arr.shape}; expected an (H, W) mask", expected="(H, W)", actual=arr.shape)
-    if arr.dtype == np.bool_:
-        return arr
-    if np.issubdtype(arr.dtype, np.integer):
-        return arr != 0
-    raise DTypeError(
-        f"{name} has dtype {arr.dtype}; expected bool or an integer type (0 = background, non-zero = object); "
-        "threshold probability maps first, e.g. prob > 0.5"
-    )
-
-
 def _runs(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Run lengths of `mask` in column-major order, starting with a run of background (possibly 0 long)."""
     flat = mask.ravel(order="F")
@@ -184,7 +170,7 @@ def encode_rle(mask: ArrayLike) -> RLE:
     >>> encode_rle(np.zeros((3, 3), bool))
     {'size': [3, 3], 'counts': '9'}
     """
-    mask = _as_mask(mask)
+    mask = check_mask(mask, empty=True)
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": _pack(_runs(mask))}
 
 
@@ -263,7 +249,7 @@ def mask_box(mask: ArrayLike) -> list[float]:
     >>> mask_box(np.zeros((2, 2), bool))
     [0.0, 0.0, 0.0, 0.0]
     """
-    mask = _as_mask(mask)
+    mask = check_mask(mask, empty=True)
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return [0.0, 0.0, 0.0, 0.0]
@@ -430,7 +416,7 @@ class CocoWriter:
         """
         if self._closed:
             raise OutputError(f"COCO file {str(self.path)!r} is already closed or aborted")
-        mask = _as_mask(mask)
+        mask = check_mask(mask, empty=True)
         if mask.shape != (self.height, self.width):
             raise ShapeError(
                 f"mask of frame {frame_index} has shape {mask.shape}; expected (H, W) = {(self.height, self.width)}",

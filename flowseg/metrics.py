@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from flowseg.errors import DTypeError, ShapeError
+from flowseg._validate import check_mask
+from flowseg.errors import ShapeError
 
 __all__ = [
     "region_similarity",
@@ -57,47 +58,6 @@ N_DECAY_BINS: int = 4
 # --------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------
-def _as_mask(mask: ArrayLike, name: str) -> NDArray[np.bool_]:
-    """Return `mask` as a 2-D bool array, checking shape and dtype.
-
-    Parameters
-    ----------
-    mask : (H, W) bool or integer array_like
-        0 / ``False`` = background, anything else = object.
-    name : str
-        Argument name used in error messages.
-
-    Returns
-    -------
-    mask : (H, W) bool ndarray
-        A view or a new array; never written to.
-
-    Raises
-    ------
-    ShapeError
-        If `mask` is not 2-D or has a zero-length side.
-    DTypeError
-        If `mask` is neither bool nor integer (float probability maps must be
-        thresholded by the caller).
-    """
-    arr = np.asarray(mask)
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise ShapeError(
-            f"{name} has shape {arr.shape}; expected a non-empty (H, W) mask",
-            expected="(H, W)",
-            actual=tuple(arr.shape),
-        )
-    if arr.dtype == np.bool_:
-        return arr
-    if np.issubdtype(arr.dtype, np.integer):
-        return arr != 0
-    raise DTypeError(
-        f"{name} has dtype {arr.dtype}; expected bool or an integer type "
-        "(0 = background, non-zero = object). Threshold probability maps first, "
-        "e.g. prob > 0.5"
-    )
-
-
 def _check_same_shape(
     pred: NDArray[np.bool_], gt: NDArray[np.bool_], where: str = ""
 ) -> None:
@@ -156,8 +116,8 @@ def region_similarity(pred: ArrayLike, gt: ArrayLike) -> float:
     >>> region_similarity(np.zeros((2, 2), bool), np.zeros((2, 2), bool))
     1.0
     """
-    p = _as_mask(pred, "pred")
-    g = _as_mask(gt, "gt")
+    p = check_mask(pred, "pred")
+    g = check_mask(gt, "gt")
     _check_same_shape(p, g)
     union = np.count_nonzero(p | g)
     if union == 0:
@@ -208,7 +168,7 @@ def boundary_map(mask: ArrayLike) -> NDArray[np.bool_]:
            [1, 1, 1, 0],
            [0, 0, 0, 0]])
     """
-    seg = _as_mask(mask, "mask")
+    seg = check_mask(mask, "mask")
     right = np.zeros_like(seg)
     below = np.zeros_like(seg)
     diag = np.zeros_like(seg)
@@ -389,8 +349,8 @@ def boundary_measure(
     >>> boundary_measure(np.zeros_like(gt), gt)   # empty prediction
     0.0
     """
-    p = _as_mask(pred, "pred")
-    g = _as_mask(gt, "gt")
+    p = check_mask(pred, "pred")
+    g = check_mask(gt, "gt")
     _check_same_shape(p, g)
     radius = boundary_tolerance(g.shape, bound_th)
     precision, recall = _boundary_precision_recall(boundary_map(p), boundary_map(g), radius)
@@ -519,7 +479,7 @@ def temporal_instability(masks: Iterable[ArrayLike]) -> float:
     total = 0.0
     pairs = 0
     for i, mask in enumerate(masks):
-        cur = _as_mask(mask, f"masks[{i}]")
+        cur = check_mask(mask, f"masks[{i}]")
         if prev is not None:
             if cur.shape != prev.shape:
                 raise ShapeError(
@@ -611,8 +571,8 @@ def evaluate_sequence(
                 expected=f"{t} masks",
                 actual=(t + 1,),
             ) from None
-        p = _as_mask(pred, f"preds[{t}]")
-        g = _as_mask(gt, f"gts[{t}]")
+        p = check_mask(pred, f"preds[{t}]")
+        g = check_mask(gt, f"gts[{t}]")
         _check_same_shape(p, g, where=f" at frame {t}")
         if prev is not None:
             if p.shape != prev.shape:
