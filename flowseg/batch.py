@@ -224,8 +224,11 @@ class _Worker:
         labelled = any("labels" in stage.provides for stage in self.pipeline.stages)
         return "+".join(self.pipeline.target) if labelled else None
 
-    def stitch(self, entry: BatchInput, parts: list[Segment], folders: list[str], output_dir: str) -> dict[str, Any]:
+    def stitch(self, entry: BatchInput, parts: list[Segment], folders: list[str], output_dir: str,
+               shot_changes: list[int]) -> dict[str, Any]:
         """Write the finished output folder of a split video from its parts, with videos and audio.
+
+        `shot_changes` are the video's, found when the parts were planned.
 
         With instances, each part's IDs are matched to the IDs already
         written by their overlap on the part's warm-up frames (most shared
@@ -257,13 +260,12 @@ class _Worker:
                 if next(frames, None) is not None:  # the parts were planned from the header's frame count
                     raise VideoOpenError(f"{str(entry.path)!r} has more frames than its header claims; "
                                          "run it without --split-frames")
-                changes = _shot_changes(entry.path)
                 if self.run_options.get("edl"):
-                    writer.write_text("shots.edl", edl_of_run(changes, frames=writer.frames_written, fps=source.fps,
-                                                              source=entry.path))
+                    edl = edl_of_run(shot_changes, frames=writer.frames_written, fps=source.fps, source=entry.path)
+                    writer.write_text("shots.edl", edl)
                 writer.finish(json_safe({
                     "input": str(entry.path), "output": output_dir, "frames": writer.frames_written,
-                    "input_fps": source.fps, "mode": "target", "shot_changes": changes,
+                    "input_fps": source.fps, "mode": "target", "shot_changes": shot_changes,
                     "segments": [[part.start, part.stop, part.warmup] for part in parts],
                     "model": next((getattr(s, "model_used") for s in self.pipeline.stages if hasattr(s, "model_used")),
                                   None),
@@ -432,9 +434,9 @@ def run_batch(
             row = rows[entry.path]
             if method == "segment" and result["status"] == "done":
                 row["frames"] = row.get("frames", 0) + result["frames"]
-                plan, parts = splits[entry.path]
-                if row["status"] != "failed" and all((Path(f) / "summary.json").is_file() for f in parts):
-                    tasks.insert(0, ("stitch", (entry, plan, parts, str(out / entry.name)), entry))
+                stitch = splits[entry.path]  # ("stitch", (entry, parts, folders, ...), entry)
+                if row["status"] != "failed" and all((Path(f) / "summary.json").is_file() for f in stitch[1][2]):
+                    tasks.insert(0, stitch)
             elif row["status"] != "failed":
                 row.update(result)
                 if row["status"] == "done" and method == "stitch":  # a split input: its parts ran side by side
@@ -451,14 +453,13 @@ def run_batch(
 
 
 def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]], split_frames: int | None
-          ) -> tuple[list[tuple[str, tuple, BatchInput]], dict[Path, tuple[list[Segment], list[str]]]]:
+          ) -> tuple[list[tuple[str, tuple, BatchInput]], dict[Path, tuple[str, tuple, BatchInput]]]:
     """The tasks of a batch: ``("process", ...)`` per input, or ``("segment", ...)`` per unfinished part of a
-    long one (its ``("stitch", ...)`` task follows when its parts are done); and each split input's parts and
-    their folders."""
+    long one; and each split input's ``("stitch", ...)`` task, to run when its parts are done."""
     from .io import FrameSource
 
     tasks: list[tuple[str, tuple, BatchInput]] = []
-    splits: dict[Path, tuple[list[Segment], list[str]]] = {}
+    splits: dict[Path, tuple[str, tuple, BatchInput]] = {}
     for entry in todo:
         try:
             length = FrameSource(entry.path).frame_count if split_frames else None
@@ -470,13 +471,13 @@ def _plan(todo: list[BatchInput], out: Path, rows: dict[Path, dict[str, Any]], s
             tasks.append(("process", (entry, str(out / entry.name)), entry))
             continue
         folders = [str(out / f".{entry.name}.segments" / f"{part.index:03d}") for part in parts]
-        splits[entry.path] = (parts, folders)
+        splits[entry.path] = ("stitch", (entry, parts, folders, str(out / entry.name), cuts), entry)
         rows[entry.path]["segments"] = len(parts)
         unfinished = [(part, folder) for part, folder in zip(parts, folders)
                       if not (Path(folder) / "summary.json").is_file()]  # fmt: skip
         tasks += [("segment", (part, folder), entry) for part, folder in unfinished]
         if not unfinished:
-            tasks.append(("stitch", (entry, parts, folders, str(out / entry.name)), entry))
+            tasks.append(splits[entry.path])
     return tasks, splits
 
 
