@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -97,6 +98,13 @@ def test_objects_that_arrive_touching_are_two() -> None:
     assert parts.max() == 2 and (parts[region] > 0).all()
     single = disc(80, 48, 25) | disc(80, 20, 10)  # a body and a head make one object
     assert split_touching(single).max() == 1
+
+
+@pytest.mark.parametrize("angle", range(0, 180, 15))
+def test_a_tilted_body_is_one_object(angle: int) -> None:
+    # A tilted ellipse's distance transform has a ridge whose equal tops touch no other: still one peak.
+    body = cv2.ellipse(np.zeros(SHAPE, np.uint8), (88, 48), (40, 15), angle, 0, 360, 1, -1) > 0
+    assert split_touching(body).max() == 1
 
 
 def test_a_flicker_is_not_a_track() -> None:

@@ -89,10 +89,13 @@ def split_touching(region: Mask) -> NDArray[np.int32]:
     height = float(distance.max())
     if height < 2.0:
         return region.astype(np.int32)
-    from skimage.morphology import h_maxima
+    from skimage.morphology import local_maxima, reconstruction
     from skimage.segmentation import watershed
 
-    peaks, count = ndimage.label(h_maxima(distance, _PEAK_SEPARATION * height))
+    # The peaks of the h-maxima transform: one plateau per dome rising h above its saddle. (skimage's h_maxima
+    # marks every top pixel of such a dome instead, so a ridge with two equal tops gave two peaks.)
+    domes = reconstruction(distance - _PEAK_SEPARATION * height, distance)
+    peaks, count = ndimage.label(local_maxima(domes, connectivity=2) & region, np.ones((3, 3)))
     if count < 2:
         return region.astype(np.int32)
     return watershed(-distance, peaks, mask=region).astype(np.int32)
