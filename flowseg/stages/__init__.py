@@ -1,6 +1,6 @@
 """Pipeline stages, one module each."""
 
-from .appearance import ColourModel, ObjectAppearance, spatial_prior
+from .appearance import ColourModel, LocalColourModel, ObjectAppearance, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
@@ -15,6 +15,7 @@ __all__ = [
     "VOC_CLASSES",
     "ObjectAppearance",
     "ColourModel",
+    "LocalColourModel",
     "spatial_prior",
     "SemanticSegmenter",
     "resolve_targets",

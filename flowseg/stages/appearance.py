@@ -2,19 +2,23 @@
 
 The evidence of each frame is the object's appearance (colour, and where a
 semantic model recognises the object, its class probability) restricted to
-the neighbourhood of where the flow says the object now is.
+the neighbourhood of where the flow says the object now is, averaged with
+what the colours say near each pixel in the previous frame (a local colour
+model that tells the object from a background of the same colours elsewhere).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from .._validate import check_image, check_prob
-from ..types import Frame, Image, Mask, ProbMap, Stage, StageOutput
+from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
+from ._sampling import flow_targets, pixel_grid
 from .warp import warp_mask
 
-__all__ = ["ColourModel", "spatial_prior", "ObjectAppearance"]
+__all__ = ["ColourModel", "LocalColourModel", "spatial_prior", "ObjectAppearance"]
 
 
 class ColourModel:
@@ -74,6 +78,115 @@ class ColourModel:
         return self.table()[self.bin_index(image)]
 
 
+class LocalColourModel:
+    """Object-versus-background colour posterior that varies over the frame: one joint RGB histogram per grid cell.
+
+    Where the object and the background share colours (a black swan on dark
+    water, a grey car before a grey wall), a histogram of the whole frame
+    cannot tell them apart; near any one place they usually differ. Each cell
+    of a grid counts the object's and the background's pixels of each colour
+    over its own and its 8 neighbouring cells; a pixel's posterior is read
+    from the cell it comes from (where the flow says it was).
+
+    Parameters
+    ----------
+    cell : int
+        Side of a grid cell in pixels (>= 1).
+    bins : int
+        Histogram bins per channel (a power of two from 2 to 64).
+
+    Notes
+    -----
+    ``posterior = (n_obj + k * prior) / (n_obj + n_bg + k)``, with ``n`` the
+    counts of the pixel's colour in the 3 x 3 cells around its cell, as
+    fractions of their pixels, and ``k`` = :attr:`PSEUDO_COUNT`: where a
+    colour was seen nearby it decides, elsewhere the `prior` does.
+
+    Examples
+    --------
+    Black on the left is object, black on the right is background:
+
+    >>> image = np.zeros((8, 32, 3), np.uint8)
+    >>> mask = np.zeros((8, 32), bool); mask[:, :8] = True
+    >>> model = LocalColourModel(cell=4).fit(image, mask)
+    >>> p = model.posterior(image, prior=np.full((8, 32), 0.5, np.float32))
+    >>> float(p[4, 2]) > 0.9, float(p[4, 30]) < 0.1
+    (True, True)
+    """
+
+    PSEUDO_COUNT: float = 0.02
+    """Weight of the prior, as a fraction of the pixels around a cell (0.1 and 0.3 did worse on DAVIS)."""
+
+    def __init__(self, cell: int, bins: int = 8) -> None:
+        if cell < 1:
+            raise ValueError(f"cell is {cell}; expected at least 1 pixel")
+        self._colours = ColourModel(bins)
+        self.cell = int(cell)
+        self._counts: tuple[np.ndarray, np.ndarray] | None = None
+        self._region = (slice(0, 0), slice(0, 0))
+
+    def fit(self, image: Image, mask: Mask, region: tuple[slice, slice] | None = None) -> LocalColourModel:
+        """Count the colours of the object (`mask`) and of the background around each cell; returns self.
+
+        With `region` (rows, columns), only that part of the frame is modelled
+        (the grid starts at its corner); elsewhere :meth:`posterior` gives the prior.
+        """
+        self._region = region = region or (slice(0, mask.shape[0]), slice(0, mask.shape[1]))
+        image, mask = image[region], mask[region]
+        h, w = mask.shape
+        rows, cols = -(-h // self.cell), -(-w // self.cell)
+        size = self._colours.bins**3
+        cells = (np.arange(h)[:, None] // self.cell) * cols + np.arange(w)[None, :] // self.cell
+        key = (cells * size + self._colours.bin_index(image)).ravel()
+        inside = np.asarray(mask, bool).ravel()
+        per_pixel = 1.0 / self.cell**2
+        self._counts = tuple(
+            ndimage.uniform_filter(
+                np.bincount(key[where], minlength=rows * cols * size).reshape(rows, cols, size).astype(np.float32),
+                size=(3, 3, 1), mode="constant") * per_pixel
+            for where in (inside, ~inside)
+        )  # fmt: skip
+        return self
+
+    def posterior(self, image: Image, prior: ProbMap, flow_bwd: Flow | None = None) -> ProbMap:
+        """``(H, W) float32`` in [0, 1]: the object posterior of each pixel of `image`.
+
+        Parameters
+        ----------
+        image : (H, W, 3) uint8 ndarray
+            The frame to label.
+        prior : (H, W) float32 ndarray
+            The posterior where the cell saw no pixel of that colour, in [0, 1].
+        flow_bwd : (H, W, 2) float32 ndarray, optional
+            Flow from `image` back to the frame the model was fitted on: each
+            pixel is read from the cell it came from (its own cell if None).
+        """
+        if self._counts is None:
+            raise RuntimeError("LocalColourModel used before fit")
+        h, w = prior.shape
+        source = pixel_grid(h, w) if flow_bwd is None else flow_targets(flow_bwd)
+        rows, cols = self._region
+        ys = np.floor(source[..., 1]).astype(np.int32) - rows.start
+        xs = np.floor(source[..., 0]).astype(np.int32) - cols.start
+        inside = (ys >= 0) & (ys < rows.stop - rows.start) & (xs >= 0) & (xs < cols.stop - cols.start)
+        where = (ys[inside] // self.cell, xs[inside] // self.cell, self._colours.bin_index(image)[inside])
+        obj, bg = self._counts[0][where], self._counts[1][where]
+        k = self.PSEUDO_COUNT
+        posterior = np.array(prior, dtype=np.float32)
+        posterior[inside] = (obj + k * posterior[inside]) / (obj + bg + k)
+        return posterior
+
+
+def _grown_box(mask: Mask, margin: float) -> tuple[slice, slice]:
+    """The bounding box of `mask` grown by `margin` pixels on every side, within the frame."""
+    rows, cols = np.nonzero(np.asarray(mask).any(axis=1))[0], np.nonzero(np.asarray(mask).any(axis=0))[0]
+    if not len(rows):
+        return slice(0, 0), slice(0, 0)
+    m = int(np.ceil(margin))
+    return (slice(max(rows[0] - m, 0), min(rows[-1] + 1 + m, mask.shape[0])),
+            slice(max(cols[0] - m, 0), min(cols[-1] + 1 + m, mask.shape[1])))  # fmt: skip
+
+
 DEFAULT_LOCALITY: float = 0.25
 """Default fall-off of the spatial prior around an object, as a fraction of its size (the square root of its area)."""
 
@@ -128,15 +241,23 @@ class ObjectAppearance:
     (:meth:`~flowseg.stages.SemanticSegmenter.classes_in`, then
     :meth:`~flowseg.stages.SemanticSegmenter.retarget` to them; for another
     stage: whether its mean evidence in the mask is above 0.5). On every
-    later frame the evidence is ``spatial_prior(warped previous mask) *
-    appearance``, where appearance is the colour posterior, averaged with the
-    class probability when a class was found.
+    later frame the evidence is the mean of ``global = spatial_prior(warped
+    previous mask) * appearance``, where appearance is the colour posterior,
+    averaged with the class probability when a class was found, and of
+    ``local``, the posterior of a :class:`LocalColourModel` fitted on the
+    previous frame and its mask (`global` standing in where the colour was
+    not seen nearby), weighed by `local_weight`.
 
     Mechanisms that keep the mask on its object:
 
     - **Locality.** The spatial prior, with a fall-off of `locality` times the
       object's first-frame size (square root of its area), gives nothing to
       look-alikes elsewhere, including other objects of the same class.
+    - **Local colours.** The local model (cells of an eighth of the object's
+      size) tells the object from background of the same colours around it,
+      which the global histograms cannot: on the 12 DAVIS-2016 sequences J
+      went from 0.629 to 0.654, F from 0.603 to 0.623 (weight 0.5; 1.0 gave
+      0.531 / 0.509: alone it loses fast objects whose flow fails).
     - **Re-anchoring.** The colour model is the mean of the first frame's
       histograms (fixed) and running ones, so updates cannot drift it away.
     - **Confidence-gated updates.** Running histograms take in, at rate
@@ -159,6 +280,9 @@ class ObjectAppearance:
         Fall-off of the spatial prior as a fraction of the object's size (> 0).
     update_rate : float
         Weight of each frame in the running colour histograms, in [0, 1].
+    local_weight : float
+        Weight of the local colour model in the evidence, in [0, 1] (0: the
+        global evidence alone).
 
     Attributes
     ----------
@@ -179,7 +303,12 @@ class ObjectAppearance:
     provides: tuple[str, ...] = ("evidence",)
 
     def __init__(
-        self, semantics: Stage | None = None, *, locality: float = DEFAULT_LOCALITY, update_rate: float = 0.1
+        self,
+        semantics: Stage | None = None,
+        *,
+        locality: float = DEFAULT_LOCALITY,
+        update_rate: float = 0.1,
+        local_weight: float = 0.5,
     ) -> None:
         if semantics is not None and "evidence" not in semantics.provides:
             raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
@@ -187,9 +316,12 @@ class ObjectAppearance:
             raise ValueError(f"locality is {locality}; expected a positive fraction of the object's size")
         if not 0.0 <= update_rate <= 1.0:
             raise ValueError(f"update_rate is {update_rate}; expected a value in [0, 1]")
+        if not 0.0 <= local_weight <= 1.0:
+            raise ValueError(f"local_weight is {local_weight}; expected a value in [0, 1]")
         self.requires: tuple[str, ...] = ("flow_bwd", "flow_confidence", "previous_mask")
         self.locality = locality
         self.update_rate = update_rate
+        self.local_weight = local_weight
         self._semantics = semantics
         self._target = getattr(semantics, "target", None) if hasattr(semantics, "retarget") else None
         self.reset()
@@ -199,6 +331,7 @@ class ObjectAppearance:
         self._running = ColourModel().fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._last_seen = mask
+        self._previous_image = frame.image
         self._object_classes = ()
         if self._semantics is not None and mask.any():
             if hasattr(self._semantics, "classes_in"):
@@ -239,6 +372,11 @@ class ObjectAppearance:
         prior = spatial_prior(self._last_seen, self.locality * self._size)
         index = self._first.bin_index(image)
         evidence = prior * self._appearance(frame, index)
+        if self.local_weight > 0 and where.any():
+            local = LocalColourModel(cell=int(np.clip(self._size / 8, 4, 64)))
+            local.fit(self._previous_image, previous > 0.5, _grown_box(previous > 0.5, self._size))
+            evidence += self.local_weight * (local.posterior(image, evidence, frame.data["flow_bwd"]) - evidence)
+        self._previous_image = image
         self._update(index, warped, frame.data["flow_confidence"])
         return {"evidence": evidence.astype(np.float32, copy=False)}
 
@@ -252,6 +390,7 @@ class ObjectAppearance:
         self._running: ColourModel | None = None
         self._size = 1.0
         self._last_seen: Mask | None = None
+        self._previous_image: Image | None = None
         self._object_classes: tuple[str, ...] = ()
         self._lost_at: int | None = None
 
