@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .._validate import check_image, check_prob
 from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
-from ._sampling import flow_targets, pixel_grid
+from ._sampling import pixel_grid
 from .warp import warp_mask
 
 __all__ = ["ColourModel", "LocalColourModel", "spatial_prior", "ObjectAppearance"]
@@ -137,15 +136,12 @@ class LocalColourModel:
         rows, cols = -(-h // self.cell), -(-w // self.cell)
         size = self._colours.bins**3
         cells = (np.arange(h)[:, None] // self.cell) * cols + np.arange(w)[None, :] // self.cell
-        key = (cells * size + self._colours.bin_index(image)).ravel()
-        inside = np.asarray(mask, bool).ravel()
-        per_pixel = 1.0 / self.cell**2
-        self._counts = tuple(
-            ndimage.uniform_filter(
-                np.bincount(key[where], minlength=rows * cols * size).reshape(rows, cols, size).astype(np.float32),
-                size=(3, 3, 1), mode="constant") * per_pixel
-            for where in (inside, ~inside)
-        )  # fmt: skip
+        key = (cells * size + self._colours.bin_index(image)) * 2 + np.asarray(mask, bool)  # background 0, object 1
+        counts = np.bincount(key.ravel(), minlength=rows * cols * size * 2).reshape(rows, cols, size * 2)
+        padded = np.pad(counts.astype(np.float32), ((1, 1), (1, 1), (0, 0)))  # sum over 3 x 3 cells, separably
+        rows_summed = padded[:-2] + padded[1:-1] + padded[2:]
+        counts = (rows_summed[:, :-2] + rows_summed[:, 1:-1] + rows_summed[:, 2:]) / (9.0 * self.cell**2)
+        self._counts = counts.reshape(rows, cols, size, 2)
         return self
 
     def posterior(self, image: Image, prior: ProbMap, flow_bwd: Flow | None = None) -> ProbMap:
@@ -163,17 +159,19 @@ class LocalColourModel:
         """
         if self._counts is None:
             raise RuntimeError("LocalColourModel used before fit")
-        h, w = prior.shape
-        source = pixel_grid(h, w) if flow_bwd is None else flow_targets(flow_bwd)
-        rows, cols = self._region
-        ys = np.floor(source[..., 1]).astype(np.int32) - rows.start
-        xs = np.floor(source[..., 0]).astype(np.int32) - cols.start
-        inside = (ys >= 0) & (ys < rows.stop - rows.start) & (xs >= 0) & (xs < cols.stop - cols.start)
-        where = (ys[inside] // self.cell, xs[inside] // self.cell, self._colours.bin_index(image)[inside])
-        obj, bg = self._counts[0][where], self._counts[1][where]
-        k = self.PSEUDO_COUNT
+        region = self._region  # pixels of `image` outside it are taken to come from outside it too
+        source = pixel_grid(*prior.shape)[region]
+        if flow_bwd is not None:
+            source = source + flow_bwd[region]
+        ys = np.floor(source[..., 1]).astype(np.int32) - region[0].start
+        xs = np.floor(source[..., 0]).astype(np.int32) - region[1].start
+        inside = (ys >= 0) & (ys < region[0].stop - region[0].start) & (xs >= 0) & (xs < region[1].stop - region[1].start)
+        colours = self._colours.bin_index(image[region])[inside]
+        counts = self._counts[ys[inside] // self.cell, xs[inside] // self.cell, colours]
         posterior = np.array(prior, dtype=np.float32)
-        posterior[inside] = (obj + k * posterior[inside]) / (obj + bg + k)
+        crop = posterior[region]
+        k = self.PSEUDO_COUNT
+        crop[inside] = (counts[:, 1] + k * crop[inside]) / (counts[:, 0] + counts[:, 1] + k)
         return posterior
 
 
