@@ -251,11 +251,13 @@ class ObjectAppearance:
     - **Locality.** The spatial prior, with a fall-off of `locality` times the
       object's first-frame size (square root of its area), gives nothing to
       look-alikes elsewhere, including other objects of the same class.
-    - **Local colours.** The local model (cells of an eighth of the object's
-      size) tells the object from background of the same colours around it,
-      which the global histograms cannot: on the 12 DAVIS-2016 sequences J
-      went from 0.629 to 0.654, F from 0.603 to 0.623 (weight 0.5; 1.0 gave
-      0.531 / 0.509: alone it loses fast objects whose flow fails).
+    - **Local colours.** The local model, fitted on the previous frame over
+      the object's box grown by its size, in cells of an eighth of its size
+      (both as it was in that frame), tells the object from background of the
+      same colours around it, which the global histograms cannot: on the 12
+      DAVIS-2016 sequences (``balanced``) J went from 0.629 to 0.664, F from
+      0.603 to 0.629 (weight 0.5; 1.0 gave 0.531 / 0.509: alone it loses fast
+      objects whose flow fails).
     - **Re-anchoring.** The colour model is the mean of the first frame's
       histograms (fixed) and running ones, so updates cannot drift it away.
     - **Confidence-gated updates.** Running histograms take in, at rate
@@ -370,9 +372,11 @@ class ObjectAppearance:
         prior = spatial_prior(self._last_seen, self.locality * self._size)
         index = self._first.bin_index(image)
         evidence = prior * self._appearance(frame, index)
-        if self.local_weight > 0 and where.any():
-            local = LocalColourModel(cell=int(np.clip(self._size / 8, 4, 64)))
-            local.fit(self._previous_image, previous > 0.5, _grown_box(previous > 0.5, self._size))
+        last = previous > 0.5
+        if self.local_weight > 0 and last.any():
+            size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
+            local = LocalColourModel(cell=int(np.clip(size / 8, 4, 64)))
+            local.fit(self._previous_image, last, _grown_box(last, size))
             evidence += self.local_weight * (local.posterior(image, evidence, frame.data["flow_bwd"]) - evidence)
         self._previous_image = image
         self._update(index, warped, frame.data["flow_confidence"])
