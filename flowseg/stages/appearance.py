@@ -121,7 +121,7 @@ class LocalColourModel:
             raise ValueError(f"cell is {cell}; expected at least 1 pixel")
         self._colours = ColourModel(bins)
         self.cell = int(cell)
-        self._counts: tuple[np.ndarray, np.ndarray] | None = None
+        self._counts: np.ndarray | None = None  # (rows, cols, colours, 2): background, object
         self._region = (slice(0, 0), slice(0, 0))
 
     def fit(self, image: Image, mask: Mask, region: tuple[slice, slice] | None = None) -> LocalColourModel:
@@ -165,7 +165,8 @@ class LocalColourModel:
             source = source + flow_bwd[region]
         ys = np.floor(source[..., 1]).astype(np.int32) - region[0].start
         xs = np.floor(source[..., 0]).astype(np.int32) - region[1].start
-        inside = (ys >= 0) & (ys < region[0].stop - region[0].start) & (xs >= 0) & (xs < region[1].stop - region[1].start)
+        height, width = region[0].stop - region[0].start, region[1].stop - region[1].start
+        inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
         colours = self._colours.bin_index(image[region])[inside]
         counts = self._counts[ys[inside] // self.cell, xs[inside] // self.cell, colours]
         posterior = np.array(prior, dtype=np.float32)
