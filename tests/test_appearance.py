@@ -244,7 +244,7 @@ class TestBadInitMask:
         pipeline = Pipeline([FlowEstimator(), Constant(), MaskRefiner()])
         frames, a_masks, _ = two_objects_clip(2)
         assert MaskWarper  # the usual evidence consumer is absent here on purpose
-        with pytest.raises(StageOrderError, match="replaces the stage that provides 'evidence'; this pipeline has none"):
+        with pytest.raises(StageOrderError, match="replaces the stage that provides 'evidence'; this pipeline has no"):
             pipeline.run(frames, init_mask=a_masks[0])
 
 

@@ -142,7 +142,8 @@ class ShotDetector:
         usual_consistency = float(np.median(self._consistency)) if self._consistency else consistency
         stands_out = change > self._standout_threshold(usual_change)
         abrupt = stands_out and (consistency < 0.5 * usual_consistency or long_change > 0.5)
-        gradual = long_change > 0.5 and change > 0.5 * self.sensitivity * usual_change and consistency < usual_consistency
+        gradual = (long_change > 0.5 and change > 0.5 * self.sensitivity * usual_change
+                   and consistency < usual_consistency)
         return abrupt or gradual
 
     def push(self, signature: np.ndarray, consistency: float) -> list[Boundary]:
