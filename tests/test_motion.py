@@ -7,7 +7,7 @@ import pytest
 
 from flowseg import ConfigError, MaskRefiner, Pipeline, UnknownTargetError
 from flowseg.metrics import region_similarity
-from flowseg.stages import MovingTargets, camera_flow, residual_motion
+from flowseg.stages import MovingTargets, camera_flow, object_motion_agreement, residual_motion
 
 from synthetic import KnownMasks, object_mask, texture
 
@@ -45,6 +45,25 @@ def test_camera_flow_explains_a_pan() -> None:
     np.testing.assert_allclose(explained[0, 0], (-4.0, 0.0), atol=1e-3)
     residual = residual_motion(flow)
     assert residual[:30].max() < 1e-3 and residual[45:55, 55:75].min() > 7
+
+
+def test_object_motion_agreement_tells_the_object_from_the_panned_background() -> None:
+    h, w = 60, 100
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = 3.0  # the camera pans: the background comes from 3 px to the right
+    obj = np.zeros((h, w), bool)
+    obj[20:40, 30:60] = True
+    flow[obj] = (-4.0, 1.0)  # the object moves on its own
+    sure = np.ones((h, w), np.float32)
+    agreement = object_motion_agreement(flow, sure, obj)
+    assert agreement[obj].min() > 0.9 and agreement[~obj].max() < 0.1
+    unsure = object_motion_agreement(flow, np.full((h, w), 0.6, np.float32), obj)
+    assert 0.5 < unsure[obj].min() < agreement[obj].min()  # less sure flow, weaker opinion
+    same = object_motion_agreement(np.zeros((h, w, 2), np.float32), sure, obj)  # nothing moves: no opinion
+    np.testing.assert_allclose(same, 0.5)
+    tiny = np.zeros((h, w), bool)
+    tiny[0, :5] = True
+    np.testing.assert_array_equal(object_motion_agreement(flow, sure, tiny), 0.5)  # too small to fit a motion
 
 
 def test_mover_found_under_a_camera_pan() -> None:

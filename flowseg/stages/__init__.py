@@ -4,7 +4,7 @@ from .appearance import ColourModel, LocalColourModel, ObjectAppearance, spatial
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
-from .motion import MovingObjects, MovingTargets, camera_flow, motion_hint, residual_motion
+from .motion import MovingObjects, MovingTargets, camera_flow, motion_hint, object_motion_agreement, residual_motion
 from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
@@ -30,6 +30,7 @@ __all__ = [
     "MovingTargets",
     "camera_flow",
     "residual_motion",
+    "object_motion_agreement",
     "motion_hint",
     "MOTION_MODELS",
     "PredictionPrior",

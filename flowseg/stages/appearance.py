@@ -248,7 +248,8 @@ class ObjectAppearance:
     averaged with the class probability when a class was found, and of
     ``local``, the posterior of a :class:`LocalColourModel` fitted on the
     previous frame and its mask (`global` standing in where the colour was
-    not seen nearby), weighed by `local_weight`.
+    not seen nearby), weighed by `local_weight`, then weighed by motion
+    (with `use_motion`, below).
 
     Mechanisms that keep the mask on its object:
 
@@ -262,6 +263,15 @@ class ObjectAppearance:
       DAVIS-2016 sequences (``balanced``) J went from 0.629 to 0.664, F from
       0.603 to 0.629 (weight 0.5; 1.0 gave 0.531 / 0.509: alone it loses fast
       objects whose flow fails).
+    - **Motion.** The evidence is weighed (odds multiplied) by whether each
+      pixel's flow fits the object's own motion (an affine map fitted to the
+      flow inside the carried mask) better than the camera's
+      (:func:`~flowseg.stages.object_motion_agreement`): background of the
+      object's colours that keeps still while the object moves stays
+      background. On the 12 DAVIS-2016 sequences J went from 0.664 to 0.689,
+      F from 0.630 to 0.669 (car-roundabout 0.741 -> 0.853, dog 0.767 ->
+      0.844); what moves with the object is taken for it, as a swan's
+      reflection (blackswan 0.889 -> 0.699). No effect while both stand still.
     - **Re-anchoring.** The colour model is the mean of the first frame's
       histograms (fixed) and running ones, so updates cannot drift it away.
     - **Confidence-gated updates.** Running histograms take in, at rate
@@ -287,6 +297,9 @@ class ObjectAppearance:
     local_weight : float
         Weight of the local colour model in the evidence, in [0, 1] (0: the
         global evidence alone).
+    use_motion : bool
+        Weigh the evidence by whether each pixel moves like the object or like
+        the camera (:func:`~flowseg.stages.motion.object_motion_agreement`).
 
     Attributes
     ----------
@@ -313,6 +326,7 @@ class ObjectAppearance:
         locality: float = DEFAULT_LOCALITY,
         update_rate: float = 0.1,
         local_weight: float = 0.5,
+        use_motion: bool = True,
     ) -> None:
         if semantics is not None and "evidence" not in semantics.provides:
             raise ValueError(f"{type(semantics).__name__} provides no 'evidence'; expected a semantics stage")
@@ -326,6 +340,7 @@ class ObjectAppearance:
         self.locality = locality
         self.update_rate = update_rate
         self.local_weight = local_weight
+        self.use_motion = use_motion
         self._semantics = semantics
         self._target = getattr(semantics, "target", None) if hasattr(semantics, "retarget") else None
         self.reset()
@@ -383,6 +398,11 @@ class ObjectAppearance:
             local.fit(self._previous_image, last, _grown_box(last, size))
             evidence += self.local_weight * (local.posterior(image, evidence, frame.data["flow_bwd"]) - evidence)
         self._previous_image = image
+        if self.use_motion and where.any():
+            from .motion import object_motion_agreement  # here: motion.py imports this module
+
+            motion = object_motion_agreement(frame.data["flow_bwd"], frame.data["flow_confidence"], where)
+            evidence = evidence * motion / np.maximum(evidence * motion + (1 - evidence) * (1 - motion), 1e-6)
         self._update(index, warped, frame.data["flow_confidence"])
         return {"evidence": evidence.astype(np.float32, copy=False)}
 
