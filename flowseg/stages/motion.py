@@ -115,24 +115,27 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
         (no opinion) where the two motions agree, as when both stand still,
         and everywhere when the object has fewer than 30 trusted pixels.
     """
+    full_size = confidence.shape[::-1]
+    # On every second pixel each way, in that grid's pixels (the flow is smooth at that scale), then scaled up.
+    flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]
     h, w = confidence.shape
     rows, cols = np.nonzero(object_mask & (confidence > 0.5))
-    neutral = np.full((h, w), 0.5, np.float32)
+    neutral = np.full(full_size[::-1], 0.5, np.float32)
     if len(rows) < 30:
         return neutral
     take = np.linspace(0, len(rows) - 1, min(len(rows), 2000)).astype(np.int64)  # an even sample, deterministic
     here = np.stack([cols[take], rows[take]], axis=1).astype(np.float32)
+    noise = (MOTION_NOISE / 2) ** 2
     affine, _ = cv2.estimateAffine2D(here, here + flow[rows[take], cols[take]], method=cv2.RANSAC,
-                                     ransacReprojThreshold=MOTION_NOISE)  # fmt: skip
+                                     ransacReprojThreshold=MOTION_NOISE / 2)  # fmt: skip
     if affine is None:
         return neutral
     grid = pixel_grid(h, w)
     object_flow = grid @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32) - grid
     d_obj = np.sum((flow - object_flow) ** 2, axis=2)
     d_cam = np.sum((flow - camera_flow(flow, confidence)) ** 2, axis=2)
-    noise = MOTION_NOISE**2
-    agreement = (d_cam + noise) / (d_cam + d_obj + 2 * noise)
-    return (0.5 + confidence * (agreement - 0.5)).astype(np.float32)
+    agreement = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
+    return cv2.resize(agreement, full_size, interpolation=cv2.INTER_LINEAR)
 
 
 class MovingObjects:
