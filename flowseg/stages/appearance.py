@@ -268,8 +268,8 @@ class ObjectAppearance:
       flow inside the carried mask) better than the camera's
       (:func:`~flowseg.stages.object_motion_agreement`): background of the
       object's colours that keeps still while the object moves stays
-      background. On the 12 DAVIS-2016 sequences J went from 0.664 to 0.689,
-      F from 0.630 to 0.669 (car-roundabout 0.741 -> 0.853, dog 0.767 ->
+      background. On the 12 DAVIS-2016 sequences J went from 0.664 to 0.690,
+      F from 0.630 to 0.670 (car-roundabout 0.741 -> 0.853, dog 0.767 ->
       0.844); what moves with the object is taken for it, as a swan's
       reflection (blackswan 0.889 -> 0.699). No effect while both stand still.
     - **Re-anchoring.** The colour model is the mean of the first frame's
