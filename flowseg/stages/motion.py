@@ -115,12 +115,11 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
         (no opinion) where the two motions agree, as when both stand still,
         and everywhere when the object has fewer than 30 trusted pixels.
     """
-    full_size = confidence.shape[::-1]
+    neutral = np.full(confidence.shape, 0.5, np.float32)
     # On every second pixel each way, in that grid's pixels (the flow is smooth at that scale), then scaled up.
     flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]
     h, w = confidence.shape
     rows, cols = np.nonzero(object_mask & (confidence > 0.5))
-    neutral = np.full(full_size[::-1], 0.5, np.float32)
     if len(rows) < 30:
         return neutral
     take = np.linspace(0, len(rows) - 1, min(len(rows), 2000)).astype(np.int64)  # an even sample, deterministic
@@ -135,7 +134,7 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
     d_obj = np.sum((flow - object_flow) ** 2, axis=2)
     d_cam = np.sum((flow - camera_flow(flow, confidence)) ** 2, axis=2)
     agreement = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
-    return cv2.resize(agreement, full_size, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(agreement, neutral.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
 class MovingObjects:
