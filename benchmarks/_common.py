@@ -234,11 +234,6 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     return Pipeline(target=target, **keywords)
 
 
-def semantic_model(pipeline: Pipeline) -> str | None:
-    """The semantic model a pipeline uses (``SemanticSegmenter.model_used``), if it has one."""
-    return next((stage.model_used for stage in pipeline.stages if hasattr(stage, "model_used")), None)
-
-
 def run_isolated(function: Callable[..., _T], *args: Any) -> _T:
     """Call ``function(*args)`` in a fresh Python process and return its result.
 

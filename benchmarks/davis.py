@@ -87,7 +87,6 @@ from _common import (
     needs_no_class,
     peak_rss_mb,
     publish,
-    semantic_model,
     shared_dir,
 )
 from flowseg import Pipeline, WeightsError
@@ -268,7 +267,7 @@ def _segment_sequence(
         "frames": len(names),
         "seconds": time.perf_counter() - start,
         "stage_seconds": dict(pipeline.stage_seconds),
-        "model": semantic_model(pipeline),
+        "model": pipeline.model_used,
     }
 
 

@@ -148,7 +148,6 @@ from _common import (
     markdown_table,
     peak_rss_mb,
     publish,
-    semantic_model,
     shared_dir,
 )
 from flowseg import Pipeline
@@ -1196,7 +1195,7 @@ def run_config(config: str, folders: Sequence[str], tracker: Tracker | None = No
         print(f"[{config}] {clip.spec['name']}: J&F {scores['JF']:.3f}, switches {scores['switches']}, "
               f"IDF1 {scores['idf1']:.3f}, {len(predictions) / max(seconds, 1e-9):.1f} fps",
               file=sys.stderr, flush=True)  # fmt: skip
-    return {"clips": results, "model": semantic_model(pipeline) if pipeline is not None else None,
+    return {"clips": results, "model": pipeline.model_used if pipeline is not None else None,
             "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 

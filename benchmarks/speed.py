@@ -64,7 +64,6 @@ from _common import (
     markdown_table,
     peak_rss_mb,
     publish,
-    semantic_model,
     shared_dir,
 )
 from flowseg.io import FrameSource
@@ -294,7 +293,7 @@ def run_speed(config: str, video: str, height: int, target: str, frames: int | N
         **time_statistics(seconds),
         "stage_seconds": stage_seconds,
         "other_seconds": sum(seconds) - sum(stage_seconds.values()),
-        "model": semantic_model(pipeline),
+        "model": pipeline.model_used,
         "peak_rss_mb": peak_rss_mb(),
     }
 

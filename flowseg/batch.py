@@ -267,8 +267,7 @@ class _Worker:
                     "input": str(entry.path), "output": output_dir, "frames": writer.frames_written,
                     "input_fps": source.fps, "mode": "target", "shot_changes": shot_changes,
                     "segments": [[part.start, part.stop, part.warmup] for part in parts],
-                    "model": next((getattr(s, "model_used") for s in self.pipeline.stages if hasattr(s, "model_used")),
-                                  None),
+                    "model": self.pipeline.model_used,
                     "preset": self.pipeline.preset, "settings": stage_settings(self.pipeline.stages), **provenance(),
                 }))  # fmt: skip
         except FlowsegError as error:

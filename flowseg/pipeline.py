@@ -320,6 +320,11 @@ class Pipeline:
             )
 
     @property
+    def model_used(self) -> str | None:
+        """The description of the semantic (or motion) model the stages use, or None when they use none."""
+        return next((stage.model_used for stage in self.stages if hasattr(stage, "model_used")), None)
+
+    @property
     def settings(self) -> dict[str, dict[str, object]]:
         """Public configuration of every stage, by stage class name (for reports)."""
         return stage_settings(self.stages)

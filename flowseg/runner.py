@@ -154,7 +154,6 @@ def segment_video(
                 if progress is not None:
                     progress(done, source.frame_count)
         seconds = time.perf_counter() - start
-        model = next((getattr(s, "model_used") for s in pipeline.stages if hasattr(s, "model_used")), None)
         runs = pipeline.object_runs if several else [pipeline]
         stages = pipeline.stages if init_mask is None else runs[0].object_stages()
         mode: dict[str, Any] = {"mode": "target"}
@@ -178,7 +177,7 @@ def segment_video(
             "container_frames": None if source.is_folder else source.frame_count,
             "skipped_packets": source.skipped_packets,
             **mode,
-            "model": model,
+            "model": pipeline.model_used,
             "preset": pipeline.preset,
             "keyframes": keyframes,
             "target_fps": pipeline.target_fps,
