@@ -14,6 +14,7 @@ import numpy as np
 
 from .._validate import check_image, check_prob
 from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
+from ._boxes import grown_box
 from ._sampling import pixel_grid
 from .warp import warp_mask
 
@@ -177,16 +178,6 @@ class LocalColourModel:
         k = self.PSEUDO_COUNT
         crop[inside] = (counts[:, 1] + k * crop[inside]) / (counts[:, 0] + counts[:, 1] + k)
         return posterior
-
-
-def _grown_box(mask: Mask, margin: float) -> tuple[slice, slice]:
-    """The bounding box of `mask` grown by `margin` pixels on every side, within the frame."""
-    rows, cols = np.nonzero(np.asarray(mask).any(axis=1))[0], np.nonzero(np.asarray(mask).any(axis=0))[0]
-    if not len(rows):
-        return slice(0, 0), slice(0, 0)
-    m = int(np.ceil(margin))
-    return (slice(max(rows[0] - m, 0), min(rows[-1] + 1 + m, mask.shape[0])),
-            slice(max(cols[0] - m, 0), min(cols[-1] + 1 + m, mask.shape[1])))  # fmt: skip
 
 
 DEFAULT_LOCALITY: float = 0.25
@@ -395,7 +386,7 @@ class ObjectAppearance:
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
             local = LocalColourModel(cell=int(np.clip(size / 8, 4, 64)))
-            local.fit(self._previous_image, last, _grown_box(last, size))
+            local.fit(self._previous_image, last, grown_box(last, size))
             evidence += self.local_weight * (local.posterior(image, evidence, frame.data["flow_bwd"]) - evidence)
         self._previous_image = image
         if self.use_motion and where.any():

@@ -8,6 +8,7 @@ import numpy as np
 from .._validate import check_image, check_prob
 from ..errors import ConfigError
 from ..types import Frame, Image, Mask, ProbMap, StageOutput
+from ._boxes import grown_box
 
 __all__ = ["REFINE_METHODS", "crf_refine", "graphcut_refine", "MaskRefiner"]
 
@@ -102,14 +103,7 @@ def _undecided_window(unary: np.ndarray, pairwise_weight: float, margin: int) ->
     with ``|unary| >= pairwise_weight`` keeps its side of 0.5 whatever its
     neighbours do; only the others (and their context) need the filter.
     """
-    undecided = np.abs(unary) < pairwise_weight
-    rows = np.flatnonzero(undecided.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(undecided.any(axis=0))
-    h, w = unary.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return grown_box(np.abs(unary) < pairwise_weight, margin)
 
 
 def graphcut_refine(
