@@ -249,7 +249,7 @@ class InstanceTracker:
     @staticmethod
     def _looks_like(track: _Track, pixels: np.ndarray) -> bool:
         """Whether `pixels` have the colours of `track` (a piece of it, not another object)."""
-        return float(np.sum(np.sqrt(_colour_histogram(pixels) * track.colours))) >= _REID_SIMILARITY
+        return _similarity(_colour_histogram(pixels), track.colours) >= _REID_SIMILARITY
 
     @staticmethod
     def _could_be(track: _Track, centre: np.ndarray, area: int) -> bool:
@@ -298,7 +298,7 @@ class InstanceTracker:
             if not parts[number].any():
                 continue
             colours = _colour_histogram(image[parts[number]])
-            similarity = [float(np.sum(np.sqrt(colours * self._tracks[k].colours))) for k in present]
+            similarity = [_similarity(colours, self._tracks[k].colours) for k in present]
             best = int(np.argmax(similarity))
             if best != number and similarity[number] < _REID_SIMILARITY and similarity[best] > 2 * similarity[number]:
                 parts[best] |= parts[number]
@@ -335,7 +335,7 @@ class InstanceTracker:
         for track in self._tracks.values():
             if track.key in seen or not track.shown_id or track.lost == 0:
                 continue
-            similarity = float(np.sum(np.sqrt(colours * track.colours)))
+            similarity = _similarity(colours, track.colours)
             if similarity > best_similarity and self._could_be(track, centre, area):
                 best, best_similarity = track.key, similarity
         return best
@@ -374,3 +374,8 @@ def _colour_histogram(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
     """Normalised ``(bins**3,)`` RGB histogram of ``(N, 3)`` pixels."""
     counts = np.bincount(_colour_index(pixels), minlength=_COLOUR_BINS**3).astype(np.float32)
     return counts / max(counts.sum(), 1.0)
+
+
+def _similarity(histogram: NDArray[np.float32], other: NDArray[np.float32]) -> float:
+    """Bhattacharyya coefficient of two normalised histograms: 1 for the same colours, 0 for none shared."""
+    return float(np.sum(np.sqrt(histogram * other)))
