@@ -1,6 +1,6 @@
 """Pipeline stages, one module each."""
 
-from .appearance import ColourModel, LocalColourModel, ObjectAppearance, spatial_prior
+from .appearance import ColourModel, LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
@@ -17,6 +17,7 @@ __all__ = [
     "ColourModel",
     "LocalColourModel",
     "spatial_prior",
+    "regions_apart",
     "SemanticSegmenter",
     "resolve_targets",
     "FlowEstimator",

@@ -18,7 +18,7 @@ from ._boxes import grown_box
 from ._sampling import pixel_grid
 from .warp import warp_mask
 
-__all__ = ["ColourModel", "LocalColourModel", "spatial_prior", "ObjectAppearance"]
+__all__ = ["ColourModel", "LocalColourModel", "spatial_prior", "regions_apart", "ObjectAppearance"]
 
 
 class ColourModel:
@@ -225,6 +225,34 @@ def spatial_prior(mask: Mask, sigma: float) -> ProbMap:
     return prior if step == 1 else cv2.resize(prior, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def regions_apart(detected: Mask, where: Mask) -> Mask:
+    """The connected regions of `detected` that lie mostly (more than half their pixels) outside `where`.
+
+    Parameters
+    ----------
+    detected, where : (H, W) bool ndarray
+        What a model found, and where the object is thought to be.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        The pixels of those regions (8-connected).
+
+    Examples
+    --------
+    >>> detected = np.array([[1, 1, 0, 1, 1]], bool)
+    >>> where = np.array([[1, 0, 0, 0, 0]], bool)
+    >>> regions_apart(detected, where).astype(int)
+    array([[0, 0, 0, 1, 1]])
+    """
+    count, labels = cv2.connectedComponents(detected.view(np.uint8), connectivity=8)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    inside = np.bincount(labels[where], minlength=count)
+    apart = 2 * inside < sizes
+    apart[0] = False  # the background of `detected`
+    return apart[labels]
+
+
 class ObjectAppearance:
     """Evidence for the object given by a first-frame mask (semi-supervised mode).
 
@@ -236,7 +264,8 @@ class ObjectAppearance:
     stage: whether its mean evidence in the mask is above 0.5). On every
     later frame the evidence is the mean of ``global = spatial_prior(warped
     previous mask) * appearance``, where appearance is the colour posterior,
-    averaged with the class probability when a class was found, and of
+    averaged with the class probability when a class was found (else times
+    one minus it on the model's finds apart from the object), and of
     ``local``, the posterior of a :class:`LocalColourModel` fitted on the
     previous frame and its mask (`global` standing in where the colour was
     not seen nearby), weighed by `local_weight`, then weighed by motion
@@ -263,6 +292,12 @@ class ObjectAppearance:
       F from 0.630 to 0.670 (car-roundabout 0.741 -> 0.853, dog 0.767 ->
       0.844); what moves with the object is taken for it, as a swan's
       reflection (blackswan 0.889 -> 0.699). No effect while both stand still.
+    - **Other objects.** When the semantic model does not recognise the
+      object, what it does find apart from it (:func:`regions_apart` of its
+      detections and the warped mask) is another object: there the colour
+      posterior is multiplied by one minus the class probability. In
+      ``dog.mp4`` the woman playing with the dog, in a white top of the dog's
+      colours, stays out of its mask. On DAVIS-2016 J&F 0.704 -> 0.706.
     - **Re-anchoring.** The colour model is the mean of the first frame's
       histograms (fixed) and running ones, so updates cannot drift it away.
     - **Confidence-gated updates.** Running histograms take in, at rate
@@ -310,6 +345,11 @@ class ObjectAppearance:
 
     provides: tuple[str, ...] = ("evidence",)
 
+    COLOUR_BINS: int = 32
+    """Bins per channel of the object's colour histograms. On the 12 DAVIS-2016
+    sequences (``balanced``) J&F was 0.680 at 16, 0.704 at 32, 0.694 at 64; on
+    ``dog.mp4`` (white and brown dog on pale paving) 16 let the paving in."""
+
     def __init__(
         self,
         semantics: Stage | None = None,
@@ -337,8 +377,8 @@ class ObjectAppearance:
         self.reset()
 
     def _learn(self, frame: Frame, mask: Mask) -> np.ndarray:
-        self._first = ColourModel().fit(frame.image, mask, ~mask)
-        self._running = ColourModel().fit(frame.image, mask, ~mask)
+        self._first = ColourModel(self.COLOUR_BINS).fit(frame.image, mask, ~mask)
+        self._running = ColourModel(self.COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._last_seen = mask
         self._previous_image = frame.image
@@ -352,11 +392,14 @@ class ObjectAppearance:
                 self._object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
         return mask.astype(np.float32)
 
-    def _appearance(self, frame: Frame, index: np.ndarray) -> ProbMap:
+    def _appearance(self, frame: Frame, index: np.ndarray, where: Mask) -> ProbMap:
         colour = (0.5 * (self._first.table() + self._running.table()))[index]
+        if self._semantics is None:
+            return colour
+        classes = self._semantics.process(frame)["evidence"]
         if self._object_classes:
-            colour = 0.5 * (colour + self._semantics.process(frame)["evidence"])
-        return colour
+            return 0.5 * (colour + classes)
+        return np.where(regions_apart(classes > 0.5, where), colour * (1 - classes), colour)
 
     def _update(self, index: np.ndarray, warped: ProbMap, confidence: ProbMap) -> None:
         trusted = confidence > 0.8
@@ -381,7 +424,7 @@ class ObjectAppearance:
             self._last_seen = where
         prior = spatial_prior(self._last_seen, self.locality * self._size)
         index = self._first.bin_index(image)
-        evidence = prior * self._appearance(frame, index)
+        evidence = prior * self._appearance(frame, index, where)
         last = previous > 0.5
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
