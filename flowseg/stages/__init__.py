@@ -1,6 +1,7 @@
 """Pipeline stages, one module each."""
 
-from .appearance import ColourModel, LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
+from ._colours import ColourModel
+from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction

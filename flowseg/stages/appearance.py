@@ -15,10 +15,12 @@ import numpy as np
 from .._validate import check_image, check_prob
 from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
 from ._boxes import grown_box
+from ._colours import ColourModel
 from ._sampling import pixel_grid
+from .motion import object_motion_agreement
 from .warp import warp_mask
 
-__all__ = ["ColourModel", "LocalColourModel", "spatial_prior", "regions_apart", "ObjectAppearance"]
+__all__ = ["LocalColourModel", "spatial_prior", "regions_apart", "ObjectAppearance"]
 
 
 OBJECT_COLOUR_BINS: int = 32
@@ -30,63 +32,6 @@ the paving into the dog's mask. Finer bins need more pixels per colour: with
 ``target="moving"`` 32 bins raised DAVIS J&F from 0.566 to 0.577 but lost a
 small synthetic mover of uniformly random colours when it stopped, so
 :class:`~flowseg.stages.MovingObjects` keeps 16."""
-
-
-class ColourModel:
-    """Object-versus-background colour posterior from joint RGB histograms.
-
-    Parameters
-    ----------
-    bins : int
-        Histogram bins per channel (a power of two from 2 to 64).
-
-    Notes
-    -----
-    ``posterior(image)[y, x] = h_obj(c) / (h_obj(c) + h_bg(c))`` with ``c`` the
-    pixel's colour bin and each histogram normalised to sum 1 after adding
-    one count to every bin (so an unseen colour gets 0.5).
-    """
-
-    def __init__(self, bins: int = 16) -> None:
-        if bins not in (2, 4, 8, 16, 32, 64):
-            raise ValueError(f"bins is {bins}; expected a power of two from 2 to 64")
-        self.bins = bins
-        self._shift = 8 - int(np.log2(bins))
-        self.object_hist: np.ndarray | None = None
-        self.background_hist: np.ndarray | None = None
-
-    def bin_index(self, image: Image) -> np.ndarray:
-        """``(H, W) int32`` colour bin of each pixel of an RGB image."""
-        q = (check_image(image) >> self._shift).astype(np.int32)
-        return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
-
-    def histograms(self, index: np.ndarray, object_mask: Mask, background_mask: Mask) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised colour histograms of the object and background pixels, from :meth:`bin_index`."""
-        size = self.bins**3
-        obj = np.bincount(index[object_mask], minlength=size).astype(np.float64) + 1.0
-        bg = np.bincount(index[background_mask], minlength=size).astype(np.float64) + 1.0
-        return obj / obj.sum(), bg / bg.sum()
-
-    def blend(self, index: np.ndarray, object_mask: Mask, background_mask: Mask, rate: float) -> None:
-        """Move both histograms a fraction `rate` towards those of the given pixels (indices from :meth:`bin_index`)."""
-        new_obj, new_bg = self.histograms(index, object_mask, background_mask)
-        self.object_hist = (1 - rate) * self.object_hist + rate * new_obj
-        self.background_hist = (1 - rate) * self.background_hist + rate * new_bg
-
-    def fit(self, image: Image, object_mask: Mask, background_mask: Mask) -> ColourModel:
-        """Learn both histograms from one frame; returns self."""
-        self.object_hist, self.background_hist = self.histograms(self.bin_index(image), object_mask, background_mask)
-        return self
-
-    def table(self) -> np.ndarray:
-        """``(bins**3,) float32``: the object posterior of each colour bin."""
-        if self.object_hist is None or self.background_hist is None:
-            raise RuntimeError("ColourModel used before fit")
-        return (self.object_hist / (self.object_hist + self.background_hist)).astype(np.float32)
-
-    def posterior(self, image: Image) -> ProbMap:
-        """``(H, W) float32`` probability in [0, 1] that each pixel's colour is the object's."""
-        return self.table()[self.bin_index(image)]
 
 
 class LocalColourModel:
@@ -268,7 +213,7 @@ class ObjectAppearance:
     """Evidence for the object given by a first-frame mask (semi-supervised mode).
 
     On the frame that carries ``"init_mask"`` the stage learns the object's
-    colours against the background's (:class:`ColourModel`) and, with a
+    colours against the background's (:class:`~flowseg.stages.ColourModel`) and, with a
     `semantics` stage, asks which classes that model sees in the mask
     (:meth:`~flowseg.stages.SemanticSegmenter.classes_in`, then
     :meth:`~flowseg.stages.SemanticSegmenter.retarget` to them; for another
@@ -455,8 +400,6 @@ class ObjectAppearance:
             evidence += self.local_weight * (local.posterior(image, evidence, frame.data["flow_bwd"]) - evidence)
         self._previous_image = image
         if self.use_motion and where.any():
-            from .motion import object_motion_agreement  # here: motion.py imports this module
-
             motion = object_motion_agreement(frame.data["flow_bwd"], frame.data["flow_confidence"], where)
             evidence = evidence * motion / np.maximum(evidence * motion + (1 - evidence) * (1 - motion), 1e-6)
         self._update(index, warped, frame.data["flow_confidence"])

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..types import Frame, Image, Mask, ProbMap, Stage, StageOutput
 from ._wrapping import SemanticsWrapper
-from .appearance import DEFAULT_LOCALITY, ColourModel, spatial_prior
+from ._colours import ColourModel
+from .appearance import DEFAULT_LOCALITY, spatial_prior
 from .warp import warp_mask
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MAX_STALE", "stale_fraction", "KeyframeScheduler"]

@@ -14,7 +14,7 @@ from .._validate import check_image
 from ..types import Flow, Frame, ProbMap, StageOutput
 from ._sampling import pixel_grid
 from ._wrapping import SemanticsWrapper
-from .appearance import ColourModel
+from ._colours import ColourModel
 from .warp import warp_mask
 
 __all__ = ["camera_flow", "residual_motion", "motion_hint", "object_motion_agreement", "MovingObjects", "MovingTargets"]
