@@ -164,16 +164,14 @@ def graphcut_refine(
     labels = np.where(initial, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     labels[fg_sure] = cv2.GC_FGD
     labels[bg_sure] = cv2.GC_BGD
-    uncertain_rows, uncertain_cols = np.nonzero(~(fg_sure | bg_sure))
-    y0, y1 = max(0, uncertain_rows.min() - band), min(h, uncertain_rows.max() + band + 1)
-    x0, x1 = max(0, uncertain_cols.min() - band), min(w, uncertain_cols.max() + band + 1)
-    crop = labels[y0:y1, x0:x1].copy()
+    rows, cols = grown_box(~(fg_sure | bg_sure), band)  # never empty: the band holds the 0.5 contour
+    crop = labels[rows, cols].copy()
     has_both = np.isin(crop, (cv2.GC_FGD, cv2.GC_PR_FGD)).any() and np.isin(crop, (cv2.GC_BGD, cv2.GC_PR_BGD)).any()
     if not has_both:
         return initial
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
-    patch = np.ascontiguousarray(image[y0:y1, x0:x1])
+    patch = np.ascontiguousarray(image[rows, cols])
     shrink = max_side / max(patch.shape[:2])
     if shrink < 1:  # GrabCut's cost grows with the area: label a smaller copy, keep the sure pixels as they are
         small = (max(1, round(patch.shape[1] * shrink)), max(1, round(patch.shape[0] * shrink)))
@@ -186,7 +184,7 @@ def graphcut_refine(
     else:
         cv2.grabCut(patch, crop, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
     out = initial.copy()
-    out[y0:y1, x0:x1] = (crop == cv2.GC_FGD) | (crop == cv2.GC_PR_FGD)
+    out[rows, cols] = (crop == cv2.GC_FGD) | (crop == cv2.GC_PR_FGD)
     return out
 
 
