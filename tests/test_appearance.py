@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from flowseg import MaskError, Pipeline, ShapeError, StageOrderError
-from flowseg.evaluation import read_mask_png
 from flowseg.metrics import region_similarity
 from flowseg.stages import ColourModel, LocalColourModel, MaskRefiner, ObjectAppearance, regions_apart, spatial_prior
 from flowseg.types import Frame, StageOutput
 
+from davis_clips import davis_clip
 from synthetic import object_mask, soft_prob, texture
 
 SHAPE = (96, 160)
@@ -312,9 +312,7 @@ class TestBadInitMask:
 
 def test_follows_the_dog_on_davis(davis_root: Path) -> None:
     """Real frames, no class model for dogs: the first 20 frames of DAVIS 'dog' from its first mask."""
-    files = sorted((davis_root / "JPEGImages" / "480p" / "dog").glob("*.jpg"))[:20]
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-    truths = [read_mask_png(davis_root / "Annotations" / "480p" / "dog" / f"{f.stem}.png") for f in files]
+    frames, truths = davis_clip(davis_root, "dog", 20)
     results = Pipeline().run(frames, init_mask=truths[0])
     ious = [region_similarity(r.mask, t) for r, t in zip(results[1:], truths[1:])]
     copied = [region_similarity(truths[0], t) for t in truths[1:]]
@@ -326,9 +324,7 @@ def test_follows_the_dog_on_davis(davis_root: Path) -> None:
 
 def test_local_colours_keep_the_camel_off_the_sand(davis_root: Path) -> None:
     """DAVIS 'camel': a sand-coloured camel on sand, the case the local colour model is for (frames 0-29)."""
-    files = sorted((davis_root / "JPEGImages" / "480p" / "camel").glob("*.jpg"))[:30]
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-    truths = [read_mask_png(davis_root / "Annotations" / "480p" / "camel" / f"{f.stem}.png") for f in files]
+    frames, truths = davis_clip(davis_root, "camel", 30)
 
     def mean_iou(local_weight: float) -> float:
         appearance = ObjectAppearance(local_weight=local_weight, use_motion=False)  # the colours alone
@@ -342,10 +338,7 @@ def test_local_colours_keep_the_camel_off_the_sand(davis_root: Path) -> None:
 
 def test_motion_keeps_the_car_off_the_road(davis_root: Path) -> None:
     """DAVIS 'car-roundabout' (frames 0-39): a grey car before grey buildings and road; it moves, they do not."""
-    files = sorted((davis_root / "JPEGImages" / "480p" / "car-roundabout").glob("*.jpg"))[:40]
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-    names = [f.stem for f in files]
-    truths = [read_mask_png(davis_root / "Annotations" / "480p" / "car-roundabout" / f"{n}.png") for n in names]
+    frames, truths = davis_clip(davis_root, "car-roundabout", 40)
 
     def mean_iou(use_motion: bool) -> float:
         appearance = ObjectAppearance(use_motion=use_motion)

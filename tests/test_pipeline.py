@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import pytest
 
@@ -21,10 +20,10 @@ from flowseg import (
     ShapeError,
     StageOrderError,
 )
-from flowseg.evaluation import read_mask_png
 from flowseg.metrics import region_similarity
 from flowseg.types import Frame, StageOutput
 
+from davis_clips import davis_clip
 from synthetic import moving_object_clip, soft_prob
 
 
@@ -162,9 +161,7 @@ def test_temporal_fusion_fills_what_the_per_frame_model_misses() -> None:
 
 def test_person_pipeline_on_davis_parkour(davis_root: Path) -> None:
     """The default pipeline on real frames: the runner in the first frames of parkour."""
-    files = sorted((davis_root / "JPEGImages" / "480p" / "parkour").glob("*.jpg"))[:12]
-    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-    truths = [read_mask_png(davis_root / "Annotations" / "480p" / "parkour" / f"{f.stem}.png") for f in files]
+    frames, truths = davis_clip(davis_root, "parkour", 12)
     per_frame = Pipeline([SemanticSegmenter(target="person"), MaskRefiner(method="none", source="evidence")])
     j_frame = mean_iou(per_frame.run(frames), truths)
     j_balanced = mean_iou(Pipeline(target="person").run(frames), truths)
