@@ -5,7 +5,15 @@ from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spati
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
-from .motion import MovingObjects, MovingTargets, camera_flow, motion_hint, object_motion_agreement, residual_motion
+from .motion import (
+    MovingObjects,
+    MovingTargets,
+    border_weight,
+    camera_flow,
+    motion_hint,
+    object_motion_agreement,
+    residual_motion,
+)
 from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
@@ -34,6 +42,7 @@ __all__ = [
     "residual_motion",
     "object_motion_agreement",
     "motion_hint",
+    "border_weight",
     "MOTION_MODELS",
     "PredictionPrior",
     "extrapolate",
