@@ -93,7 +93,7 @@ def motion_hint(residual: ProbMap, confidence: ProbMap) -> ProbMap:
     return ((1.0 - np.exp(-((residual / scale) ** 2))) * np.sqrt(confidence)).astype(np.float32)
 
 
-def nearest_region(regions: np.ndarray) -> np.ndarray:
+def _nearest_region(regions: np.ndarray) -> np.ndarray:
     """``(H, W) int32``: each pixel's nearest connected region of `regions` (``(H, W) bool``), by label.
 
     Labels are positive and shared by the pixels of one region and the
@@ -109,7 +109,7 @@ def border_weight(evidence: ProbMap) -> ProbMap:
     """How little each region of `evidence` clings to the frame's border, ``(H, W) float32`` in (0, 1].
 
     The regions are the connected areas of ``evidence > 0.5`` (each with
-    the pixels nearest to it, :func:`nearest_region`). A region's weight is
+    the pixels nearer to it than to any other). A region's weight is
     ``exp(-c^2 / 2)`` with ``c`` its boundary connectivity [1]_: the number of
     its pixels on the frame's outermost rows and columns over the square
     root of its area. An object inside the frame gets 1; a strip of sky or
@@ -132,7 +132,7 @@ def border_weight(evidence: ProbMap) -> ProbMap:
     regions = evidence > 0.5
     if not regions.any():
         return np.ones(evidence.shape, np.float32)
-    labels = nearest_region(regions)
+    labels = _nearest_region(regions)
     on_border = np.zeros_like(regions)
     on_border[[0, -1], :] = on_border[:, [0, -1]] = True
     area = np.bincount(labels[regions], minlength=int(labels.max()) + 1).astype(np.float64)
@@ -310,7 +310,7 @@ class MovingTargets(SemanticsWrapper):
         if not objects.any():
             return {"evidence": np.zeros_like(evidence)}
         hint = motion_hint(residual_motion(frame.data["flow_bwd"], confidence), confidence)
-        labels = nearest_region(objects)
+        labels = _nearest_region(objects)
         moving = np.zeros(int(labels.max()) + 1, np.float32)
         for label in np.unique(labels[objects]):
             moving[label] = np.percentile(hint[objects & (labels == label)], 90)
