@@ -343,14 +343,18 @@ class ObjectAppearance:
         self._object_classes = ()
         self._finds_others = False
         if self._semantics is not None and mask.any():
+            evidence = None  # the model's evidence on this frame: asked for at most once (the stage may keep state)
             if hasattr(self._semantics, "classes_in"):
                 self._object_classes = self._semantics.classes_in(frame.image, mask)
                 if self._object_classes:
                     self._semantics.retarget(self._object_classes)
-            elif self._semantics.process(frame)["evidence"][mask].mean() > 0.5:
-                self._object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
-            if not self._object_classes and not mask.all():
+            else:
                 evidence = self._semantics.process(frame)["evidence"]
+                if evidence[mask].mean() > 0.5:
+                    self._object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
+            if not self._object_classes and not mask.all():
+                if evidence is None:
+                    evidence = self._semantics.process(frame)["evidence"]
                 # The model sees its classes no more in the object than around it: what it finds is something else.
                 self._finds_others = bool(evidence[mask].mean() <= evidence[~mask].mean())
         return mask.astype(np.float32)
