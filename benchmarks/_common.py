@@ -227,7 +227,8 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
     if keywords.pop("per_frame", False):  # the naive motion baseline
-        return Pipeline(["flow", MovingObjects(colours=False, border_prior=False), MaskRefiner(method="none", source="evidence")])
+        naive = MovingObjects(colours=False, border_prior=False)
+        return Pipeline(["flow", naive, MaskRefiner(method="none", source="evidence")])
     if "preset" in keywords:
         preset, overrides = keywords["preset"], {k: v for k, v in keywords.items() if k != "preset"}
         return Pipeline.from_preset(preset, target=target, **overrides)
