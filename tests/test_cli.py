@@ -100,12 +100,17 @@ def test_keyframes_and_target_fps_reach_the_summary(runner: CliRunner, tmp_path:
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["KeyframeScheduler"]["max_interval"] == 3
-    # 1000 fps is out of reach: once a propagated frame's cost is known, the stages economise.
+    # 1000 fps is out of reach: once a propagated frame's cost is known, the stages economise, and keyframes
+    # may wait (how many depends on this machine's speed).
     assert summary["target_fps"] == 1000 and 0 < summary["economy_frames"] < 6
-    # Slow motion: the flow carries some frames (the interval alone would give frames 0 and 3).
-    assert 2 <= summary["keyframes"] < 6 and summary["frames"] == 6
+    assert 1 <= summary["keyframes"] < 6 and summary["frames"] == 6
     assert f"6 frames ({summary['keyframes']} keyframes)" in result.stderr
     assert len(list((out / "masks").iterdir())) == 6
+    # Without a budget, slow motion lets the flow carry some frames (the interval alone would give frames 0 and 3).
+    result = runner.invoke(main, ["run", str(video), "-o", str(tmp_path / "free"), "--keyframe-interval", "3",
+                                  "--no-video"])
+    assert result.exit_code == 0, result.output
+    assert 2 <= json.loads((tmp_path / "free" / "summary.json").read_text())["keyframes"] < 6
 
 
 def test_keyframe_interval_must_be_positive(runner: CliRunner, clip_folder: Path) -> None:
