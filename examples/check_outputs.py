@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from flowseg.timeline import parse_edl
+from flowseg.io.timeline import parse_edl
 
 ALPHA_DECODERS = {".mov": None, ".webm": "libvpx-vp9"}  # FFmpeg's own vp9 decoder drops the alpha
 

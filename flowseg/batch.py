@@ -239,7 +239,7 @@ class _Worker:
         from .evaluation import read_mask_png
         from .io import FrameSource, ResultWriter
         from .pipeline import stage_settings
-        from .timeline import edl_of_run
+        from .io.timeline import edl_of_run
 
         source = FrameSource(entry.path)
         options = {k: v for k, v in self.run_options.items() if k in ("alpha", "feather", "videos")}

@@ -352,7 +352,7 @@ def shots(input_path: Path, json_path: Path | None, csv_path: Path | None, edl_p
     """
     from .io import FrameSource
     from .shots import detect, shot_list
-    from .timeline import edl_text, otio_json
+    from .io.timeline import edl_text, otio_json
 
     source = FrameSource(input_path)
     frames = 0

@@ -12,13 +12,12 @@ import numpy as np
 
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from ._summary import json_safe, provenance
-from .coco import CocoWriter
 from .evaluation import read_label_png
-from .io import FrameSource, ResultWriter
+from .io import FrameSource, FrameTime, ResultWriter
+from .io.coco import CocoWriter
+from .io.timeline import edl_of_run
+from .io.tracks import objects_in
 from .pipeline import Pipeline, object_labels, stage_settings
-from .timeline import edl_of_run
-from .tracks import objects_in
-from .video import FrameTime
 
 __all__ = ["segment_video"]
 
@@ -86,7 +85,7 @@ def segment_video(
         ``"width"``, ``"height"``, ``"input_fps"``, ``"container_frames"``
         (the frame count a video's header claims, or None),
         ``"skipped_packets"`` (damaged video packets passed over, see
-        :class:`~flowseg.video.VideoReader`), ``"mode"``
+        :class:`~flowseg.io.video.VideoReader`), ``"mode"``
         (``"target"``, then with instances also ``"tracks"``: the IDs
         shown; or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic

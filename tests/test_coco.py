@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowseg.coco import CocoWriter, decode_rle, encode_rle, mask_area, mask_box
+from flowseg.io.coco import CocoWriter, decode_rle, encode_rle, mask_area, mask_box
 from flowseg.errors import MaskError, OutputError, ShapeError, UnknownTargetError
 
 mask_utils = pytest.importorskip(

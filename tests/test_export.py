@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowseg.cli import main
-from flowseg.timeline import parse_edl
+from flowseg.io.timeline import parse_edl
 
 from synthetic import write_av_clip
 from test_shots import BLUE, RED, shot

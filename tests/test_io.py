@@ -1,4 +1,4 @@
-"""Frame readers and the atomic result writer (flowseg/io.py)."""
+"""Frame readers and the atomic result writer (flowseg/io/frames.py, flowseg/io/outputs.py)."""
 
 from __future__ import annotations
 

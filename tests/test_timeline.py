@@ -8,7 +8,7 @@ import pytest
 
 from flowseg.shots import shot_list
 from flowseg.stages.shots import Boundary
-from flowseg.timeline import edl_text, otio_json, otio_timeline, parse_edl, smpte_timecode
+from flowseg.io.timeline import edl_text, otio_json, otio_timeline, parse_edl, smpte_timecode
 
 FRAMES = 120
 BOUNDARIES = [Boundary("cut", 41, 42), Boundary("gradual", 80, 92)]

@@ -1,4 +1,4 @@
-"""Video IO through FFmpeg (flowseg/video.py) and the editor outputs of ResultWriter: decoded back, not only named."""
+"""Video IO through FFmpeg (flowseg/io/video.py) and the editor outputs of ResultWriter: decoded back, not only named."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flowseg import segment_video
 from flowseg.cli import main
 from flowseg.errors import OutputError, VideoOpenError
 from flowseg.io import FrameSource, ResultWriter, feathered_alpha
-from flowseg.video import VideoEncoder, VideoReader, probe
+from flowseg.io.video import VideoEncoder, VideoReader, probe
 
 from synthetic import moving_object_clip, write_av_clip
 
@@ -107,7 +107,7 @@ class TestReading:
 
     def test_codec_without_decoder(self, tmp_path: Path, clip, monkeypatch: pytest.MonkeyPatch) -> None:
         path = write_av_clip(tmp_path / "clip.mp4", clip[0])
-        monkeypatch.setattr("flowseg.video._has_decoder", lambda name: False)
+        monkeypatch.setattr("flowseg.io.video._has_decoder", lambda name: False)
         with pytest.raises(VideoOpenError, match="has no decoder for its 'h264' video codec"):
             FrameSource(path)
 
@@ -207,7 +207,7 @@ class TestWriting:
             ResultWriter("/proc/flowseg-out", fps=25)
 
     def test_timestamps_must_increase(self, tmp_path: Path) -> None:
-        from flowseg.video import FrameTime
+        from flowseg.io.video import FrameTime
 
         encoder = VideoEncoder(tmp_path / "a.mp4", "h264", time_base=Fraction(1, 25), fps=25)
         image = np.zeros((16, 16, 3), np.uint8)

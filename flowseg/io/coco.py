@@ -12,7 +12,7 @@ needs text) where pycocotools gives ``bytes``.
 Examples
 --------
 >>> import numpy as np
->>> from flowseg.coco import decode_rle, encode_rle, mask_area, mask_box
+>>> from flowseg.io.coco import decode_rle, encode_rle, mask_area, mask_box
 >>> mask = np.zeros((4, 5), bool)
 >>> mask[1:3, 2:4] = True
 >>> rle = encode_rle(mask)
@@ -51,8 +51,8 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import check_mask
-from .errors import MaskError, OutputError, ShapeError, UnknownTargetError
+from .._validate import check_mask
+from ..errors import MaskError, OutputError, ShapeError, UnknownTargetError
 
 __all__ = ["encode_rle", "decode_rle", "mask_area", "mask_box", "CocoWriter"]
 

@@ -306,8 +306,8 @@ def edl_of_run(shot_changes: list[int], *, frames: int, fps: float, source: Path
     002  AX       V     C        00:00:00:02 00:00:00:04 00:00:00:02 00:00:00:04
     * FROM CLIP NAME: a.mp4
     """
-    from .shots import shot_list
-    from .stages.shots import Boundary
+    from ..shots import shot_list
+    from ..stages.shots import Boundary
 
     listing = shot_list([Boundary("cut", frame - 1, frame) for frame in shot_changes], frames=frames, fps=fps)
     return edl_text(listing, title=source.stem, source_name=source.name)

@@ -8,7 +8,7 @@ The file is a JSON list with one entry per track, in ID order::
       "bboxes": [[x, y, w, h] or null, ...],
       "areas": [int or null, ...]}, ...]
 
-``segmentations`` hold COCO run-length encodings (:func:`flowseg.coco.encode_rle`),
+``segmentations`` hold COCO run-length encodings (:func:`flowseg.io.coco.encode_rle`),
 so YouTube-VIS evaluation code and ``pycocotools`` read them. Frames are
 zero-based; a track's lists cover every frame of the video, ``null`` where it
 was not seen.
@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..errors import OutputError
 from .coco import encode_rle
-from .errors import OutputError
 
 __all__ = ["TracksWriter", "objects_in"]
 

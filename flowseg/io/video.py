@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import OutputError, VideoOpenError
-from .types import Image
+from ..errors import OutputError, VideoOpenError
+from ..types import Image
 
 __all__ = ["FrameTime", "VideoInfo", "VideoFormat", "VIDEO_FORMATS", "probe", "VideoReader", "VideoEncoder"]
 
