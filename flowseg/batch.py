@@ -208,8 +208,8 @@ class _Worker:
             names, images = itertools.tee(itertools.islice(source.timed(), first, part.stop))
             with ResultWriter(folder, fps=source.fps, videos=False, instances=self._category(),
                               overwrite=True) as writer:  # fmt: skip
-                results = self.pipeline.stream(image for _, image, _ in images)
-                for index, (result, (name, image, _)) in enumerate(zip(results, names), start=first):
+                results = self.pipeline.stream(frame.image for frame in images)
+                for index, (result, (name, image, _, _)) in enumerate(zip(results, names), start=first):
                     if index >= part.start:
                         writer.write(name, image, result.mask, labels=result.labels)
                     elif result.labels is not None:
@@ -245,20 +245,19 @@ class _Worker:
         options = {k: v for k, v in self.run_options.items() if k in ("alpha", "feather", "videos")}
         ids = _IdStitcher()
         try:
-            with ResultWriter(output_dir, fps=source.fps, time_base=source.time_base, overwrite=True,
-                              instances=self._category(), audio_from=entry.path if source.has_audio else None,
+            with ResultWriter(output_dir, overwrite=True, instances=self._category(), **source.output_timing(),
                               **options) as writer:  # fmt: skip
                 frames = source.timed()
                 for part, folder in zip(parts, folders):
                     if writer.instances is not None:
                         ids.start_part(Path(folder), part)
-                    for name, image, frame_time in itertools.islice(frames, part.stop - part.start):
+                    for name, image, frame_time, alpha in itertools.islice(frames, part.stop - part.start):
                         labels = ids.labels(Path(folder) / "instances" / f"{name}.png", name) \
                             if writer.instances is not None else None
                         writer.write(name, image, read_mask_png(Path(folder) / "masks" / f"{name}.png"), frame_time,
-                                     labels)  # fmt: skip
-                if next(frames, None) is not None:  # the parts were planned from the header's frame count
-                    raise VideoOpenError(f"{str(entry.path)!r} has more frames than its header claims; "
+                                     labels, alpha)  # fmt: skip
+                if next(frames, None) is not None:  # the parts were planned from the frames the container lists
+                    raise VideoOpenError(f"{str(entry.path)!r} decodes to more frames than its container lists; "
                                          "run it without --split-frames")
                 if self.run_options.get("edl"):
                     edl = edl_of_run(shot_changes, frames=writer.frames_written, fps=source.fps, source=entry.path)

@@ -3,12 +3,16 @@
 Every :class:`~flowseg.errors.FlowsegError` (bad input, missing weights,
 unwritable output) ends as one line on stderr and exit status 2, like click's
 own usage errors; ``--debug`` or ``FLOWSEG_DEBUG=1`` shows the traceback.
+Ctrl-C (SIGINT) and SIGTERM stop a run the same way: what it wrote so far is
+removed, one line says so, and the exit status is 130 or 143 (128 + the
+signal's number, as shells report it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -37,11 +41,20 @@ EXPORTS: dict[str, dict[str, Any]] = {"editor": {"alpha": ("prores",), "videos":
 """``--export`` sets: the outputs each one adds."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that every ``with`` block cleans up."""
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise _Terminated()
+
+
 class _Group(click.Group):
-    """Maps flowseg's errors to one line on stderr and exit status 2."""
+    """Maps flowseg's errors to one line on stderr and exit status 2, and an interruption to 130 or 143."""
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
         except FlowsegError as error:
@@ -49,11 +62,14 @@ class _Group(click.Group):
                 raise
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Terminated) as stop:
             if debug:
                 raise
-            click.echo("Interrupted; no output was finished.", err=True)
-            ctx.exit(130)
+            name, status = ("SIGTERM", 128 + signal.SIGTERM) if isinstance(stop, _Terminated) else ("Ctrl-C", 130)
+            click.echo(f"Interrupted ({name}); the partial output was removed, nothing was finished.", err=True)
+            ctx.exit(status)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,30 +97,43 @@ def _split_targets(ctx: click.Context, param: click.Parameter, value: tuple[str,
 
 
 class _Progress:
-    """Progress line on stderr: frames done, fps and ETA (only on a terminal; logs get the summary alone)."""
+    """Progress line on stderr: frames done, fps and ETA (only on a terminal; logs get the summary alone).
 
-    def __init__(self, label: str) -> None:
+    Use as a context manager: leaving the block after a finished run fills the bar.
+    """
+
+    def __init__(self, label: str, *, shown: bool = True) -> None:
         self.label = label
         self.start = time.perf_counter()
         self._bar: Any = None
-        self._shown = sys.stderr.isatty()
+        self._shown = shown and sys.stderr.isatty()
 
-    def __call__(self, done: int, total: int | None) -> None:
+    def __call__(self, done: int, total: int) -> None:
         if not self._shown:
             return
         if self._bar is None:
-            self._bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr,
-                                          show_eta=bool(total), show_pos=True,
-                                          item_show_func=lambda fps: fps)
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=True,
+                                          show_pos=True, item_show_func=lambda fps: fps)
             self._bar.__enter__()
         rate = done / max(time.perf_counter() - self.start, 1e-9)
-        if total and done > total:  # the container's frame count was an underestimate
-            self._bar.length = done
+        self._bar.length = max(total, done)
         self._bar.update(1, f"{rate:.1f} fps")
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        if self._bar is None:
+            return
+        if exc_type is None:  # finished: frames listed but not decodable are not waited for
+            self._bar.length = self._bar.pos
+            self._bar.render_progress()
+        self._bar.__exit__(None, None, None)
+
+
+def _echo_warnings(summary: dict[str, Any]) -> None:
+    for line in summary["warnings"]:
+        click.echo(f"warning: {line}", err=True)
 
 
 _preset_option = click.option(
@@ -174,6 +203,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @click.option("--coco", "coco_path", type=click.Path(path_type=Path), metavar="JSON",
               help="Also write every frame's mask to this COCO JSON file (run-length encoded).")
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
+@click.option("--video-stream", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Read the input's video stream N (0 = the first) where it has several.")
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
@@ -182,7 +213,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         temporal_weight: float | None,
         refine: str,
         device: str, alpha: tuple[str, ...], feather: float, export: str | None, coco_path: Path | None,
-        no_video: bool, overwrite: bool, quiet: bool) -> None:
+        no_video: bool, video_stream: int, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
     With --init-mask, follow the object that mask marks instead (or each
@@ -200,8 +231,10 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
       shots.edl             the shots as a CMX 3600 EDL (--export editor)
       instances/<name>.png  object IDs, indexed PNG (--instances, or several objects)
       tracks.json           each object's frames, boxes and RLE masks (YouTube-VIS results layout)
-      summary.json          frames, keyframes, settings, model used, seconds per stage, fps
-    Videos keep the source's frame times and audio.
+      summary.json          frames, keyframes, settings, model used, seconds per stage, fps,
+                            and how the input was read (timestamps, frames that did not decode)
+    Videos keep the source's frame times and audio. A frame that does not decode
+    is skipped and named in a warning; the others keep their names.
     """
     from .pipeline import Pipeline
     from .runner import segment_video
@@ -213,26 +246,19 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     pipeline = Pipeline.from_preset(preset, target=target, model=model, weights=weights, flow_weights=flow_weights,
                                     device=device, only_moving=only_moving, instances=instances, **overrides)
     exported = EXPORTS.get(export, {})
-    progress = None if quiet else _Progress(f"{input_path.name}")
-    try:
+    with _Progress(input_path.name, shown=not quiet) as progress:
         summary = segment_video(input_path, output_dir, pipeline=pipeline,
                                 alpha=tuple(dict.fromkeys(alpha + exported.get("alpha", ()))), feather=feather,
                                 videos=not no_video or exported.get("videos", False), edl=exported.get("edl", False),
                                 coco=coco_path, overwrite=overwrite, progress=progress, init_mask=init_mask,
-                                init_frame=init_frame)
-    finally:
-        if progress is not None:
-            progress.close()
+                                init_frame=init_frame, video_stream=video_stream)
+    _echo_warnings(summary)
     if not quiet:
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())
         click.echo(f"model: {summary['model']}", err=True)
         keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
-        claimed = summary["container_frames"]
-        if summary["skipped_packets"] or (claimed is not None and claimed != summary["frames"]):
-            click.echo(f"note: {summary['frames']} frames decoded where the header claims {claimed}, "
-                       f"{summary['skipped_packets']} damaged packets skipped (truncated or corrupt input?)", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 
 
@@ -281,14 +307,11 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
     if target or init_mask is not None:
         pipeline = Pipeline.from_preset(preset, target=target or ("person",), model=model, weights=weights,
                                         device=device)
-    progress = None if quiet else _Progress(f"{input_path.name}")
-    try:
+    with _Progress(input_path.name, shown=not quiet) as progress:
         summary = predict_video(input_path, output_dir, horizon=horizon, pipeline=pipeline, init_mask=init_mask,
                                 init_frame=init_frame, motion=motion, videos=not no_video, overwrite=overwrite,
                                 progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
+    _echo_warnings(summary)
     if not quiet:
         click.echo(f"{summary['predicted']} of {summary['frames']} frames predicted {horizon} ahead in "
                    f"{summary['seconds']:.1f}s ({summary['fps']:.1f} fps); PSNR {summary['psnr']} dB "

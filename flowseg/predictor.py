@@ -171,15 +171,15 @@ def predict_video(
     masks = pipeline is not None
     scores: list[float] = []
     copy_scores: list[float] = []
-    with PredictionWriter(output_dir, fps=source.fps, time_base=source.time_base, masks=masks, videos=videos,
-                          audio_from=input_path if source.has_audio else None, overwrite=overwrite) as writer:
+    with PredictionWriter(output_dir, masks=masks, videos=videos, overwrite=overwrite,
+                          **source.output_timing()) as writer:
         with BackgroundWorker(writer.write) as background:
             for_names, for_images = itertools.tee(prefetch(source.timed()))
-            predictions = predict((image for _, image, _ in for_images), horizon=horizon, pipeline=pipeline,
+            predictions = predict((frame.image for frame in for_images), horizon=horizon, pipeline=pipeline,
                                   init_mask=init_mask, init_frame=init_frame, motion=motion)  # fmt: skip
             recent: collections.deque[Image] = collections.deque(maxlen=horizon + 1)
             frames = 0
-            for frames, (prediction, (name, image, frame_time)) in enumerate(zip(predictions, for_names), start=1):
+            for frames, (prediction, (name, image, frame_time, _)) in enumerate(zip(predictions, for_names), start=1):
                 recent.append(image)
                 if prediction is not None:
                     mask = None if prediction.prob is None else prediction.prob > 0.5
@@ -187,12 +187,14 @@ def predict_video(
                     scores.append(_psnr(prediction.image, image))
                     copy_scores.append(_psnr(recent[0], image))
                 if progress is not None:
-                    progress(frames, source.frame_count)
+                    progress(frames, max(source.frame_count, frames))
         seconds = time.perf_counter() - start
         summary = json_safe({
             "input": str(input_path),
             "output": str(output_dir),
             "frames": frames,
+            "source": source.report(),
+            "warnings": source.warnings(),
             "predicted": writer.frames_written,
             "horizon": horizon,
             "motion": motion,

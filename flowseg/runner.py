@@ -21,8 +21,9 @@ from .pipeline import Pipeline, object_labels, stage_settings
 
 __all__ = ["segment_video"]
 
-ProgressCallback = Callable[[int, "int | None"], None]
-"""Called after each frame with (frames done, total frames or None)."""
+ProgressCallback = Callable[[int, int], None]
+"""Called after each frame with (frames done, frames expected): the frames the input lists, which decoding may
+not all reach (damaged frames), so a progress display should complete itself at the end."""
 
 
 def segment_video(
@@ -39,6 +40,7 @@ def segment_video(
     progress: ProgressCallback | None = None,
     init_mask: str | Path | np.ndarray | None = None,
     init_frame: int = 0,
+    video_stream: int = 0,
 ) -> dict[str, Any]:
     """Segment a video file or image folder and write the results to a folder.
 
@@ -67,7 +69,7 @@ def segment_video(
     overwrite : bool
         Replace an existing non-empty `output_dir`.
     progress : callable, optional
-        ``progress(done, total)`` after each frame; `total` may be None.
+        ``progress(done, total)`` after each frame (see :data:`ProgressCallback`).
     init_mask : path-like or (H, W) array_like, optional
         Semi-supervised mode: the object to follow, as marked in frame
         `init_frame` (a mask image file, or an array; non-zero = object).
@@ -77,15 +79,19 @@ def segment_video(
         :func:`flowseg.pipeline.object_labels`).
     init_frame : int
         The frame `init_mask` marks.
+    video_stream : int
+        Which video stream of a file to read (0 = the first).
 
     Returns
     -------
     summary : dict
-        What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``,
-        ``"width"``, ``"height"``, ``"input_fps"``, ``"container_frames"``
-        (the frame count a video's header claims, or None),
-        ``"skipped_packets"`` (damaged video packets passed over, see
-        :class:`~flowseg.io.video.VideoReader`), ``"mode"``
+        What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``
+        (masks written), ``"width"``, ``"height"``, ``"input_fps"``,
+        ``"source"`` (what was read and how: frames listed, decoded and
+        missing, pixel format, alpha, and which timestamps were used and
+        why; see :meth:`flowseg.io.FrameSource.report`), ``"warnings"``
+        (one line for each thing about the input a user should know: frames
+        that did not decode, repaired timestamps, alpha), ``"mode"``
         (``"target"``, then with instances also ``"tracks"``: the IDs
         shown; or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic
@@ -116,7 +122,7 @@ def segment_video(
     MaskError
         If `init_mask` is empty or `init_frame` is past the last frame.
     """
-    source = FrameSource(input_path)
+    source = FrameSource(input_path, video_stream=video_stream)
     pipeline = Pipeline() if pipeline is None else pipeline
     if isinstance(init_mask, (str, Path)):
         init_mask = read_label_png(init_mask)
@@ -126,16 +132,16 @@ def segment_video(
     labelled = several or any("labels" in stage.provides for stage in pipeline.stages)
     threads = configure_threads()
     start = time.perf_counter()
-    writer = ResultWriter(output_dir, fps=source.fps, time_base=source.time_base,
-                          audio_from=input_path if source.has_audio else None, alpha=alpha, feather=feather,
-                          videos=videos, instances=category if labelled else None, overwrite=overwrite)
+    writer = ResultWriter(output_dir, alpha=alpha, feather=feather, videos=videos,
+                          instances=category if labelled else None, overwrite=overwrite, **source.output_timing())
     masks_json = _CocoMasks(coco, category, Path(input_path).name) if coco is not None else None
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with writer, masks_json or contextlib.nullcontext():
         keyframes = economy_frames = 0
 
-        def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime, labels: Any) -> None:
-            writer.write(name, image, mask, frame_time, labels)
+        def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime, labels: Any,
+                  alpha: np.ndarray | None) -> None:
+            writer.write(name, image, mask, frame_time, labels, alpha)
             if masks_json is not None:
                 masks_json.add(name, mask, labels)
 
@@ -143,15 +149,15 @@ def segment_video(
             # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
             for_names, for_images = itertools.tee(prefetch(source.timed()))
             height = width = 0
-            images = (image for _, image, _ in for_images)
+            images = (frame.image for frame in for_images)
             results = pipeline.stream(images, init_mask=init_mask, init_frame=init_frame)
-            for done, (result, (name, image, frame_time)) in enumerate(zip(results, for_names), start=1):
-                background.submit(name, image, result.mask, frame_time, result.labels)
+            for done, (result, (name, image, frame_time, alpha)) in enumerate(zip(results, for_names), start=1):
+                background.submit(name, image, result.mask, frame_time, result.labels, alpha)
                 keyframes += result.keyframe
                 economy_frames += result.economy
                 height, width = image.shape[:2]
                 if progress is not None:
-                    progress(done, source.frame_count)
+                    progress(done, max(source.frame_count, done))
         seconds = time.perf_counter() - start
         runs = pipeline.object_runs if several else [pipeline]
         stages = pipeline.stages if init_mask is None else runs[0].object_stages()
@@ -173,8 +179,8 @@ def segment_video(
             "width": width,
             "height": height,
             "input_fps": source.fps,
-            "container_frames": None if source.is_folder else source.frame_count,
-            "skipped_packets": source.skipped_packets,
+            "source": source.report(),
+            "warnings": source.warnings(),
             **mode,
             "model": pipeline.model_used,
             "preset": pipeline.preset,

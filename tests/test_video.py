@@ -59,14 +59,16 @@ class TestReading:
         frames, _ = clip
         times = [0, 30, 90, 100, 180, 200]
         source = FrameSource(write_av_clip(tmp_path / "vfr.mp4", frames, times_ms=times))
-        got = [float(time.pts * source.time_base) * 1000 for _, _, time in source.timed()]
+        got = [float(frame.time.pts * source.time_base) * 1000 for frame in source.timed()]
         np.testing.assert_allclose(got, times, atol=1e-6)
+        assert source.report()["timing"]["method"] == "container"
+        assert source.report()["timing"]["variable_frame_rate"]
 
     @pytest.mark.parametrize("rotation", [90, 180, 270])
     def test_rotated_clip_comes_upright(self, tmp_path: Path, clip, rotation: int) -> None:
         frames, _ = clip
         path = write_av_clip(tmp_path / "phone.mp4", frames, rotation=rotation)
-        upright = [image for image, _ in VideoReader(path)]
+        upright = [frame.image for frame in VideoReader(path)]
         assert probe(path).rotation == rotation
         # OpenCV applies the same display matrix: an independent reading of which way is up.
         capture = cv2.VideoCapture(str(path))
@@ -79,20 +81,24 @@ class TestReading:
         if rotation == 180:
             assert np.abs(upright[0].astype(int) - frames[0]).mean() > 15
 
-    def test_header_that_claims_more_frames_than_there_are(self, tmp_path: Path, clip) -> None:
+    def test_truncated_file_whose_header_claims_more_frames_than_there_are(self, tmp_path: Path, clip) -> None:
         frames, _ = clip
         full = write_av_clip(tmp_path / "full.mp4", frames * 4, faststart=True).read_bytes()
         truncated = tmp_path / "truncated.mp4"
         truncated.write_bytes(full[: len(full) * 85 // 100])  # past the first key frame, which is most of the file
         source = FrameSource(truncated)
         real = sum(1 for _ in source)
-        assert source.frame_count == 24 and 0 < real < 24
+        # The header's 24 is not trusted: the frames listed are those whose data is in the file.
+        assert 0 < real < source.frame_count < 24
         summary = segment_video(truncated, tmp_path / "out")
-        assert summary["frames"] == real and summary["skipped_packets"] == source.skipped_packets
-        assert summary["container_frames"] == 24
+        assert summary["frames"] == real and summary["source"]["header_frames"] == 24
+        assert summary["source"]["decoded_frames"] == real and summary["source"]["listed_frames"] == source.frame_count
+        lost = source.frame_count - real
+        assert len(summary["source"]["missing_frames"]) == lost and summary["source"]["missing_frames"][-1] == \
+            f"{source.frame_count - 1:05d}"
         result = CliRunner().invoke(main, ["run", str(truncated), "-o", str(tmp_path / "cli")])
         assert result.exit_code == 0, result.output
-        assert f"note: {real} frames decoded where the header claims 24" in result.stderr
+        assert f"warning: {lost} of {source.frame_count} frames could not be decoded" in result.stderr
 
     def test_audio_only_file_has_no_video_stream(self, tmp_path: Path) -> None:
         path = tmp_path / "voice.m4a"

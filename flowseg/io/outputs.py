@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigError, OutputError
 from ..types import Image, Mask
+from .images import unpremultiplied
 from .preview import feathered_alpha, instance_colours, instance_overlay, overlay
 from .tracks import TracksWriter
 from .video import VIDEO_FORMATS, FrameTime, VideoEncoder
@@ -48,6 +49,9 @@ class OutputFolder:
         ``1 / fps``.
     audio_from : str or Path, optional
         A video whose audio streams every output video carries.
+    audio_start : Fraction
+        Seconds of `audio_from`'s timeline that are 0 in the frame times
+        (:attr:`FrameSource.audio_start <flowseg.io.frames.FrameSource>`).
     overwrite : bool
         Replace an existing non-empty `output_dir`.
     folders : sequence of str
@@ -67,6 +71,7 @@ class OutputFolder:
         fps: float,
         time_base: Fraction | None = None,
         audio_from: str | Path | None = None,
+        audio_start: Fraction = Fraction(0),
         overwrite: bool = False,
         folders: tuple[str, ...] = (),
     ) -> None:
@@ -88,6 +93,7 @@ class OutputFolder:
         self.fps = fps
         self.time_base = time_base if time_base is not None else 1 / Fraction(fps).limit_denominator(1001)
         self.audio_from = audio_from
+        self.audio_start = audio_start
         self.frames_written = 0
         self._videos: dict[str, tuple[VideoEncoder, int]] = {}
         for folder in folders:
@@ -120,7 +126,7 @@ class OutputFolder:
         file_name = f"{name}{VIDEO_FORMATS[video_format].suffix}"
         if file_name not in self._videos:
             encoder = VideoEncoder(self._tmp / file_name, video_format, time_base=self.time_base, fps=self.fps,
-                                   audio_from=self.audio_from)
+                                   audio_from=self.audio_from, audio_start=self.audio_start)
             self._videos[file_name] = (encoder, 0)
         encoder, count = self._videos[file_name]
         if time is None:
@@ -214,7 +220,7 @@ class ResultWriter(OutputFolder):
 
     Parameters
     ----------
-    output_dir, fps, time_base, audio_from, overwrite
+    output_dir, fps, time_base, audio_from, audio_start, overwrite
         See :class:`OutputFolder`.
     alpha : sequence of str
         Cut-out formats, from :data:`ALPHA_FORMATS`.
@@ -235,6 +241,7 @@ class ResultWriter(OutputFolder):
         fps: float,
         time_base: Fraction | None = None,
         audio_from: str | Path | None = None,
+        audio_start: Fraction = Fraction(0),
         alpha: tuple[str, ...] = (),
         feather: float = 0.0,
         videos: bool = True,
@@ -245,8 +252,8 @@ class ResultWriter(OutputFolder):
         if unknown:
             raise ConfigError(f"unknown alpha format {unknown[0]!r}; choose from {', '.join(ALPHA_FORMATS)}")
         folders = ("masks",) + ("cutouts",) * ("png" in alpha) + ("instances",) * (instances is not None)
-        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite,
-                         folders=folders)
+        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, audio_start=audio_start,
+                         overwrite=overwrite, folders=folders)
         self.alpha = tuple(alpha)
         self.feather = feather
         self.videos = videos
@@ -260,6 +267,7 @@ class ResultWriter(OutputFolder):
         mask: Mask,
         time: FrameTime | None = None,
         labels: NDArray[np.integer] | None = None,
+        source_alpha: NDArray[np.uint8] | None = None,
     ) -> None:
         """Write the outputs of one frame.
 
@@ -275,14 +283,20 @@ class ResultWriter(OutputFolder):
             When the frame is shown (see :meth:`OutputFolder.write_video_frame`).
         labels : (H, W) integer ndarray, optional
             Object IDs (0 = background); needed with `instances`.
+        source_alpha : (H, W) uint8 ndarray, optional
+            The input's own alpha, where it has one (`image` is then the
+            colour composited over black): the matte and the cut-outs' alpha
+            become the mask's times it, so what the input hides stays hidden.
         """
         self.write_png(f"masks/{name}", mask.astype(np.uint8) * 255)
         if self._tracks is not None:
             self._write_labels(f"instances/{name}.png", labels)
             self._tracks.add(labels)
         matte = feathered_alpha(mask, self.feather)
+        if source_alpha is not None:
+            matte = np.round(matte * (source_alpha / np.float32(255))).astype(np.uint8)
         if self.alpha:
-            rgba = np.dstack([image, matte])
+            rgba = np.dstack([image if source_alpha is None else unpremultiplied(image, source_alpha), matte])
             for video_format in self.alpha:
                 if video_format == "png":
                     self.write_png(f"cutouts/{name}", rgba)
@@ -338,7 +352,7 @@ class PredictionWriter(OutputFolder):
 
     Parameters
     ----------
-    output_dir, fps, time_base, audio_from, overwrite
+    output_dir, fps, time_base, audio_from, audio_start, overwrite
         See :class:`OutputFolder`.
     masks : bool
         Also write predicted masks.
@@ -353,13 +367,14 @@ class PredictionWriter(OutputFolder):
         fps: float,
         time_base: Fraction | None = None,
         audio_from: str | Path | None = None,
+        audio_start: Fraction = Fraction(0),
         masks: bool = False,
         videos: bool = True,
         overwrite: bool = False,
     ) -> None:
         folders = ("predicted", "predicted_masks") if masks else ("predicted",)
-        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite,
-                         folders=folders)
+        super().__init__(output_dir, fps=fps, time_base=time_base, audio_from=audio_from, audio_start=audio_start,
+                         overwrite=overwrite, folders=folders)
         self.masks = masks
         self.videos = videos
 

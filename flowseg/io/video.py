@@ -1,13 +1,20 @@
-"""Video files through FFmpeg (PyAV): exact timestamps in, editor-ready videos out.
+"""Video files through FFmpeg (PyAV): trustworthy timestamps in, editor-ready videos out.
 
-Reading gives every decoded frame upright (the container's rotation applied)
-with its presentation timestamp, so a variable frame rate survives. Writing
-encodes one of :data:`VIDEO_FORMATS` with the source's timestamps and copies
-the source's audio streams in beside the video, interleaved as the frames
-arrive, so an output has the source's timing and sound.
+Reading gives every decoded frame upright (the container's rotation applied),
+as RGB whatever the pixel format (10- and 12-bit, 4:2:2 and 4:4:4, grey,
+with alpha), with a presentation time that increases: the container's where
+it is sound, put back in order where the container stores decode order (AVI
+with B-frames), regenerated from the frame rate where it has none (see
+:mod:`flowseg.io.timing`). Frames are numbered by their place among the
+frames the container lists, so one that cannot be decoded leaves a gap
+instead of shifting the rest. Writing encodes one of :data:`VIDEO_FORMATS`
+with the source's timestamps and copies the source's audio streams in
+beside the video, interleaved as the frames arrive, so an output has the
+source's timing and sound.
 
 Timestamps are integers in a stream's ``time_base`` (a :class:`~fractions.Fraction`
-of a second), as in FFmpeg.
+of a second), as in FFmpeg; both reading and writing count them from the
+source's start (an MPEG-TS stream that starts at 10 s starts at 0).
 """
 
 from __future__ import annotations
@@ -15,21 +22,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import OutputError, VideoOpenError
 from ..types import Image
+from .images import split_alpha
+from .timing import FrameClock, FrameTime, TimingReport
 
-__all__ = ["FrameTime", "VideoInfo", "VideoFormat", "VIDEO_FORMATS", "probe", "VideoReader", "VideoEncoder"]
-
-@dataclass(frozen=True)
-class FrameTime:
-    """When a frame is shown: ``pts`` and ``duration`` in the stream's ``time_base``."""
-
-    pts: int
-    duration: int
+__all__ = ["FrameTime", "VideoInfo", "VideoFrame", "VideoFormat", "VIDEO_FORMATS", "probe", "VideoReader",
+           "VideoEncoder"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class VideoInfo:
     time_base : Fraction
         Unit of the timestamps, in seconds.
     frame_count : int or None
-        The container's claim (decoding may find fewer or more frames).
+        The header's claim (never trusted: decoding may find fewer or more frames).
     duration : float or None
         Duration of the video stream in seconds.
     rotation : int
@@ -54,6 +58,14 @@ class VideoInfo:
         Number of audio streams.
     codec : str
         The video codec's name.
+    pixel_format : str
+        The decoded pixel format (FFmpeg's name, e.g. ``"yuv422p10le"``).
+    has_alpha : bool
+        Whether the frames carry an alpha channel that is decoded.
+    video_stream : int
+        Which of the video streams this describes (0 = the first).
+    video_streams : int
+        Number of video streams (cover pictures not counted).
     """
 
     width: int
@@ -65,6 +77,10 @@ class VideoInfo:
     rotation: int
     audio_streams: int
     codec: str
+    pixel_format: str
+    has_alpha: bool
+    video_stream: int
+    video_streams: int
 
 
 def _open(path: Path) -> Any:
@@ -76,13 +92,26 @@ def _open(path: Path) -> Any:
         raise VideoOpenError(f"cannot read {str(path)!r}: not a video FFmpeg can open ({error.strerror})") from None
 
 
-def _video_stream(container: Any, path: Path) -> Any:
+def _video_streams(container: Any) -> list[Any]:
+    """The container's video streams, without cover pictures (a song's album art)."""
     import av
 
-    if not container.streams.video:
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+
+
+def _video_stream(container: Any, path: Path, number: int) -> Any:
+    import av
+
+    streams = _video_streams(container)
+    if not streams:
         container.close()
-        raise VideoOpenError(f"{str(path)!r} has no video stream")
-    stream = container.streams.video[0]
+        covers = " (only a cover picture)" if container.streams.video else ""
+        raise VideoOpenError(f"{str(path)!r} has no video stream{covers}")
+    if not 0 <= number < len(streams):
+        container.close()
+        raise VideoOpenError(f"{str(path)!r} has {len(streams)} video stream{'s' * (len(streams) > 1)}; "
+                             f"there is no video stream {number} (counting from 0)")
+    stream = streams[number]
     if stream.codec_context is None or not _has_decoder(stream.codec_context.name):
         container.close()
         codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
@@ -102,13 +131,35 @@ def _has_decoder(name: str) -> bool:
     return True
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read a video file's header and its first frame's rotation.
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+"""FFmpeg's own VP8/VP9 decoders drop the alpha of WebM (kept beside the frame); libvpx's keep it."""
+
+
+def _decoder(stream: Any) -> Any:
+    """The codec context that decodes `stream`: its own, or libvpx's where WebM carries alpha beside VP8/VP9."""
+    import av
+
+    alpha_decoder = _ALPHA_DECODERS.get(stream.codec_context.name)
+    if alpha_decoder and stream.metadata.get("alpha_mode") == "1" and _has_decoder(alpha_decoder):
+        decoder = av.CodecContext.create(alpha_decoder, "r")
+        decoder.thread_type = "AUTO"
+        return decoder
+    return stream.codec_context
+
+
+def _has_alpha(frame: Any) -> bool:
+    return any(component.is_alpha for component in frame.format.components)
+
+
+def probe(path: str | Path, *, video_stream: int = 0) -> VideoInfo:
+    """Read a video file's header, the times of its frames and its first frame.
 
     Parameters
     ----------
     path : str or Path
         A video file.
+    video_stream : int
+        Which video stream (0 = the first; cover pictures are not counted).
 
     Returns
     -------
@@ -117,16 +168,17 @@ def probe(path: str | Path) -> VideoInfo:
     Raises
     ------
     VideoOpenError
-        If the file is missing, is not a video, has no video stream, no
-        decoder for its codec, or no frame that decodes.
+        If the file is missing, is not a video, has no video stream (or not
+        `video_stream`), no decoder for its codec, or no frame that decodes.
     """
     path = Path(path)
     if not path.is_file():
         raise VideoOpenError(f"input {str(path)!r} does not exist")
     container = _open(path)
     try:
-        stream = _video_stream(container, path)
-        first = next(_decoded(container, stream, path), None)
+        stream = _video_stream(container, path, video_stream)
+        decoder = _decoder(stream)
+        first = next(_decoded(container, stream, decoder, path), None)
         if first is None:
             raise VideoOpenError(f"video {str(path)!r} has no frames that FFmpeg can decode")
         rotation = _rotation(first)
@@ -143,6 +195,10 @@ def probe(path: str | Path) -> VideoInfo:
             rotation=rotation,
             audio_streams=len(container.streams.audio),
             codec=stream.codec_context.name,
+            pixel_format=first.format.name,
+            has_alpha=_has_alpha(first),
+            video_stream=video_stream,
+            video_streams=len(_video_streams(container)),
         )
     finally:
         container.close()
@@ -153,11 +209,19 @@ def _rotation(frame: Any) -> int:
     return int(round(frame.rotation / 90.0)) % 4 * 90
 
 
-def _decoded(container: Any, stream: Any, path: Path, skipped: list[int] | None = None) -> Iterator[Any]:
-    """Decode `stream`; with `skipped`, a damaged packet is counted there and passed over, as FFmpeg's player does.
+class _Damage:
+    """What went wrong while decoding: packets that would not decode, and why reading stopped early."""
 
-    Without `skipped`, damage raises :class:`VideoOpenError`. Reading past a
-    truncated file's end stops the stream either way.
+    def __init__(self) -> None:
+        self.packets = 0
+        self.read_error: str | None = None
+
+
+def _decoded(container: Any, stream: Any, decoder: Any, path: Path, damage: _Damage | None = None) -> Iterator[Any]:
+    """Decode `stream` with `decoder`; with `damage`, a damaged packet is counted there and passed over.
+
+    Without `damage`, damage raises :class:`VideoOpenError`. An error while
+    reading (a truncated file's end) stops the stream either way.
     """
     import av
 
@@ -166,67 +230,188 @@ def _decoded(container: Any, stream: Any, path: Path, skipped: list[int] | None 
         try:
             packet = next(packets)
         except StopIteration:
-            return
+            break
         except av.FFmpegError as error:
-            if skipped is None:
+            if damage is None:
                 raise VideoOpenError(f"cannot read {str(path)!r}: {error.strerror} (corrupt or truncated?)") from None
-            skipped[0] += 1
-            return
+            damage.read_error = error.strerror
+            break
         try:
-            frames = packet.decode()
+            yield from decoder.decode(packet)  # the demuxer's last, empty packet flushes the decoder
         except av.FFmpegError as error:
-            if skipped is None:
+            if damage is None:
                 raise VideoOpenError(f"cannot decode {str(path)!r}: {error.strerror} (corrupt?)") from None
-            skipped[0] += 1
-            continue
-        yield from frames
+            damage.packets += 1
+
+
+def _listed_times(path: Path, video_stream: int) -> tuple[NDArray[np.int64], int, Fraction, int]:
+    """The frames the container lists (its video packets), read once without decoding.
+
+    A header's frame count is not trusted, and the numbering of frames must
+    not depend on which decode.
+
+    Returns
+    -------
+    times : (N,) int64 ndarray
+        The listed frames' timestamps, sorted.
+    untimed : int
+        Listed frames without a timestamp.
+    start : Fraction
+        Seconds of the container's timeline to count as 0: the video
+        stream's start, or an audio stream's where that is earlier.
+    lag : int
+        Time units by which the first listed timestamp trails the video
+        stream's start. AVI stores no presentation times, and FFmpeg puts
+        its B-frames' decoder delay there (the first frame at 1, not 0);
+        frames are moved back by it, so the first is shown at the start.
+    """
+    import av
+
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path, video_stream)
+        times, untimed = [], 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None:
+                    untimed += 1
+                else:
+                    times.append(packet.pts)
+        except av.FFmpegError:
+            pass  # a truncated file lists what can be read; decoding stops at the same place
+        first = min(times, default=0)
+        video_start = stream.start_time if stream.start_time is not None else first
+        starts = [Fraction(video_start) * stream.time_base]
+        starts += [Fraction(a.start_time) * a.time_base for a in container.streams.audio if a.start_time is not None]
+        return np.sort(np.asarray(times, np.int64)), untimed, min(starts), max(0, first - video_start)
+    finally:
+        container.close()
+
+
+class VideoFrame(NamedTuple):
+    """One decoded frame of a :class:`VideoReader`."""
+
+    number: int
+    """Its place among the frames the container lists, from 0."""
+    image: Image
+    """``(H, W, 3) uint8`` RGB, upright; with alpha, composited over black."""
+    alpha: NDArray[np.uint8] | None
+    """``(H, W) uint8`` alpha (255 = opaque) where the video carries one, else None."""
+    time: FrameTime
+    """When it is shown, in the stream's ``time_base``, counted from :attr:`VideoReader.start`."""
 
 
 class VideoReader:
-    """A video's frames one at a time, upright, with their timestamps.
+    """A video's frames one at a time: RGB, upright, with times that increase and stable numbers.
 
     Parameters
     ----------
     path : str or Path
         A video file (see :func:`probe` for what it checks).
+    video_stream : int
+        Which video stream to read (0 = the first; cover pictures are not counted).
 
     Attributes
     ----------
-    skipped_packets : int
-        Damaged packets passed over so far, as FFmpeg's own tools do (a
-        truncated download or a broken stretch of a file); their frames are
-        missing from the iteration.
+    info : VideoInfo
+        What :func:`probe` found.
+    start : Fraction
+        Seconds of the container's timeline counted as 0 (an MPEG-TS stream
+        often starts at 1.4 s or later): the video stream's start, or an
+        audio stream's where that is earlier, so that audio copied into an
+        output with the same shift stays in sync.
+    listed_frames : int
+        Frames the container lists (its video packets), read without
+        decoding; the header's frame count is not trusted.
+    decoded_frames : int
+        Frames decoded so far.
+    missing : list of int
+        After an iteration: the numbers of listed frames that did not decode
+        (damaged, or cut off at a truncated file's end).
+    damaged_packets : int
+        Packets passed over because they would not decode, as FFmpeg's own
+        tools do.
+    read_error : str or None
+        Why reading stopped before the container's end (a truncated file), if it did.
+    timing : TimingReport
+        How the frames' times were derived (see :class:`~flowseg.io.timing.FrameClock`).
 
     Notes
     -----
-    Iterating yields ``(image, time)``: an ``(H, W, 3) uint8`` RGB frame
-    turned upright by the container's rotation, and its :class:`FrameTime`
-    in the stream's ``time_base``. Frames without a timestamp are placed one
-    average frame after the previous. Iteration raises
-    :class:`VideoOpenError` if the file cannot be opened.
+    Iterating yields :class:`VideoFrame` tuples ``(number, image, alpha,
+    time)``. A frame's number is its place among the frames the container
+    lists, by presentation time, so a frame that cannot be decoded leaves
+    a gap in the numbers rather than shifting the frames after it (where the
+    container gives no timestamps, frames are numbered as they decode).
+    Colour comes from FFmpeg's conversion of any pixel format to 8-bit RGB;
+    where the frames carry alpha, the image is composited over black and
+    the alpha given beside it. Only the frames held back to reorder
+    timestamps (:data:`~flowseg.io.timing.REORDER_WINDOW`) are held at a time.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, video_stream: int = 0) -> None:
         self.path = Path(path)
-        self.skipped_packets = 0
+        self.video_stream = video_stream
+        self.info = probe(self.path, video_stream=video_stream)
+        self._times, self._untimed, self.start, self._lag = _listed_times(self.path, video_stream)
+        self.listed_frames = len(self._times) + self._untimed
+        self.decoded_frames = 0
+        self.missing: list[int] = []
+        self.damaged_packets = 0
+        self.read_error: str | None = None
+        self.timing = TimingReport()
 
-    def __iter__(self) -> Iterator[tuple[Image, FrameTime]]:
+    def __iter__(self) -> Iterator[VideoFrame]:
         container = _open(self.path)
-        skipped = [0]
+        damage = _Damage()
+        stream = _video_stream(container, self.path, self.video_stream)
+        step = _frame_step(stream)
+        origin = round(self.start / stream.time_base) + self._lag
+        clock: FrameClock[Any] = FrameClock(step=step, origin=origin)
+        self.timing, self.decoded_frames, self.missing = clock.report, 0, []
+        numbers = _Numbering(self._times if not self._untimed else self._times[:0], origin)
         try:
-            stream = _video_stream(container, self.path)
-            step = _frame_step(stream)
-            next_pts = 0
-            for frame in _decoded(container, stream, self.path, skipped):
-                self.skipped_packets = skipped[0]
-                pts = frame.pts if frame.pts is not None else next_pts
-                duration = frame.duration or step
-                next_pts = pts + duration
-                image = np.rot90(frame.to_ndarray(format="rgb24"), _rotation(frame) // 90)
-                yield np.ascontiguousarray(image), FrameTime(int(pts), int(duration))
+            decoder = _decoder(stream)
+            for frame in _decoded(container, stream, decoder, self.path, damage):
+                self.damaged_packets = damage.packets
+                for decoded, time in clock.push(frame, frame.pts, frame.duration or None):
+                    yield self._converted(decoded, time, numbers)
+            for decoded, time in clock.flush():
+                yield self._converted(decoded, time, numbers)
+            self.missing = numbers.missing + list(range(numbers.last + 1, self.listed_frames))
         finally:
-            self.skipped_packets = skipped[0]
+            self.damaged_packets, self.read_error = damage.packets, damage.read_error
             container.close()
+
+    def _converted(self, frame: Any, time: FrameTime, numbers: _Numbering) -> VideoFrame:
+        self.decoded_frames += 1
+        turns = _rotation(frame) // 90
+        if not _has_alpha(frame):
+            image = np.rot90(frame.to_ndarray(format="rgb24"), turns)
+            return VideoFrame(numbers.next(time), np.ascontiguousarray(image), None, time)
+        image, alpha = split_alpha(np.rot90(frame.to_ndarray(format="rgba"), turns))
+        return VideoFrame(numbers.next(time), image, alpha, time)
+
+
+class _Numbering:
+    """Frame numbers from presentation times: each frame's place among the listed times, always increasing."""
+
+    def __init__(self, listed: NDArray[np.int64], origin: int) -> None:
+        self._listed = listed
+        self._origin = origin
+        self.last = -1
+        self.missing: list[int] = []  # numbers skipped so far
+
+    def next(self, time: FrameTime) -> int:
+        raw = time.pts + self._origin
+        place = int(np.searchsorted(self._listed, raw))
+        found = place < len(self._listed) and self._listed[place] == raw
+        number = place if found and place > self.last else self.last + 1
+        self.missing.extend(range(self.last + 1, number))
+        self.last = number
+        return number
 
 
 def _frame_step(stream: Any) -> int:
@@ -288,6 +473,9 @@ class VideoEncoder:
         A video file whose audio streams are copied in; streams the output
         container cannot hold are re-encoded to its default audio codec
         (e.g. AAC into WebM becomes Opus).
+    audio_start : Fraction
+        Seconds of `audio_from`'s timeline that are 0 in the output (the
+        :attr:`VideoReader.start` the frames' times count from).
 
     Raises
     ------
@@ -310,6 +498,7 @@ class VideoEncoder:
         time_base: Fraction,
         fps: float,
         audio_from: str | Path | None = None,
+        audio_start: Fraction = Fraction(0),
     ) -> None:
         import av
 
@@ -318,6 +507,7 @@ class VideoEncoder:
         self.time_base = Fraction(time_base)
         self._fps = Fraction(fps).limit_denominator(1001)
         self._audio_from = Path(audio_from) if audio_from is not None else None
+        self._audio_start = Fraction(audio_start)
         try:
             self._container = av.open(str(self.path), "w", options=self.format.container_options)
         except (av.FFmpegError, OSError) as error:
@@ -335,7 +525,7 @@ class VideoEncoder:
         stream.codec_context.time_base = self.time_base
         self._stream = stream
         if self._audio_from is not None:
-            self._audio = _AudioCopy(self._audio_from, self._container)
+            self._audio = _AudioCopy(self._audio_from, self._container, self._audio_start)
 
     def write(self, image: np.ndarray, time: FrameTime) -> None:
         """Encode one frame shown at ``time`` (RGB, or RGBA for an alpha format)."""
@@ -393,10 +583,14 @@ def _layout(image: np.ndarray) -> str:
 
 
 class _AudioCopy:
-    """The audio streams of a source file, copied (or re-encoded) into an output container."""
+    """The audio streams of a source file, copied (or re-encoded) into an output container.
 
-    def __init__(self, source: Path, output: Any) -> None:
+    Times are shifted by `start` seconds, as the video's are.
+    """
+
+    def __init__(self, source: Path, output: Any, start: Fraction) -> None:
         self._input = _open(source)
+        self._start = start
         self._streams = {}
         self._transcoders = {}
         for stream in self._input.streams.audio:
@@ -415,18 +609,29 @@ class _AudioCopy:
     def copy_until(self, seconds: float | None) -> None:
         """Write the audio packets that start before `seconds` (all that are left when None)."""
         while True:
-            packet = self._pending if self._pending is not None else next(self._packets, None)
+            packet = self._pending if self._pending is not None else self._next_packet()
             self._pending = None
             if packet is None:
                 if seconds is None:
                     self._flush()
                 return
-            if packet.dts is None and packet.size == 0:  # a demuxer's end-of-stream marker
-                continue
             if seconds is not None and packet.pts is not None and float(packet.pts * packet.time_base) >= seconds:
                 self._pending = packet
                 return
             self._write(packet)
+
+    def _next_packet(self) -> Any:
+        """The next audio packet with its times shifted by the start, or None at the end."""
+        for packet in self._packets:
+            if packet.dts is None and packet.size == 0:  # a demuxer's end-of-stream marker
+                continue
+            shift = round(self._start / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            return packet
+        return None
 
     def _write(self, packet: Any) -> None:
         out = self._streams[packet.stream.index]
