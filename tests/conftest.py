@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-data finder, a synthetic moving clip, a machine without weights, an ERROR-log guard."""
+"""Shared fixtures: the real-data finder, a synthetic moving clip, a machine without weights, a CLI runner, an
+ERROR-log guard."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from synthetic import moving_object_clip
 
@@ -61,6 +63,17 @@ def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, P
     monkeypatch.setenv("FLOWSEG_WEIGHTS_DIR", str(weights_dir))
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     return weights_dir, torch_home / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A CLI runner with no DeepLabV3 weights in reach, so 'auto' means the embedded person model."""
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setenv("FLOWSEG_WEIGHTS_DIR", str(empty))
+    monkeypatch.setenv("TORCH_HOME", str(empty))
+    monkeypatch.delenv("FLOWSEG_DEBUG", raising=False)
+    return CliRunner()
 
 
 @pytest.fixture(autouse=True)

@@ -24,17 +24,6 @@ EXAMPLE_CLIP = REPO_ROOT / "examples" / "juggle.mp4"
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    """A runner with no DeepLabV3 weights in reach, so 'auto' means the embedded person model."""
-    empty = tmp_path / "no-weights"
-    empty.mkdir()
-    monkeypatch.setenv("FLOWSEG_WEIGHTS_DIR", str(empty))
-    monkeypatch.setenv("TORCH_HOME", str(empty))
-    monkeypatch.delenv("FLOWSEG_DEBUG", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
 def clip_folder(tmp_path: Path) -> Path:
     frames, _ = moving_object_clip(4)
     return write_folder(tmp_path / "clip", frames)
@@ -218,7 +207,7 @@ def make_empty_folder(folder: Path) -> Path:
                      ".pbm, .pgm, .ppm, .pnm); it holds readme.txt", id="non-images"),
         pytest.param(make_mixed_sizes, "all frames of a video must be the same size", id="mixed-sizes"),
         pytest.param(make_corrupt_video, "not a video FFmpeg can open", id="corrupt-video"),
-        pytest.param(make_empty_video, "has no video stream", id="zero-frame-video"),
+        pytest.param(make_empty_video, "holds no streams FFmpeg can find", id="zero-frame-video"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(runner: CliRunner, tmp_path: Path, make_input, fragment: str) -> None:

@@ -244,6 +244,9 @@ class FrameSource:
                 names = [f"{n:05d}" for n in reader.missing]
                 lines.append(f"{len(names)} of {reader.listed_frames} frames could not be decoded ({_listing(names)}); "
                              "they have no masks and the other frames keep their numbers")
+            claimed = reader.info.frame_count
+            if claimed is not None and claimed > reader.listed_frames:
+                lines.append(f"the header claims {claimed} frames but the file holds {reader.listed_frames}: cut off?")
             if reader.read_error is not None:
                 lines.append(f"reading stopped before the end of the file ({reader.read_error}): truncated?")
             if reader.timing.method != "container":

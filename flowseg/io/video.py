@@ -104,9 +104,12 @@ def _video_stream(container: Any, path: Path, number: int) -> Any:
 
     streams = _video_streams(container)
     if not streams:
+        found = len(container.streams), len(container.streams.video)
         container.close()
-        covers = " (only a cover picture)" if container.streams.video else ""
-        raise VideoOpenError(f"{str(path)!r} has no video stream{covers}")
+        if not found[0]:
+            raise VideoOpenError(f"{str(path)!r} holds no streams FFmpeg can find (a recording cut off before its "
+                                 "index was written?)")
+        raise VideoOpenError(f"{str(path)!r} has no video stream{' (only a cover picture)' if found[1] else ''}")
     if not 0 <= number < len(streams):
         container.close()
         raise VideoOpenError(f"{str(path)!r} has {len(streams)} video stream{'s' * (len(streams) > 1)}; "
