@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -350,3 +352,23 @@ def test_moving_flag_keeps_only_moving_targets(runner: CliRunner, clip_folder: P
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert "MovingTargets" in summary["settings"] and "MovingTargets" in summary["seconds"]["stages"]
+
+
+def test_progress_bar_fills_at_the_end_when_not_every_listed_frame_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowseg.cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with _Progress("clip.avi") as progress:
+        for done in range(1, 8):  # 10 frames listed, 7 decode
+            progress(done, 10)
+    shown = terminal.getvalue().replace("\r", "\n").strip().splitlines()
+    assert "7/10" in shown[-2] and "7/7" in shown[-1] and "-" not in shown[-1].split("[")[1].split("]")[0]
+    with pytest.raises(KeyboardInterrupt), _Progress("clip.avi") as progress:
+        progress(1, 10)
+        raise KeyboardInterrupt  # an interrupted run leaves the bar where it was
+    assert "1/10" in terminal.getvalue().replace("\r", "\n").strip().splitlines()[-1]

@@ -431,3 +431,14 @@ def test_interrupted_run_removes_its_partial_output(tmp_path: Path, signal_numbe
     assert stderr.strip().count("\n") == 0 and "Interrupted" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no partial folder left
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # what was there is untouched
+
+
+def test_predict_reads_the_same_files(runner, tmp_path: Path) -> None:
+    """``flowseg predict`` takes its frames and times from the same reader: B-frames in AVI with audio run."""
+    source = _bframes_avi(tmp_path, audio="mp3")
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["predict", str(source), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "timestamps reordered" in result.stderr
+    assert len(decoded(out / "side_by_side.mp4")) == 11  # frames 1..11, each predicted from the one before
+    assert len(stream_spans(out / "side_by_side.mp4", "audio")) == 1
