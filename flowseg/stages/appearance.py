@@ -9,6 +9,8 @@ model that tells the object from a background of the same colours elsewhere).
 
 from __future__ import annotations
 
+from collections import deque
+
 import cv2
 import numpy as np
 
@@ -17,6 +19,7 @@ from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
 from ._boxes import grown_box
 from ._colours import ColourModel
 from ._sampling import pixel_grid
+from ._search import densest_region
 from .motion import object_motion_agreement
 from .warp import warp_mask
 
@@ -32,6 +35,17 @@ the paving into the dog's mask. Finer bins need more pixels per colour: with
 ``target="moving"`` 32 bins raised DAVIS J&F from 0.566 to 0.577 but lost a
 small synthetic mover of uniformly random colours when it stopped, so
 :class:`~flowseg.stages.MovingObjects` keeps 16."""
+
+
+COLLAPSE: float = 0.5
+"""The object counts as lost when its carried mask covers less than this fraction of its largest area over
+the last :data:`RECENT_FRAMES` frames it was followed well (see :class:`ObjectAppearance`)."""
+
+RECENT_FRAMES: int = 10
+"""Frames whose areas say how large the object is now (the largest of them)."""
+
+FOUND_DENSITY: float = 0.6
+"""A lost object is found where windows of half its size are at least this much object-like on average."""
 
 
 class LocalColourModel:
@@ -306,7 +320,7 @@ class ObjectAppearance:
         The frame of the shot boundary where the object was lost, if any.
     """
 
-    provides: tuple[str, ...] = ("evidence",)
+    provides: tuple[str, ...] = ("evidence", "redetected")
 
     def __init__(
         self,
@@ -339,6 +353,9 @@ class ObjectAppearance:
         self._running = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._last_seen = mask
+        self._areas.clear()
+        self._areas.append(int(mask.sum()))
+        self._lost_for = 0
         self._previous_image = frame.image
         self._object_classes = ()
         self._finds_others = False
@@ -379,23 +396,46 @@ class ObjectAppearance:
             return
         self._running.blend(index, obj & trusted, bg & trusted, self.update_rate)
 
+    def _recover(self, where: Mask, appearance: ProbMap) -> tuple[Mask, bool]:
+        """Where the object is: `where`, or where it is found again if it has been lost; and whether it was."""
+        area = np.count_nonzero(where)
+        reference = max(self._areas, default=area)
+        if area > 0 and area >= COLLAPSE * reference:
+            self._areas.append(area)
+            self._lost_for = 0
+            return where, False
+        self._lost_for += 1
+        size = float(np.sqrt(max(reference, 1)))
+        ys, xs = np.nonzero(self._last_seen)
+        region, density = densest_region(appearance, size=size, near=(xs.mean(), ys.mean()),
+                                         spread=size * (1 + self._lost_for))  # the search widens while it is lost
+        found = np.count_nonzero(region)
+        if density < FOUND_DENSITY or not found or abs(np.log(found / reference)) >= abs(np.log(max(area, 1) / reference)):
+            return where, False
+        self._areas.clear()
+        self._areas.append(found)
+        self._lost_for = 0
+        return region, True
+
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for the object in ``frame``."""
         image = check_image(frame.image)
         if "init_mask" in frame.data:
-            return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5)}
+            return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5),
+                    "redetected": np.array(False)}
         if frame.data.get("shot_change") and self._first is not None and self._lost_at is None:
             self._lost_at = frame.index
-        if self._first is None or self._lost_at is not None:
-            return {"evidence": np.zeros(image.shape[:2], np.float32)}  # before the init frame, or after a cut
+        if self._first is None or self._lost_at is not None:  # before the init frame, or after a cut
+            return {"evidence": np.zeros(image.shape[:2], np.float32), "redetected": np.array(False)}
         previous = check_prob(frame.data["previous_mask"], image.shape[:2], "previous_mask")
         warped = warp_mask(previous, frame.data["flow_bwd"])
-        where = warped > 0.5
+        index = self._first.bin_index(image)
+        appearance = self._appearance(frame, index, warped > 0.5)
+        where, redetected = self._recover(warped > 0.5, appearance)
         if where.any():
             self._last_seen = where
         prior = spatial_prior(self._last_seen, self.locality * self._size)
-        index = self._first.bin_index(image)
-        evidence = prior * self._appearance(frame, index, where)
+        evidence = prior * appearance
         last = previous > 0.5
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
@@ -406,8 +446,9 @@ class ObjectAppearance:
         if self.use_motion and where.any():
             motion = object_motion_agreement(frame.data["flow_bwd"], frame.data["flow_confidence"], where)
             evidence = evidence * motion / np.maximum(evidence * motion + (1 - evidence) * (1 - motion), 1e-6)
-        self._update(index, warped, frame.data["flow_confidence"])
-        return {"evidence": evidence.astype(np.float32, copy=False)}
+        if not redetected:
+            self._update(index, warped, frame.data["flow_confidence"])
+        return {"evidence": evidence.astype(np.float32, copy=False), "redetected": np.array(redetected)}
 
     def reset(self) -> None:
         """Forget the object: the next ``"init_mask"`` defines it anew (and the semantic stage's target is restored)."""
@@ -423,6 +464,8 @@ class ObjectAppearance:
         self._object_classes: tuple[str, ...] = ()
         self._finds_others = False
         self._lost_at: int | None = None
+        self._areas: deque[int] = deque(maxlen=RECENT_FRAMES)  # areas of the last frames followed well
+        self._lost_for = 0
 
     @property
     def object_classes(self) -> tuple[str, ...]:

@@ -137,7 +137,8 @@ class MaskWarper:
         evidence = frame.data["evidence"]
         if "init_mask" in frame.data:  # semi-supervised mode: the given mask is the truth
             prob = np.array(frame.data["init_mask"], dtype=np.float32)
-        elif self._prob_prev is None or self._prob_prev.shape != evidence.shape or frame.data.get("shot_change"):
+        elif (self._prob_prev is None or self._prob_prev.shape != evidence.shape or frame.data.get("shot_change")
+              or frame.data.get("redetected")):
             prob = np.array(evidence, dtype=np.float32)
         else:
             warped = warp_mask(self._prob_prev, frame.data["flow_bwd"])
