@@ -9,8 +9,6 @@ model that tells the object from a background of the same colours elsewhere).
 
 from __future__ import annotations
 
-from collections import deque
-
 import cv2
 import numpy as np
 
@@ -19,7 +17,7 @@ from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
 from ._boxes import grown_box
 from ._colours import ColourModel
 from ._sampling import pixel_grid
-from ._search import densest_region
+from ._recovery import ObjectTrack
 from .motion import object_motion_agreement
 from .warp import warp_mask
 
@@ -35,17 +33,6 @@ the paving into the dog's mask. Finer bins need more pixels per colour: with
 ``target="moving"`` 32 bins raised DAVIS J&F from 0.566 to 0.577 but lost a
 small synthetic mover of uniformly random colours when it stopped, so
 :class:`~flowseg.stages.MovingObjects` keeps 16."""
-
-
-COLLAPSE: float = 0.5
-"""The object counts as lost when its carried mask covers less than this fraction of its largest area over
-the last :data:`RECENT_FRAMES` frames it was followed well (see :class:`ObjectAppearance`)."""
-
-RECENT_FRAMES: int = 10
-"""Frames whose areas say how large the object is now (the largest of them)."""
-
-FOUND_DENSITY: float = 0.6
-"""A lost object is found where windows of half its size are at least this much object-like on average."""
 
 
 class LocalColourModel:
@@ -352,10 +339,7 @@ class ObjectAppearance:
         self._first = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._running = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
-        self._last_seen = mask
-        self._areas.clear()
-        self._areas.append(int(mask.sum()))
-        self._lost_for = 0
+        self._track = ObjectTrack(mask, float(self._first.posterior(frame.image)[mask].mean()) if mask.any() else 0.0)
         self._previous_image = frame.image
         self._object_classes = ()
         self._finds_others = False
@@ -396,25 +380,16 @@ class ObjectAppearance:
             return
         self._running.blend(index, obj & trusted, bg & trusted, self.update_rate)
 
-    def _recover(self, where: Mask, appearance: ProbMap) -> tuple[Mask, bool]:
-        """Where the object is: `where`, or where it is found again if it has been lost; and whether it was."""
-        area = np.count_nonzero(where)
-        reference = max(self._areas, default=area)
-        if area > 0 and area >= COLLAPSE * reference:
-            self._areas.append(area)
-            self._lost_for = 0
-            return where, False
-        self._lost_for += 1
-        size = float(np.sqrt(max(reference, 1)))
-        ys, xs = np.nonzero(self._last_seen)
-        region, density = densest_region(appearance, size=size, near=(xs.mean(), ys.mean()),
-                                         spread=size * (1 + self._lost_for))  # the search widens while it is lost
-        found = np.count_nonzero(region)
-        if density < FOUND_DENSITY or not found or abs(np.log(found / reference)) >= abs(np.log(max(area, 1) / reference)):
-            return where, False
-        self._areas.clear()
-        self._areas.append(found)
-        self._lost_for = 0
+    def _recover(self, carried: Mask, appearance: ProbMap, frame: Frame) -> tuple[Mask, bool]:
+        """Where the object is: where the flow carried it, or where it is found again after being lost."""
+        track = self._track
+        if not track.is_lost(carried, appearance):
+            track.follow(carried, appearance, frame.data["flow_bwd"], frame.data["flow_confidence"] > 0.8)
+            return carried, False
+        region = track.search(appearance, carried)
+        if region is None:
+            return carried, False
+        track.found(region, appearance)
         return region, True
 
     def process(self, frame: Frame) -> StageOutput:
@@ -431,11 +406,12 @@ class ObjectAppearance:
         warped = warp_mask(previous, frame.data["flow_bwd"])
         index = self._first.bin_index(image)
         appearance = self._appearance(frame, index, warped > 0.5)
-        where, redetected = self._recover(warped > 0.5, appearance)
-        if where.any():
-            self._last_seen = where
-        prior = spatial_prior(self._last_seen, self.locality * self._size)
-        evidence = prior * appearance
+        where, redetected = self._recover(warped > 0.5, appearance, frame)
+        # Where the object can be: where it was carried or found (or last seen), and where its hidden parts went.
+        anchor = where if where.any() else self._track.last_seen
+        if not redetected:
+            anchor = anchor | self._track.ahead(previous > 0.5)
+        evidence = spatial_prior(anchor, self.locality * self._size) * appearance
         last = previous > 0.5
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
@@ -459,13 +435,11 @@ class ObjectAppearance:
         self._first: ColourModel | None = None
         self._running: ColourModel | None = None
         self._size = 1.0
-        self._last_seen: Mask | None = None
+        self._track: ObjectTrack | None = None
         self._previous_image: Image | None = None
         self._object_classes: tuple[str, ...] = ()
         self._finds_others = False
         self._lost_at: int | None = None
-        self._areas: deque[int] = deque(maxlen=RECENT_FRAMES)  # areas of the last frames followed well
-        self._lost_for = 0
 
     @property
     def object_classes(self) -> tuple[str, ...]:

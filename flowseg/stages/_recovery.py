@@ -1,0 +1,176 @@
+"""Knowing when a followed object is lost, and finding it again where its appearance is densest at its scale."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import cv2
+import numpy as np
+
+from ..types import Flow, Mask, ProbMap
+
+__all__ = ["SEARCH_STEP", "COLLAPSE", "RECENT_FRAMES", "FOUND_DENSITY", "densest_region", "ObjectTrack"]
+
+COLLAPSE: float = 0.5
+"""The object counts as lost when the mask the flow carries covers less than this fraction of the object's
+largest area over the last :data:`RECENT_FRAMES` frames it was followed well, or looks less than this
+fraction as much like it as it did then (mean appearance in the mask)."""
+
+RECENT_FRAMES: int = 10
+"""Frames whose areas say how large the object is now (the largest of them)."""
+
+FOUND_DENSITY: float = 0.6
+"""A lost object is found where windows of half its size are at least this much object-like on average."""
+
+SEARCH_STEP: int = 4
+"""The search runs on a grid this many pixels apart each way (an object is found, not outlined)."""
+
+
+def densest_region(
+    posterior: ProbMap, *, size: float, near: tuple[float, float] | None = None, spread: float = np.inf
+) -> tuple[Mask, float]:
+    """The region where `posterior` is densest over windows of half the object's size.
+
+    Parameters
+    ----------
+    posterior : (H, W) float32 ndarray
+        Per-pixel probability of the object's appearance, in [0, 1].
+    size : float
+        The object's expected size in pixels (square root of its area).
+        Windows of half that size fit inside it at up to twice that size.
+    near : (x, y), optional
+        Where the object is expected; windows are weighed by a Gaussian of
+        their distance to it, of standard deviation `spread` pixels.
+    spread : float
+        See `near`; infinite (the default) searches the whole frame alike.
+
+    Returns
+    -------
+    region : (H, W) bool ndarray
+        The regions of smoothed posterior above 0.5 that reach within half
+        the object's size of the best window's centre (empty when that
+        window is not above 0.5).
+    density : float
+        The best window's mean posterior, in [0, 1] (before the distance weight).
+
+    Examples
+    --------
+    >>> p = np.zeros((64, 96), np.float32); p[8:24, 60:76] = 0.9; p[40:44, 10:14] = 1.0
+    >>> region, density = densest_region(p, size=16)
+    >>> round(density, 2), bool(region[16, 68]), bool(region[42, 12])
+    (0.9, True, False)
+    """
+    h, w = posterior.shape
+    small_size = (max(w // SEARCH_STEP, 1), max(h // SEARCH_STEP, 1))
+    small = cv2.resize(posterior, small_size, interpolation=cv2.INTER_AREA)
+    window = max(int(round(size / 2 / SEARCH_STEP)), 1)
+    density = cv2.blur(small, (window, window), borderType=cv2.BORDER_CONSTANT)
+    score = density
+    if near is not None and np.isfinite(spread):
+        ys, xs = np.mgrid[0:small.shape[0], 0:small.shape[1]].astype(np.float32)
+        xs, ys = (xs + 0.5) * (w / small.shape[1]), (ys + 0.5) * (h / small.shape[0])
+        score = density * np.exp(-((xs - near[0]) ** 2 + (ys - near[1]) ** 2) / (2 * spread**2))
+    y, x = np.unravel_index(int(np.argmax(score)), score.shape)
+    smooth = cv2.blur(small, (max(window // 2, 1),) * 2) > 0.5
+    if not smooth[y, x]:
+        return np.zeros((h, w), bool), float(density[y, x])
+    # The parts within the object's size of the best window: an object split by a thin occluder is one.
+    count, labels = cv2.connectedComponents(smooth.view(np.uint8), connectivity=8)
+    reach = max(int(round(size / 2 / SEARCH_STEP)), 1)
+    near_parts = np.unique(labels[max(y - reach, 0): y + reach + 1, max(x - reach, 0): x + reach + 1])
+    parts = np.isin(labels, near_parts[near_parts > 0]).view(np.uint8)
+    return cv2.resize(parts, (w, h), interpolation=cv2.INTER_NEAREST) > 0, float(density[y, x])
+
+
+class ObjectTrack:
+    """What is known of a followed object's recent state: its size, how much it looked like itself, how it moved.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+        The object where it was given.
+    likeness : float
+        How object-like it looked there: the mean of its appearance posterior over `mask`.
+
+    Attributes
+    ----------
+    last_seen : (H, W) bool ndarray
+        Where the object was last followed or found.
+    lost_for : int
+        Frames since it was last followed well (0 while it is).
+    """
+
+    LIKENESS_RATE: float = 0.2
+    """Weight of each frame in the running mean of how object-like the followed mask looks."""
+
+    def __init__(self, mask: Mask, likeness: float) -> None:
+        self.last_seen = mask
+        self.lost_for = 0
+        self._areas: deque[int] = deque([int(np.count_nonzero(mask))], maxlen=RECENT_FRAMES)
+        self._likeness = likeness
+        self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
+
+    @property
+    def size(self) -> float:
+        """The object's size now in pixels: the square root of its largest recent area."""
+        return float(np.sqrt(max(max(self._areas), 1)))
+
+    def is_lost(self, carried: Mask, appearance: ProbMap) -> bool:
+        """Whether the carried mask has collapsed or no longer looks like the object."""
+        area = np.count_nonzero(carried)
+        if area == 0 or area < COLLAPSE * max(self._areas):
+            return True
+        return float(appearance[carried].mean()) < COLLAPSE * self._likeness
+
+    def follow(self, carried: Mask, appearance: ProbMap, flow_bwd: Flow, trusted: Mask) -> None:
+        """Record a frame where the object was followed well: its area, likeness and motion."""
+        self._areas.append(int(np.count_nonzero(carried)))
+        self._likeness += self.LIKENESS_RATE * (float(appearance[carried].mean()) - self._likeness)
+        moving = carried & trusted
+        if moving.any():
+            self._velocity = -np.median(flow_bwd[moving], axis=0).astype(np.float32)
+        self.last_seen = carried
+        self.lost_for = 0
+
+    def found(self, region: Mask, appearance: ProbMap) -> None:
+        """Record that the object was found again at `region` after being lost."""
+        self._areas.clear()
+        self._areas.append(int(np.count_nonzero(region)))
+        self._likeness = float(appearance[region].mean())
+        self.last_seen = region
+        self.lost_for = 0
+
+    def ahead(self, mask: Mask) -> Mask:
+        """`mask` moved by the object's last motion: where its hidden parts should now be."""
+        dx, dy = (float(v) for v in self._velocity)
+        if abs(dx) < 0.5 and abs(dy) < 0.5:
+            return mask
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        moved = cv2.warpAffine(mask.view(np.uint8), shift, mask.shape[::-1], flags=cv2.INTER_NEAREST)
+        return moved > 0
+
+    def search(self, appearance: ProbMap, carried: Mask) -> Mask | None:
+        """Look for the lost object over the frame; the region to resume from, or None.
+
+        The search centres on where the object would be had it kept its
+        motion, and widens by its size each frame it stays lost. A region is
+        taken when its windows are at least :data:`FOUND_DENSITY` object-like
+        and it explains the object better than the carried mask: nearer its
+        size, or more like it.
+        """
+        self.lost_for += 1
+        seen = self.ahead(self.last_seen)
+        ys, xs = np.nonzero(seen if seen.any() else self.last_seen)
+        if xs.size == 0:
+            return None
+        size = self.size
+        region, density = densest_region(appearance, size=size, near=(float(xs.mean()), float(ys.mean())),
+                                         spread=size * (1 + self.lost_for))
+        found = np.count_nonzero(region)
+        if density < FOUND_DENSITY or found == 0:
+            return None
+        area = np.count_nonzero(carried)
+        reference = size**2
+        nearer_in_size = abs(np.log(found / reference)) < abs(np.log(max(area, 1) / reference))
+        likelier = area == 0 or density > float(appearance[carried].mean())
+        return region if (nearer_in_size or likelier) and not (region & carried).sum() > 0.5 * found else None
