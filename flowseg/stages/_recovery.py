@@ -9,7 +9,7 @@ import numpy as np
 
 from ..types import Flow, Mask, ProbMap
 
-__all__ = ["SEARCH_STEP", "COLLAPSE", "RECENT_FRAMES", "FOUND_DENSITY", "densest_region", "ObjectTrack"]
+__all__ = ["SEARCH_STEP", "COLLAPSE", "RECENT_FRAMES", "FOUND_DENSITY", "FOUND_SCALE", "densest_region", "ObjectTrack"]
 
 COLLAPSE: float = 0.5
 """The object counts as lost when the mask the flow carries covers less than this fraction of the object's
@@ -21,6 +21,10 @@ RECENT_FRAMES: int = 10
 
 FOUND_DENSITY: float = 0.6
 """A lost object is found where windows of half its size are at least this much object-like on average."""
+
+FOUND_SCALE: float = 4.0
+"""...and only in a region whose area is within this factor of the object's (DAVIS bmx-bumps: a bystander in
+black passing before the camera is not the rider in black)."""
 
 SEARCH_STEP: int = 4
 """The search runs on a grid this many pixels apart each way (an object is found, not outlined)."""
@@ -98,6 +102,9 @@ class ObjectTrack:
         Where the object was last followed or found.
     lost_for : int
         Frames since it was last followed well (0 while it is).
+    anywhere : bool
+        Whether it is looked for over the whole frame alike: after a shot
+        boundary, where it was says nothing of where it is.
     """
 
     LIKENESS_RATE: float = 0.2
@@ -106,6 +113,7 @@ class ObjectTrack:
     def __init__(self, mask: Mask, likeness: float) -> None:
         self.last_seen = mask
         self.lost_for = 0
+        self.anywhere = False
         self._areas: deque[int] = deque([int(np.count_nonzero(mask))], maxlen=RECENT_FRAMES)
         self._likeness = likeness
         self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
@@ -139,6 +147,7 @@ class ObjectTrack:
         self._likeness = float(appearance[region].mean())
         self.last_seen = region
         self.lost_for = 0
+        self.anywhere = False
 
     def ahead(self, mask: Mask) -> Mask:
         """`mask` moved by the object's last motion: where its hidden parts should now be."""
@@ -153,10 +162,11 @@ class ObjectTrack:
         """Look for the lost object over the frame; the region to resume from, or None.
 
         The search centres on where the object would be had it kept its
-        motion, and widens by its size each frame it stays lost. A region is
-        taken when its windows are at least :data:`FOUND_DENSITY` object-like
-        and it explains the object better than the carried mask: nearer its
-        size, or more like it.
+        motion, and widens by its size each frame it stays lost (or covers
+        the frame alike, :attr:`anywhere`). A region is taken when its
+        windows are at least :data:`FOUND_DENSITY` object-like, its area is
+        within :data:`FOUND_SCALE` of the object's, and it explains the
+        object better than the carried mask: nearer its size, or more like it.
         """
         self.lost_for += 1
         seen = self.ahead(self.last_seen)
@@ -165,9 +175,9 @@ class ObjectTrack:
             return None
         size = self.size
         region, density = densest_region(appearance, size=size, near=(float(xs.mean()), float(ys.mean())),
-                                         spread=size * (1 + self.lost_for))
+                                         spread=np.inf if self.anywhere else size * (1 + self.lost_for))
         found = np.count_nonzero(region)
-        if density < FOUND_DENSITY or found == 0:
+        if density < FOUND_DENSITY or not size**2 / FOUND_SCALE <= found <= size**2 * FOUND_SCALE:
             return None
         area = np.count_nonzero(carried)
         reference = size**2

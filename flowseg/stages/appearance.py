@@ -35,6 +35,11 @@ small synthetic mover of uniformly random colours when it stopped, so
 :class:`~flowseg.stages.MovingObjects` keeps 16."""
 
 
+GIST_COLOUR_BINS: int = 8
+"""Bins per channel of the coarse colour histograms a region found after a loss must resemble as a whole
+(:meth:`~flowseg.stages.ColourModel.resembles_object`): coarse, so lighting changes do not count."""
+
+
 class LocalColourModel:
     """Object-versus-background colour posterior that varies over the frame: one joint RGB histogram per grid cell.
 
@@ -338,6 +343,7 @@ class ObjectAppearance:
     def _learn(self, frame: Frame, mask: Mask) -> np.ndarray:
         self._first = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._running = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
+        self._gist = ColourModel(GIST_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
         self._track = ObjectTrack(mask, float(self._first.posterior(frame.image)[mask].mean()) if mask.any() else 0.0)
         self._previous_image = frame.image
@@ -387,7 +393,7 @@ class ObjectAppearance:
             track.follow(carried, appearance, frame.data["flow_bwd"], frame.data["flow_confidence"] > 0.8)
             return carried, False
         region = track.search(appearance, carried)
-        if region is None:
+        if region is None or not self._gist.resembles_object(frame.image, region):
             return carried, False
         track.found(region, appearance)
         return region, True
@@ -398,15 +404,20 @@ class ObjectAppearance:
         if "init_mask" in frame.data:
             return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5),
                     "redetected": np.array(False)}
-        if frame.data.get("shot_change") and self._first is not None and self._lost_at is None:
-            self._lost_at = frame.index
-        if self._first is None or self._lost_at is not None:  # before the init frame, or after a cut
-            return {"evidence": np.zeros(image.shape[:2], np.float32), "redetected": np.array(False)}
+        nothing = {"evidence": np.zeros(image.shape[:2], np.float32), "redetected": np.array(False)}
+        if self._first is None:  # before the init frame
+            return nothing
         previous = check_prob(frame.data["previous_mask"], image.shape[:2], "previous_mask")
+        if frame.data.get("shot_change"):  # nothing is carried across a cut: the object is looked for anywhere
+            self._lost_at = frame.index if self._lost_at is None else self._lost_at
+            self._track.anywhere = True
+            previous = np.zeros_like(previous)
         warped = warp_mask(previous, frame.data["flow_bwd"])
         index = self._first.bin_index(image)
         appearance = self._appearance(frame, index, warped > 0.5)
         where, redetected = self._recover(warped > 0.5, appearance, frame)
+        if not where.any() and self._track.anywhere:  # not found again since a cut
+            return nothing
         # Where the object can be: where it was carried or found (or last seen), and where its hidden parts went.
         anchor = where if where.any() else self._track.last_seen
         if not redetected:
@@ -434,6 +445,7 @@ class ObjectAppearance:
                 self._semantics.retarget(self._target)
         self._first: ColourModel | None = None
         self._running: ColourModel | None = None
+        self._gist: ColourModel | None = None
         self._size = 1.0
         self._track: ObjectTrack | None = None
         self._previous_image: Image | None = None
