@@ -52,7 +52,6 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "object-fast": {"preset": "fast", "init": "first-mask"},
     "object": {"preset": "balanced", "init": "first-mask"},
     "object-quality": {"preset": "quality", "init": "first-mask"},
-    "object-075": {"preset": "balanced", "init": "first-mask", "flow_scale": 0.75},
     "warp": {"refine": "none"},
     "warp+crf": {"refine": "crf"},
     "warp+graphcut": {"refine": "graphcut"},

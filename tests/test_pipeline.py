@@ -21,6 +21,7 @@ from flowseg import (
     StageOrderError,
 )
 from flowseg.metrics import region_similarity
+from flowseg.pipeline import stage_settings
 from flowseg.types import Frame, StageOutput
 
 from davis_clips import davis_clip
@@ -86,6 +87,17 @@ class TestPresets:
         assert pipeline.preset == name
         assert (flow["method"], flow["scale"]) == (expected["flow_method"], expected["flow_scale"])
         assert pipeline.settings["MaskRefiner"]["method"] == expected["refine"]
+
+    def test_following_an_object_computes_the_flow_at_full_size_unless_told(self, moving_clip) -> None:
+        frames, masks = moving_clip
+        pipeline = Pipeline()
+        pipeline.run(frames, init_mask=masks[0])
+        assert pipeline.settings["FlowEstimator"]["scale"] == 0.5  # the target-mode stages keep theirs
+        assert stage_settings(pipeline.object_stages())["FlowEstimator"]["scale"] == 1.0
+        told = Pipeline(flow_scale=0.5)
+        assert stage_settings(told.object_stages())["FlowEstimator"]["scale"] == 0.5
+        fast = Pipeline.from_preset("fast")
+        assert stage_settings(fast.object_stages())["FlowEstimator"]["scale"] == 0.5
 
     def test_keywords_override_the_preset(self) -> None:
         pipeline = Pipeline.from_preset("fast", refine="crf")
