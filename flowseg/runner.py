@@ -96,8 +96,8 @@ def segment_video(
         shown; or ``"object"`` with `init_mask`, then also
         ``"init_frame"``, ``"object_classes"``: the classes the semantic
         model recognised in the object, whose probability served as evidence,
-        and ``"object_lost_at"``: the shot boundary where the object
-        was lost, or None; or ``"objects"`` for several, then
+        and ``"object_lost_at"``: the first shot boundary where the
+        object was lost (it is looked for anew after it), or None; or ``"objects"`` for several, then
         ``"init_frame"`` and ``"objects"``: for each its ``"label"``,
         ``"object_classes"`` and ``"object_lost_at"``), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic

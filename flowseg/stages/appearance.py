@@ -272,13 +272,28 @@ class ObjectAppearance:
       `update_rate`, only pixels the flow carries with confidence above 0.8
       and whose warped previous mask is above 0.9 (object) or below 0.1
       (background).
-    - **Recovery.** When the object is lost (empty warped mask), the prior
-      centres on the last place it was seen, so it is found again when it
-      comes back from an occlusion.
+    - **Recovery** (:class:`~flowseg.stages._recovery.ObjectTrack`). The
+      object counts as lost when the mask the flow carries covers less than
+      half its largest area of the last 10 frames it was followed well, or
+      looks less than half as much like it (its mean appearance), as when it
+      passes behind a tree or a small fast ball leaves the flow behind. It
+      is then looked for over the frame: where its appearance is densest
+      over windows of half its size, near where its motion would have taken
+      it, the search widening by its size each frame it stays lost
+      (:func:`~flowseg.stages._recovery.densest_region`). A region at least
+      0.6 object-like, within 4 times its area, whose colours as a whole
+      resemble the object's more than the background's, and that explains
+      it better than the carried mask, is where propagation resumes
+      (``"redetected"``: :class:`~flowseg.stages.MaskWarper` starts from the
+      evidence there). Meanwhile the prior also covers the previous mask
+      moved by the object's motion, so its parts coming out from behind a
+      pole are expected where they come out.
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
-      :class:`~flowseg.stages.ShotBoundaries`) the object is lost for good:
-      the evidence is empty from there on, and :attr:`lost_at` names the
-      frame (mark it again in the new shot to follow it there).
+      :class:`~flowseg.stages.ShotBoundaries`) nothing is carried across:
+      the object is looked for over the whole frame alike, its evidence
+      empty until it is found, and :attr:`lost_at` names the first such
+      frame. (The detector also flags a camera whipping round, as after a
+      duck taking off; the object is then found again.)
 
     Parameters
     ----------
@@ -303,13 +318,15 @@ class ObjectAppearance:
         ``"init_mask"`` are given by :meth:`flowseg.Pipeline.stream` in
         semi-supervised mode.
     provides : tuple of str
-        ``("evidence",)``: ``(H, W) float32`` in [0, 1].
+        ``("evidence", "redetected")``: ``(H, W) float32`` in [0, 1], and a
+        0-d bool, true on a frame where the lost object was found again.
     object_classes : tuple of str
         The classes the semantic model recognised in the object (set on the
         init frame; empty when none, and then the colours decide, the model
         at most marking other objects).
     lost_at : int or None
-        The frame of the shot boundary where the object was lost, if any.
+        The first shot boundary where the object was lost (it may have been
+        found again after it), if any.
     """
 
     provides: tuple[str, ...] = ("evidence", "redetected")
@@ -460,5 +477,5 @@ class ObjectAppearance:
 
     @property
     def lost_at(self) -> int | None:
-        """The shot boundary where the object was lost, or None."""
+        """The first shot boundary where the object was lost (and looked for anew), or None."""
         return self._lost_at

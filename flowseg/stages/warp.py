@@ -119,8 +119,9 @@ class MaskWarper:
     Keeps its own previous output; :meth:`reset` forgets it, so the next frame
     starts from its evidence alone, as does a frame whose ``"shot_change"``
     (from :class:`~flowseg.stages.ShotBoundaries`, when the pipeline has one)
-    is true. On a frame whose data holds ``"init_mask"`` (semi-supervised
-    mode) that mask is the output.
+    or ``"redetected"`` (from :class:`~flowseg.stages.ObjectAppearance`: a
+    lost object found again elsewhere) is true. On a frame whose data holds
+    ``"init_mask"`` (semi-supervised mode) that mask is the output.
     """
 
     requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
