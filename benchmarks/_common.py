@@ -169,7 +169,8 @@ def add_output_options(parser: argparse.ArgumentParser, *, out: Path) -> None:
     parser.add_argument("--out", type=Path, default=out,
                         help=f"results folder, holding report.json (default: {out})")
     parser.add_argument("--record", type=Path, default=None, metavar="MARKDOWN",
-                        help="append a dated section with the results to this file (e.g. benchmarks/RESULTS.md)")
+                        help="write the results as a section of this file (e.g. benchmarks/RESULTS.md), "
+                             "replacing the section of the same title")
 
 
 def config_unavailable(config: str) -> str | None:
@@ -352,12 +353,14 @@ def fix_seeds(seed: int = 0) -> None:
 
 
 def git_revision() -> str:
-    """Short commit hash of the repository, with ``-dirty`` when tracked files have uncommitted changes.
+    """Short commit hash of the repository, saying when tracked files have uncommitted changes.
 
     Returns
     -------
     str
-        E.g. ``"f5e171f-dirty"``; ``"unknown"`` outside a git checkout.
+        E.g. ``"f5e171f"``, or ``"f5e171f + uncommitted changes"`` when
+        ``git status --porcelain`` lists a tracked file; ``"unknown"``
+        outside a git checkout.
     """
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -366,8 +369,8 @@ def git_revision() -> str:
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode != 0:
         return "unknown"
-    dirty = git("diff", "--quiet", "HEAD", "--").returncode != 0
-    return head.stdout.strip() + ("-dirty" if dirty else "")
+    changed = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + (" + uncommitted changes" if changed else "")
 
 
 def machine_description() -> dict[str, Any]:
@@ -499,44 +502,93 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str
 
 
 def environment_lines(env: Mapping[str, Any]) -> list[str]:
-    """Markdown bullet lines describing :func:`environment`'s result (the date goes in the title)."""
+    """Markdown bullet lines describing :func:`environment`'s result: date, command, revision, machine, software."""
     machine = env["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     load = machine["load_average"]
     return [
+        f"- Date: {env['date']}",
+        f"- Command: `{env['command']}`",
+        f"- Git revision: {env['git_revision']}",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB RAM, "
         f"GPU: {machine['gpu'] or 'none'}; load average at start {load[0] if load else '—'}",
         f"- Threads: torch {machine['torch_threads']}, OpenCV {machine['opencv_threads']}",
         f"- Software: {versions}",
-        f"- Git revision: `{env['git_revision']}`",
-        f"- Command: `{env['command']}`",
     ]
 
 
-def append_record(path: Path, title: str, env: Mapping[str, Any], body: Sequence[str]) -> None:
-    """Append a dated section to a markdown results file.
+def replace_section(text: str, title: str, section: Sequence[str]) -> str:
+    """Markdown `text` with its ``## title`` section replaced by `section`, or with `section` appended.
+
+    Parameters
+    ----------
+    text : str
+        A markdown document; a section runs from its ``## `` heading to the
+        next ``## `` heading or the end; what precedes the first heading is
+        kept as it is.
+    title : str
+        The heading to look for, without ``## ``; the first section with
+        exactly this heading is replaced, where it stands.
+    section : sequence of str
+        The new section's lines, heading included.
+
+    Returns
+    -------
+    str
+        The document, sections separated by one blank line, ending with a newline.
+
+    Examples
+    --------
+    >>> text = "# Results\\n\\n## a\\n\\nold\\n\\n## b\\n\\nkept\\n"
+    >>> print(replace_section(text, "a", ["## a", "", "new"]), end="")
+    # Results
+    <BLANKLINE>
+    ## a
+    <BLANKLINE>
+    new
+    <BLANKLINE>
+    ## b
+    <BLANKLINE>
+    kept
+    >>> replace_section(text, "c", ["## c", "", "added"]).endswith("kept\\n\\n## c\\n\\nadded\\n")
+    True
+    """
+    lines = text.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    start = next((i for i in headings if lines[i].rstrip() == f"## {title}"), None)
+    if start is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join([*lines, *([""] if lines else []), *section]) + "\n"
+    end = next((i for i in headings if i > start), len(lines))
+    return "\n".join([*lines[:start], *section, *([""] if end < len(lines) else []), *lines[end:]]) + "\n"
+
+
+def record_section(path: Path, title: str, env: Mapping[str, Any], body: Sequence[str]) -> None:
+    """Write a section to a markdown results file, in place of the section of the same title.
 
     Parameters
     ----------
     path : Path
         The markdown file; created with its parent folder when missing.
     title : str
-        Section title (a ``##`` heading).
+        Section title (a ``##`` heading), the same for every run of one
+        benchmark and mode; a section with this title is replaced where it
+        stands (see :func:`replace_section`), else the new one goes last.
     env : mapping
-        As returned by :func:`environment`.
+        As returned by :func:`environment`: date, command and revision go in
+        the body, not the title.
     body : sequence of str
         Markdown lines after the environment bullets.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"## {title}", "", *environment_lines(env), *body]
-    with open(path, "a", encoding="utf-8") as file:
-        if file.tell() > 0:
-            file.write("\n")
-        file.write("\n".join(lines) + "\n")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    section = [f"## {title}", "", *environment_lines(env), *body]
+    path.write_text(replace_section(text, title, section), encoding="utf-8")
 
 
 def publish(report: Mapping[str, Any], lines: Sequence[str], *, title: str, out: Path, record: Path | None) -> None:
-    """Write ``<out>/report.json``, print the markdown lines, and append them to `record` if given.
+    """Write ``<out>/report.json``, print the markdown lines, and record them in `record` if given.
 
     Parameters
     ----------
@@ -545,7 +597,8 @@ def publish(report: Mapping[str, Any], lines: Sequence[str], *, title: str, out:
     lines : sequence of str
         The markdown description of the results.
     title : str
-        Section title; the date is appended.
+        Section title, stable across runs of the same benchmark and mode
+        (no date): :func:`record_section` replaces the section of this title.
     out : Path
         Results folder.
     record : Path or None
@@ -555,9 +608,8 @@ def publish(report: Mapping[str, Any], lines: Sequence[str], *, title: str, out:
     print("\n".join(lines))
     print(f"\nreport.json in {out}")
     if record is not None:
-        env = report["environment"]
-        append_record(record, f"{title}, {env['date']}", env, lines)
-        print(f"Recorded in {record}")
+        record_section(record, title, report["environment"], lines)
+        print(f"Recorded in {record} (section {title!r})")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -30,6 +30,11 @@ it (:func:`flowseg.evaluation.evaluate_folders`):
   measure.
 - Every reported value is the mean over sequences (each sequence weighs the
   same, whatever its length); J&F is ``(J + F) / 2``.
+- Beside the mean over all scored sequences, the summary gives J&F over the
+  scored sequences of each fold of ``folds.json`` (two halves, A and B, to
+  tune on one and confirm on the other; the columns are left out without
+  that file), the worst sequence with its J&F, and how many sequences score
+  below :data:`LOW_JF`.
 - Only the sequences that every compared configuration produced are scored.
   A sequence is skipped when its target (``targets.json``) names no VOC
   class, or when the available models cannot serve it (``WeightsError``:
@@ -61,6 +66,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import shutil
 import sys
 import time
@@ -73,6 +79,7 @@ import cv2
 import numpy as np
 
 from _common import (
+    PIPELINE_CONFIGS,
     add_shared_options,
     attempt,
     build_pipeline,
@@ -99,6 +106,9 @@ BASELINE = "copy-first-gt"
 NO_CLASS_REASON = "no VOC class (targets.json lists none)"
 """Why a sequence whose object belongs to no VOC class is skipped."""
 
+LOW_JF = 0.45
+"""J&F under which a sequence counts as a failure in the summary table."""
+
 _FRAMES = Path("JPEGImages") / "480p"
 _ANNOTATIONS = Path("Annotations") / "480p"
 
@@ -110,6 +120,40 @@ SequenceRun = dict[str, Any]
 def default_root() -> Path:
     """The DAVIS-2016 folder: ``data/davis2016`` in :func:`_common.shared_dir`."""
     return shared_dir() / "data" / "davis2016"
+
+
+def _load_name_lists(path: Path, expected: str) -> dict[str, list[str]]:
+    """The lists of names of a JSON object, keys starting with ``_`` (comments) left out.
+
+    Parameters
+    ----------
+    path : Path
+        The JSON file, an object of lists of strings.
+    expected : str
+        What a list holds, for the error message (e.g. ``"VOC class names"``).
+
+    Returns
+    -------
+    dict of str to list of str
+        In the file's order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If an entry is not a list of strings.
+    """
+    with open(path, encoding="utf-8") as file:
+        raw = json.load(file)
+    lists: dict[str, list[str]] = {}
+    for key, names in raw.items():
+        if key.startswith("_"):
+            continue
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"{path.name}: {key!r} is {names!r}; expected a list of {expected}")
+        lists[key] = names
+    return lists
 
 
 def load_targets(root: Path) -> dict[str, list[str]]:
@@ -134,16 +178,18 @@ def load_targets(root: Path) -> dict[str, list[str]]:
     ValueError
         If an entry is not a list of strings.
     """
-    with open(root / "targets.json", encoding="utf-8") as file:
-        raw = json.load(file)
-    targets: dict[str, list[str]] = {}
-    for name, classes in raw.items():
-        if name.startswith("_"):
-            continue
-        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-            raise ValueError(f"targets.json: {name!r} is {classes!r}; expected a list of VOC class names")
-        targets[name] = classes
-    return targets
+    return _load_name_lists(root / "targets.json", "VOC class names")
+
+
+def load_folds(root: Path) -> dict[str, list[str]] | None:
+    """Fold name to sequence names (e.g. halves ``"A"`` and ``"B"``), from ``<root>/folds.json``; None without it.
+
+    Read as :func:`load_targets` reads ``targets.json``: in the file's order,
+    comments left out, :class:`ValueError` on an entry that is not a list of
+    strings.
+    """
+    path = root / "folds.json"
+    return _load_name_lists(path, "sequence names") if path.exists() else None
 
 
 def common_sequences(produced: Mapping[str, Collection[str]], order: Sequence[str]) -> list[str]:
@@ -206,6 +252,115 @@ def timing_totals(runs: Mapping[str, SequenceRun], sequences: Sequence[str]) -> 
         "fps": frames / seconds if seconds > 0 else None,
         "stage_seconds": dict(stages),
     }
+
+
+def fold_means(jf: Mapping[str, float], folds: Mapping[str, Collection[str]]) -> dict[str, float | None]:
+    """Mean J&F over the scored sequences of each fold.
+
+    Parameters
+    ----------
+    jf : mapping of str to float
+        J&F of each scored sequence; NaN (no frame scored) is left out, as
+        in the mean over all sequences.
+    folds : mapping of str to collection of str
+        Sequence names per fold (:func:`load_folds`).
+
+    Returns
+    -------
+    dict of str to float or None
+        Per fold, in `folds`' order, the mean over its sequences found in
+        `jf`; None where there is none.
+
+    Examples
+    --------
+    >>> jf = {"a": 0.25, "b": 0.75, "c": 0.9, "d": float("nan")}
+    >>> fold_means(jf, {"A": ["a", "b", "x"], "B": ["c", "d"], "C": ["x"]})
+    {'A': 0.5, 'B': 0.9, 'C': None}
+    """
+    means: dict[str, float | None] = {}
+    for fold, names in folds.items():
+        values = [jf[name] for name in names if name in jf and not math.isnan(jf[name])]
+        means[fold] = sum(values) / len(values) if values else None
+    return means
+
+
+def worst_sequence(jf: Mapping[str, float]) -> tuple[str, float] | None:
+    """The sequence with the lowest J&F, and that J&F.
+
+    Parameters
+    ----------
+    jf : mapping of str to float
+        J&F of each scored sequence; NaN (no frame scored) is left out.
+
+    Returns
+    -------
+    (str, float) or None
+        The first of equals in `jf`'s order; None when no J&F is a number.
+
+    Examples
+    --------
+    >>> worst_sequence({"a": 0.7, "b": 0.39, "c": float("nan"), "d": 0.39})
+    ('b', 0.39)
+    >>> worst_sequence({}) is None
+    True
+    """
+    scored = [(name, value) for name, value in jf.items() if not math.isnan(value)]
+    return min(scored, key=lambda item: item[1]) if scored else None
+
+
+def sequence_summary(jf: Mapping[str, float], folds: Mapping[str, Collection[str]] | None) -> dict[str, Any]:
+    """What the summary table tells of the per-sequence J&F of one configuration, beside its mean.
+
+    Parameters
+    ----------
+    jf : mapping of str to float
+        J&F of each scored sequence.
+    folds : mapping of str to collection of str or None
+        Sequence names per fold; None without ``folds.json``.
+
+    Returns
+    -------
+    dict
+        ``"JF_folds"``: :func:`fold_means` (empty without folds);
+        ``"worst"``: :func:`worst_sequence`; ``"below_low"``: the number of
+        sequences with J&F under :data:`LOW_JF`.
+
+    Examples
+    --------
+    >>> sequence_summary({"a": 0.3, "b": 0.8, "c": 0.4}, {"A": ["a", "b"], "B": ["c"]})
+    {'JF_folds': {'A': 0.55, 'B': 0.4}, 'worst': ('a', 0.3), 'below_low': 2}
+    """
+    return {
+        "JF_folds": fold_means(jf, folds or {}),
+        "worst": worst_sequence(jf),
+        "below_low": sum(value < LOW_JF for value in jf.values()),
+    }
+
+
+def section_title(configs: Collection[str], target: str | None) -> str:
+    """The title of a run's section in the results file: the same for every run of these configurations.
+
+    Parameters
+    ----------
+    configs : collection of str
+        The configurations asked for (the baseline is left out), named in
+        :data:`_common.PIPELINE_CONFIGS`'s order whatever the order given.
+    target : str or None
+        The ``--target`` class, if any.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> section_title(["moving", "moving-naive"], None)
+    'DAVIS-2016: moving-naive, moving'
+    >>> section_title(["balanced"], "person")
+    'DAVIS-2016: balanced (target person)'
+    """
+    names = ", ".join(name for name in PIPELINE_CONFIGS if name in configs)
+    return f"DAVIS-2016: {names}" + (f" (target {target})" if target else "")
 
 
 def skip_reasons(skipped: Mapping[str, Mapping[str, str]], sequences: Sequence[str]) -> list[str]:
@@ -390,26 +545,35 @@ def ground_truth_folder(root: Path, sequences: Sequence[str], max_frames: int | 
     return folder
 
 
-def summary_table(configs: Mapping[str, Mapping[str, Any]]) -> str:
+def summary_table(configs: Mapping[str, Mapping[str, Any]], folds: Sequence[str]) -> str:
     """The markdown table of scores, speed and memory, one row per configuration.
 
     Parameters
     ----------
     configs : mapping of str to dict
         Per configuration, ``"scores"`` (:func:`flowseg.evaluation.evaluate_folders`),
-        ``"totals"`` (:func:`timing_totals`) and ``"run"`` (:func:`run_config`).
+        ``"summary"`` (:func:`sequence_summary`), ``"totals"``
+        (:func:`timing_totals`) and ``"run"`` (:func:`run_config`).
+    folds : sequence of str
+        The fold names, a J&F column each (none without ``folds.json``).
 
     Returns
     -------
     str
     """
-    headers = ["config", "J&F", "J", "F", "T", "J-recall", "J-decay", "fps", "s/frame per stage", "peak RSS MB"]
+    headers = ["config", "J&F", *(f"J&F {fold}" for fold in folds), "worst sequence", f"J&F < {LOW_JF}",
+               "J", "F", "T", "J-recall", "J-decay", "fps", "s/frame per stage", "peak RSS MB"]  # fmt: skip
     rows = []
     for name, result in configs.items():
-        scores, totals = result["scores"], result["totals"]
+        scores, summary, totals = result["scores"], result["summary"], result["totals"]
+        worst = summary["worst"]
         rows.append([
             name,
-            *(format_number(scores[key]) for key in ("JF_mean", "J_mean", "F_mean", "T_mean", "J_recall", "J_decay")),
+            format_number(scores["JF_mean"]),
+            *(format_number(summary["JF_folds"][fold]) for fold in folds),
+            f"{worst[0]} {format_number(worst[1])}" if worst else "—",
+            str(summary["below_low"]),
+            *(format_number(scores[key]) for key in ("J_mean", "F_mean", "T_mean", "J_recall", "J_decay")),
             format_number(totals["fps"], 2),
             format_stage_seconds(totals["stage_seconds"], totals["frames"]),
             format_number(result["run"]["peak_rss_mb"], 0),
@@ -445,9 +609,13 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     for name, result in report["unscored"].items():
         lines.append(f"- Configuration `{name}` not scored: {result['reason']}")
     lines.append(f"- Semantic model: {'; '.join(models) or '—'}")
+    folds = report["folds"] or {}
     if report["configs"]:
-        lines += ["", summary_table(report["configs"]), "",
-                  "Means over the scored sequences. T: flicker, mean 1 - IoU of consecutive masks (lower is "
+        in_fold = ", ".join(f"{fold} ({len(set(names) & set(scored))})" for fold, names in folds.items())
+        fold_note = f"J&F {in_fold}: over the scored sequences of each fold of folds.json. " if folds else ""
+        lines += ["", summary_table(report["configs"], list(folds)), "",
+                  f"Means over the scored sequences. {fold_note}worst sequence: the lowest J&F; J&F < {LOW_JF}: "
+                  "the number of sequences below. T: flicker, mean 1 - IoU of consecutive masks (lower is "
                   "steadier). fps: reading, segmenting and writing. See benchmarks/README.md.",
                   "", "J&F per sequence:", "", per_sequence_table(report["configs"], scored)]  # fmt: skip
     return lines
@@ -471,8 +639,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--max-frames is {args.max_frames}; expected at least 1")
     try:
         args.targets = load_targets(args.root)
+        args.folds = load_folds(args.root)
     except (OSError, ValueError) as error:
-        parser.error(f"--root {args.root}: cannot read targets.json ({error})")
+        parser.error(f"--root {args.root}: cannot read targets.json or folds.json ({error})")
     if args.target is not None:
         args.targets = {name: [args.target] for name, classes in args.targets.items() if args.target in classes}
         if not args.targets:
@@ -505,7 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ground_truth = ground_truth_folder(args.root, scored, args.max_frames, args.out)
         for name, run in runs.items():
             scores = evaluate_folders(args.out / name, ground_truth, sequences=scored)
-            configs[name] = {"run": run, "totals": timing_totals(run["sequences"], scored), "scores": scores}
+            jf = {sequence: values["JF_mean"] for sequence, values in scores["sequences"].items()}
+            configs[name] = {"run": run, "totals": timing_totals(run["sequences"], scored), "scores": scores,
+                             "summary": sequence_summary(jf, args.folds)}  # fmt: skip
     else:
         unscored.update({name: {"reason": "no sequence produced by every configuration", "failed": False, "run": run}
                          for name, run in runs.items()})  # fmt: skip
@@ -516,10 +687,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_frames": args.max_frames,
         "sequences_requested": args.sequences,
         "sequences_scored": scored,
+        "folds": args.folds,
         "configs": configs,
         "unscored": unscored,
     }
-    publish(report, report_lines(report), title="DAVIS-2016 accuracy", out=args.out, record=args.record)
+    title = section_title(args.configs, args.target)
+    publish(report, report_lines(report), title=title, out=args.out, record=args.record)
     return 1 if any(c["failed"] for c in unscored.values()) or not scored else 0
 
 

@@ -135,7 +135,7 @@ def _environment() -> dict[str, object]:
     return {
         "date": "2025-01-01 00:00 UTC",
         "command": "python benchmarks/davis.py --max-frames 6",
-        "git_revision": "abc1234-dirty",
+        "git_revision": "abc1234 + uncommitted changes",
         "machine": {
             "cpu": "Test CPU", "cores": 2, "ram_gb": 8.0, "load_average": [0.5, 0.4, 0.3],
             "torch_threads": 2, "opencv_threads": 2, "gpu": None, "versions": {"flowseg": "0.1.0"},
@@ -143,15 +143,41 @@ def _environment() -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_append_record_appends_sections(tmp_path: Path) -> None:
+def test_record_section_writes_date_command_and_revision_in_the_body(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "RESULTS.md"
-    _common.append_record(path, "First", _environment(), ["", "body 1"])
-    _common.append_record(path, "Second", _environment(), ["body 2"])
+    _common.record_section(path, "First", _environment(), ["", "body 1"])
+    assert path.read_text(encoding="utf-8").splitlines()[:5] == [
+        "## First",
+        "",
+        "- Date: 2025-01-01 00:00 UTC",
+        "- Command: `python benchmarks/davis.py --max-frames 6`",
+        "- Git revision: abc1234 + uncommitted changes",
+    ]
+
+
+def test_record_section_replaces_the_section_of_its_title_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results\n\nWhat this is.\n\n## First\n\nold 1\n\n## Second\n\nbody 2\n", encoding="utf-8")
+    _common.record_section(path, "First", _environment(), ["", "new 1"])
     text = path.read_text(encoding="utf-8")
-    assert text.startswith("## First\n\n- Machine: Test CPU, 2 cores, 8.0 GB RAM, GPU: none; load average at start 0.5\n")
-    assert "- Git revision: `abc1234-dirty`" in text
-    assert "- Command: `python benchmarks/davis.py --max-frames 6`" in text
-    assert "body 1\n\n## Second\n" in text and text.endswith("body 2\n")
+    assert text.startswith("# Results\n\nWhat this is.\n\n## First\n\n- Date: ")
+    assert "old 1" not in text and text.count("## First") == 1
+    assert text.endswith("\nnew 1\n\n## Second\n\nbody 2\n"), "the other section must stay, after the first"
+    _common.record_section(path, "Second", _environment(), ["", "new 2"])
+    text = path.read_text(encoding="utf-8")
+    assert "body 2" not in text and text.index("new 1") < text.index("## Second") and text.endswith("\nnew 2\n")
+    _common.record_section(path, "Third", _environment(), ["", "body 3"])
+    text = path.read_text(encoding="utf-8")
+    assert text.split("## Third")[0].endswith("\nnew 2\n\n") and text.endswith("\nbody 3\n")
+    assert [line for line in text.splitlines() if line.startswith("## ")] == ["## First", "## Second", "## Third"]
+
+
+def test_replace_section_matches_the_whole_title_only() -> None:
+    text = "## DAVIS-2016: moving\n\nm\n\n## DAVIS-2016: moving-naive, moving\n\nn\n"
+    replaced = _common.replace_section(text, "DAVIS-2016: moving", ["## DAVIS-2016: moving", "", "new"])
+    assert replaced == "## DAVIS-2016: moving\n\nnew\n\n## DAVIS-2016: moving-naive, moving\n\nn\n"
+    assert _common.replace_section("", "A", ["## A", "", "a"]) == "## A\n\na\n"
+    assert _common.replace_section("# R\n\n\n", "A", ["## A"]) == "# R\n\n## A\n"
 
 
 def test_write_json_is_strict(tmp_path: Path) -> None:
@@ -174,7 +200,7 @@ def test_peak_rss_is_this_process(tmp_path: Path) -> None:
 
 def test_git_revision_format() -> None:
     revision = _common.git_revision()
-    assert revision == "unknown" or revision.removesuffix("-dirty").isalnum()
+    assert revision == "unknown" or revision.removesuffix(" + uncommitted changes").isalnum()
 
 
 def test_shared_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -202,6 +228,34 @@ def test_load_targets_rejects_a_bad_entry(tmp_path: Path) -> None:
     _write_targets(tmp_path, {"parkour": "person"})
     with pytest.raises(ValueError, match="'parkour' is 'person'; expected a list of VOC class names"):
         davis.load_targets(tmp_path)
+
+
+def test_load_folds_reads_the_halves_or_gives_none(tmp_path: Path) -> None:
+    assert davis.load_folds(tmp_path) is None
+    (tmp_path / "folds.json").write_text(json.dumps({"_about": "x", "A": ["a", "c"], "B": ["b"]}), encoding="utf-8")
+    assert davis.load_folds(tmp_path) == {"A": ["a", "c"], "B": ["b"]}
+    (tmp_path / "folds.json").write_text(json.dumps({"A": "a"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="folds.json: 'A' is 'a'; expected a list of sequence names"):
+        davis.load_folds(tmp_path)
+
+
+def test_fold_means_worst_and_count_below() -> None:
+    jf = {"blackswan": 0.8, "bmx-trees": 0.39, "camel": 0.6, "cows": 0.44, "dog": 0.9, "kite-surf": math.nan}
+    folds = {"A": ["blackswan", "dog", "bus"], "B": ["bmx-trees", "camel", "cows", "kite-surf"]}
+    assert davis.fold_means(jf, folds) == {"A": pytest.approx(0.85), "B": pytest.approx(1.43 / 3)}
+    assert davis.fold_means(jf, {"A": ["bus"]}) == {"A": None}
+    assert davis.worst_sequence(jf) == ("bmx-trees", 0.39)
+    assert davis.worst_sequence({"a": math.nan}) is None
+    summary = davis.sequence_summary(jf, folds)
+    assert summary["worst"] == ("bmx-trees", 0.39) and summary["below_low"] == 2
+    assert davis.sequence_summary(jf, None)["JF_folds"] == {}
+
+
+def test_section_title_is_stable_per_set_of_configs() -> None:
+    assert davis.section_title(["object"], None) == "DAVIS-2016: object"
+    assert davis.section_title(["moving-naive", "moving"], None) == "DAVIS-2016: moving-naive, moving"
+    assert davis.section_title(["moving", "moving-naive"], None) == "DAVIS-2016: moving-naive, moving"
+    assert davis.section_title(["balanced"], "person") == "DAVIS-2016: balanced (target person)"
 
 
 def test_common_sequences_intersects_in_requested_order() -> None:
@@ -285,6 +339,7 @@ def _config_result(jf: float, peak: float = 500.0) -> dict[str, object]:
         "run": {"sequences": {"seq": {"model": "selfie"}}, "skipped": {"dog": "no weights"}, "peak_rss_mb": peak},
         "totals": {"frames": 10, "seconds": 2.0, "fps": 5.0, "stage_seconds": {"SemanticSegmenter": 0.2}},
         "scores": {**scores, "sequences": {"seq": {"JF_mean": jf}}},
+        "summary": davis.sequence_summary({"seq": jf}, {"A": ["seq"], "B": ["dog"]}),
     }
 
 
@@ -294,6 +349,7 @@ def test_report_lines_tables_and_skips() -> None:
         "max_frames": 6,
         "sequences_requested": ["seq", "dog"],
         "sequences_scored": ["seq"],
+        "folds": {"A": ["seq"], "B": ["dog"]},
         "configs": {"warp": _config_result(0.75), davis.BASELINE: _config_result(0.5, 60.0)},
         "unscored": {"raft_small+crf": {"reason": "weights missing", "failed": False}},
     }
@@ -303,9 +359,13 @@ def test_report_lines_tables_and_skips() -> None:
     assert "  - `dog`: no weights (warp, copy-first-gt)" in text
     assert "- Configuration `raft_small+crf` not scored: weights missing" in text
     assert "- Semantic model: selfie" in text
-    assert "| warp          | 0.750 | 0.750 | 0.750 | 0.100 | 1.000    | 0.000   | 5.00 |" in text
-    assert "SemanticSegmenter 0.020 | 500 " in text
+    assert "| config        | J&F   | J&F A | J&F B | worst sequence | J&F < 0.45 | J     | F     | T     |" in text
+    assert "| warp          | 0.750 | 0.750 | —     | seq 0.750      | 0          | 0.750 | 0.750 | 0.100 |" in text
+    assert "| 0.100 | 1.000    | 0.000   | 5.00 | SemanticSegmenter 0.020 | 500 " in text
+    assert "J&F A (1), B (0): over the scored sequences of each fold of folds.json." in text
     assert "| seq      | 0.750 | 0.500         |" in text
+    without_folds = "\n".join(davis.report_lines({**report, "folds": None}))
+    assert "| config        | J&F   | worst sequence |" in without_folds and "folds.json" not in without_folds
 
 
 def test_parse_args_rejects_unknown_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -318,7 +378,7 @@ def test_parse_args_rejects_unknown_names(tmp_path: Path, capsys: pytest.Capture
         davis._parse_args(["--root", str(tmp_path), "--configs", "warp,crf"])
     assert "unknown name(s) 'crf'" in capsys.readouterr().err
     args = davis._parse_args(["--root", str(tmp_path)])
-    assert args.sequences == ["parkour"] and args.configs == list(_common.PIPELINE_CONFIGS)
+    assert args.sequences == ["parkour"] and args.configs == list(_common.PIPELINE_CONFIGS) and args.folds is None
 
 
 # --------------------------------------------------------------------------
