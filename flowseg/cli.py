@@ -116,7 +116,7 @@ class _Progress:
                                           show_pos=True, item_show_func=lambda fps: fps)
             self._bar.__enter__()
         rate = done / max(time.perf_counter() - self.start, 1e-9)
-        self._bar.length = max(total, done)
+        self._bar.length = total  # callers never give less than done (see flowseg.runner.ProgressCallback)
         self._bar.update(1, f"{rate:.1f} fps")
 
     def __enter__(self) -> _Progress:

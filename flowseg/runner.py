@@ -22,8 +22,9 @@ from .pipeline import Pipeline, object_labels, stage_settings
 __all__ = ["segment_video"]
 
 ProgressCallback = Callable[[int, int], None]
-"""Called after each frame with (frames done, frames expected): the frames the input lists, which decoding may
-not all reach (damaged frames), so a progress display should complete itself at the end."""
+"""Called after each frame with (frames done, frames expected): the frames the input lists, or done where decoding
+finds more, so never fewer than done. Decoding may not reach them all (damaged frames): a progress display should
+complete itself at the end."""
 
 
 def segment_video(

@@ -41,6 +41,11 @@ _SHOWN = 5
 """File or frame names listed in one message before '... and N more'."""
 
 
+def _video_frame_name(number: int) -> str:
+    """The output name of a video's frame: its number among the frames the container lists, five digits."""
+    return f"{number:05d}"
+
+
 def _listing(names: list[str]) -> str:
     more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
     return ", ".join(names[:_SHOWN]) + more
@@ -190,7 +195,7 @@ class FrameSource:
     def _video_frames(self) -> Iterator[SourceFrame]:
         assert self._reader is not None
         for number, image, alpha, time in self._reader:
-            yield SourceFrame(f"{number:05d}", image, time, alpha)
+            yield SourceFrame(_video_frame_name(number), image, time, alpha)
 
     def output_timing(self) -> dict[str, Any]:
         """Keywords for an :class:`~flowseg.io.outputs.OutputFolder` whose videos keep this input's times and audio."""
@@ -227,7 +232,7 @@ class FrameSource:
         return {
             "kind": "video", **common, "codec": info.codec, "pixel_format": info.pixel_format,
             "video_stream": reader.video_stream, "video_streams": info.video_streams,
-            "header_frames": info.frame_count, "missing_frames": [f"{n:05d}" for n in reader.missing],
+            "header_frames": info.frame_count, "missing_frames": [_video_frame_name(n) for n in reader.missing],
             "damaged_packets": reader.damaged_packets, "read_error": reader.read_error,
             "start_seconds": float(reader.start),
             "timing": {"method": clock.method, "reason": clock.reason, "reordered": clock.reordered,
@@ -241,7 +246,7 @@ class FrameSource:
         if self._reader is not None:
             reader = self._reader
             if reader.missing:
-                names = [f"{n:05d}" for n in reader.missing]
+                names = [_video_frame_name(n) for n in reader.missing]
                 lines.append(f"{len(names)} of {reader.listed_frames} frames could not be decoded ({_listing(names)}); "
                              "they have no masks and the other frames keep their numbers")
             claimed = reader.info.frame_count

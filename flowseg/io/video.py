@@ -328,8 +328,6 @@ class VideoReader:
     listed_frames : int
         Frames the container lists (its video packets), read without
         decoding; the header's frame count is not trusted.
-    decoded_frames : int
-        Frames decoded so far.
     missing : list of int
         After an iteration: the numbers of listed frames that did not decode
         (damaged, or cut off at a truncated file's end).
@@ -360,7 +358,6 @@ class VideoReader:
         self.info = probe(self.path, video_stream=video_stream)
         self._times, self._untimed, self.start, self._lag = _listed_times(self.path, video_stream)
         self.listed_frames = len(self._times) + self._untimed
-        self.decoded_frames = 0
         self.missing: list[int] = []
         self.damaged_packets = 0
         self.read_error: str | None = None
@@ -373,7 +370,7 @@ class VideoReader:
         step = _frame_step(stream)
         origin = round(self.start / stream.time_base) + self._lag
         clock: FrameClock[Any] = FrameClock(step=step, origin=origin)
-        self.timing, self.decoded_frames, self.missing = clock.report, 0, []
+        self.timing, self.missing = clock.report, []
         numbers = _Numbering(self._times if not self._untimed else self._times[:0], origin)
         try:
             decoder = _decoder(stream)
@@ -389,7 +386,6 @@ class VideoReader:
             container.close()
 
     def _converted(self, frame: Any, time: FrameTime, numbers: _Numbering) -> VideoFrame:
-        self.decoded_frames += 1
         turns = _rotation(frame) // 90
         if not _has_alpha(frame):
             image = np.rot90(frame.to_ndarray(format="rgb24"), turns)

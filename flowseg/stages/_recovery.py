@@ -174,13 +174,13 @@ class ObjectTrack:
         if xs.size == 0:
             return None
         size = self.size
+        reference = size**2
         region, density = densest_region(appearance, size=size, near=(float(xs.mean()), float(ys.mean())),
                                          spread=np.inf if self.anywhere else size * (1 + self.lost_for))
         found = np.count_nonzero(region)
-        if density < FOUND_DENSITY or not size**2 / FOUND_SCALE <= found <= size**2 * FOUND_SCALE:
+        if density < FOUND_DENSITY or not reference / FOUND_SCALE <= found <= reference * FOUND_SCALE:
             return None
         area = np.count_nonzero(carried)
-        reference = size**2
         nearer_in_size = abs(np.log(found / reference)) < abs(np.log(max(area, 1) / reference))
         likelier = area == 0 or density > float(appearance[carried].mean())
         return region if (nearer_in_size or likelier) and not (region & carried).sum() > 0.5 * found else None

@@ -430,9 +430,10 @@ class ObjectAppearance:
             self._track.anywhere = True
             previous = np.zeros_like(previous)
         warped = warp_mask(previous, frame.data["flow_bwd"])
+        carried = warped > 0.5
         index = self._first.bin_index(image)
-        appearance = self._appearance(frame, index, warped > 0.5)
-        where, redetected = self._recover(warped > 0.5, appearance, frame)
+        appearance = self._appearance(frame, index, carried)
+        where, redetected = self._recover(carried, appearance, frame)
         if not where.any() and self._track.anywhere:  # not found again since a cut
             return nothing
         # Where the object can be: where it was carried or found (or last seen), and where its hidden parts went.
