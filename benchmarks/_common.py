@@ -48,6 +48,7 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "balanced+prediction": {"preset": "balanced", "prediction_weight": 0.5},
     "object+prediction": {"preset": "balanced", "init": "first-mask", "prediction_weight": 0.5},
     "moving-naive": {"target": "moving", "per_frame": True},
+    "moving-causal": {"preset": "balanced", "target": "moving", "causal": True},
     "moving": {"preset": "balanced", "target": "moving"},
     "object-fast": {"preset": "fast", "init": "first-mask"},
     "object": {"preset": "balanced", "init": "first-mask"},
@@ -68,7 +69,9 @@ in the first frame: the ground truth on DAVIS, the person model's first mask
 on other clips; see :func:`follows_object`); ``"target": "moving"``
 segments whatever moves, whatever the data's classes; ``"per_frame": True``
 thresholds each frame's camera-compensated motion hint with no colour
-memory and no temporal fusion (the naive baseline). Every
+memory and no temporal fusion (the naive baseline). Each runs as
+``flowseg run`` does (:meth:`flowseg.Pipeline.stream_two_pass`: a backward
+pass joins where it helps) unless ``"causal": True`` (:meth:`flowseg.Pipeline.stream`). Every
 keyword not named keeps the library default (the ``balanced`` preset), so
 the numbers follow the defaults as they change.
 """
@@ -197,6 +200,11 @@ def follows_object(config: str) -> bool:
     return (PIPELINE_CONFIGS.get(config) or {}).get("init") == "first-mask"
 
 
+def is_causal(config: str) -> bool:
+    """Whether a configuration runs forward only (:meth:`flowseg.Pipeline.stream`), as on a live feed."""
+    return bool((PIPELINE_CONFIGS.get(config) or {}).get("causal"))
+
+
 def needs_no_class(config: str) -> bool:
     """Whether a configuration runs on any sequence, whatever its classes (semi-supervised or moving)."""
     return follows_object(config) or (PIPELINE_CONFIGS.get(config) or {}).get("target") == "moving"
@@ -224,7 +232,7 @@ def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:
     keywords = PIPELINE_CONFIGS[config]
     if keywords is not None:
         target = keywords.get("target", target)
-        keywords = {k: v for k, v in keywords.items() if k not in ("init", "target")}
+        keywords = {k: v for k, v in keywords.items() if k not in ("init", "target", "causal")}
     if keywords is None:
         return Pipeline([SemanticSegmenter(target=target), MaskRefiner(method="none", source="evidence")])
     if keywords.pop("per_frame", False):  # the naive motion baseline

@@ -42,7 +42,7 @@ it (:func:`flowseg.evaluation.evaluate_folders`):
   its RAFT weights are missing.
 
 Speed is end to end: frames / seconds of reading the JPEGs, running
-:meth:`flowseg.Pipeline.stream` and writing the PNGs, summed over the scored
+:meth:`flowseg.Pipeline.stream_two_pass` (as ``flowseg run``) and writing the PNGs, summed over the scored
 sequences; model loading is left out. Seconds per stage come from
 :attr:`flowseg.Pipeline.stage_seconds`. Peak memory is the configuration
 process's ``ru_maxrss``.
@@ -88,6 +88,7 @@ from _common import (
     environment,
     fix_seeds,
     follows_object,
+    is_causal,
     format_number,
     format_stage_seconds,
     markdown_table,
@@ -405,9 +406,17 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
 
 
 def _segment_sequence(
-    pipeline: Pipeline, frames_dir: Path, dest: Path, max_frames: int | None, init_mask: np.ndarray | None = None
+    pipeline: Pipeline,
+    frames_dir: Path,
+    dest: Path,
+    max_frames: int | None,
+    init_mask: np.ndarray | None = None,
+    causal: bool = False,
 ) -> SequenceRun:
-    """Run `pipeline` on the frames of one sequence (from `init_mask` when given) and write its masks to `dest`."""
+    """Run `pipeline` on the frames of one sequence (from `init_mask` when given) and write its masks to `dest`.
+
+    As ``flowseg run`` does (:meth:`~flowseg.Pipeline.stream_two_pass`), or forward only when `causal`.
+    """
     names: list[str] = []
 
     def images() -> Iterator[np.ndarray]:
@@ -416,7 +425,8 @@ def _segment_sequence(
             yield image
 
     start = time.perf_counter()
-    for result in pipeline.stream(images(), init_mask=init_mask):
+    stream = pipeline.stream if causal else pipeline.stream_two_pass
+    for result in stream(images(), init_mask=init_mask):
         _write_mask(dest / f"{names[result.index]}.png", result.mask)
     return {
         "frames": len(names),
@@ -505,7 +515,8 @@ def run_config(
         else:
             first = sorted((Path(root) / _ANNOTATIONS / name).glob("*.png"))[0]
             init_mask = read_mask_png(first) if follows_object(config) else None
-            runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames, init_mask)
+            runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames, init_mask,
+                                           is_causal(config))  # fmt: skip
         print(f"[{config}] {name}: {runs[name]['frames']} frames in {runs[name]['seconds']:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
     return {"sequences": runs, "skipped": skipped, "peak_rss_mb": peak_rss_mb()}

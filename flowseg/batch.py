@@ -208,7 +208,8 @@ class _Worker:
             names, images = itertools.tee(itertools.islice(source.timed(), first, part.stop))
             with ResultWriter(folder, fps=source.fps, videos=False, instances=self._category(),
                               overwrite=True) as writer:  # fmt: skip
-                results = self.pipeline.stream(frame.image for frame in images)
+                stream = self.pipeline.stream if self.run_options.get("causal") else self.pipeline.stream_two_pass
+                results = stream(frame.image for frame in images)
                 for index, (result, (name, image, _, _)) in enumerate(zip(results, names), start=first):
                     if index >= part.start:
                         writer.write(name, image, result.mask, labels=result.labels)

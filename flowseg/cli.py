@@ -205,6 +205,9 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @click.option("--no-video", is_flag=True, help="Skip mask.mp4 and overlay.mp4.")
 @click.option("--video-stream", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Read the input's video stream N (0 = the first) where it has several.")
+@click.option("--causal", is_flag=True,
+              help="Segment each frame from itself and the frames before it only, as on a live feed. By default "
+                   "--target moving also goes over the video backwards and fuses both passes.")
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
@@ -213,7 +216,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         temporal_weight: float | None,
         refine: str,
         device: str, alpha: tuple[str, ...], feather: float, export: str | None, coco_path: Path | None,
-        no_video: bool, video_stream: int, overwrite: bool, quiet: bool) -> None:
+        no_video: bool, video_stream: int, causal: bool, overwrite: bool, quiet: bool) -> None:
     """Segment the TARGET objects in INPUT (a video file or a folder of images).
 
     With --init-mask, follow the object that mask marks instead (or each
@@ -251,7 +254,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
                                 alpha=tuple(dict.fromkeys(alpha + exported.get("alpha", ()))), feather=feather,
                                 videos=not no_video or exported.get("videos", False), edl=exported.get("edl", False),
                                 coco=coco_path, overwrite=overwrite, progress=progress, init_mask=init_mask,
-                                init_frame=init_frame, video_stream=video_stream)
+                                init_frame=init_frame, video_stream=video_stream, causal=causal)
     _echo_warnings(summary)
     if not quiet:
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())

@@ -42,6 +42,7 @@ def segment_video(
     init_mask: str | Path | np.ndarray | None = None,
     init_frame: int = 0,
     video_stream: int = 0,
+    causal: bool = False,
 ) -> dict[str, Any]:
     """Segment a video file or image folder and write the results to a folder.
 
@@ -82,6 +83,10 @@ def segment_video(
         The frame `init_mask` marks.
     video_stream : int
         Which video stream of a file to read (0 = the first).
+    causal : bool
+        Segment each frame from itself and the frames before it only
+        (:meth:`Pipeline.stream`); by default a backward pass joins where it
+        helps (:meth:`Pipeline.stream_two_pass`).
 
     Returns
     -------
@@ -100,7 +105,9 @@ def segment_video(
         and ``"object_lost_at"``: the first shot boundary where the
         object was lost (it is looked for anew after it), or None; or ``"objects"`` for several, then
         ``"init_frame"`` and ``"objects"``: for each its ``"label"``,
-        ``"object_classes"`` and ``"object_lost_at"``), ``"shot_changes"`` (frames where propagation
+        ``"object_classes"`` and ``"object_lost_at"``), ``"passes"`` (``"count"``: 1 for the forward,
+        causal pass alone, 2 with a backward pass; ``"why"``: a sentence; see
+        :attr:`Pipeline.passes`), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by
         :meth:`Pipeline.from_preset`), ``"keyframes"`` (frames the semantic
@@ -151,7 +158,8 @@ def segment_video(
             for_names, for_images = itertools.tee(prefetch(source.timed()))
             height = width = 0
             images = (frame.image for frame in for_images)
-            results = pipeline.stream(images, init_mask=init_mask, init_frame=init_frame)
+            stream = pipeline.stream if causal else pipeline.stream_two_pass
+            results = stream(images, init_mask=init_mask, init_frame=init_frame)
             for done, (result, (name, image, frame_time, alpha)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask, frame_time, result.labels, alpha)
                 keyframes += result.keyframe
@@ -183,6 +191,7 @@ def segment_video(
             "source": source.report(),
             "warnings": source.warnings(),
             **mode,
+            "passes": pipeline.passes,
             "model": pipeline.model_used,
             "preset": pipeline.preset,
             "keyframes": keyframes,

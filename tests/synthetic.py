@@ -21,6 +21,7 @@ __all__ = [
     "shifted_pair",
     "object_mask",
     "moving_object_clip",
+    "panning_clip",
     "degrade_mask",
     "soft_prob",
     "write_av_clip",
@@ -124,6 +125,34 @@ def moving_object_clip(
         mask = object_mask(shape, (w / 2 + t * dx, h / 2 + t * dy), size, kind=kind)
         moved = np.roll(object_texture, (t * dy, t * dx), axis=(0, 1))
         frames.append(np.where(mask[..., None], moved, background))
+        masks.append(mask)
+    return frames, masks
+
+
+def panning_clip(
+    n: int, *, camera: int = 4, mover: tuple[int, int] = (3, -2), stop: range = range(0), near_rows: int = 0
+) -> tuple[list[NDArray[np.uint8]], list[NDArray[np.bool_]]]:
+    """A textured square moving by `mover` a frame over a textured background the camera pans `camera` px a frame.
+
+    The square holds still (relative to the background) on the frames in `stop`. The bottom `near_rows`
+    rows are near ground, which parallax moves twice as fast as the rest of the background.
+    """
+    h, w = SHAPE
+    background = texture((h, w + camera * n), seed=0, low=0, high=150)
+    near = texture((max(near_rows, 1), w + 2 * camera * n), seed=2, low=0, high=150)[:near_rows]
+    skin = texture(SHAPE, seed=1, low=105, high=255)
+    frames, masks = [], []
+    x, y = w / 2 - 20, h / 2 + 10
+    for t in range(n):
+        if t and t not in stop:
+            x, y = x + mover[0], y + mover[1]
+        # The square sits on the background, so when the camera pans it moves with it unless it moves itself.
+        mask = object_mask(SHAPE, (x - camera * t, y), 28)
+        frame = np.ascontiguousarray(background[:, camera * t : camera * t + w]).copy()
+        frame[h - near_rows :] = near[:, 2 * camera * t : 2 * camera * t + w]
+        shifted = np.roll(skin, (round(y), round(x - camera * t)), axis=(0, 1))
+        frame[mask] = shifted[mask]
+        frames.append(frame)
         masks.append(mask)
     return frames, masks
 

@@ -2,6 +2,7 @@
 
 from ._colours import ColourModel
 from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
+from .bidirectional import PassFusion, fuse_passes
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
@@ -51,6 +52,8 @@ __all__ = [
     "splat",
     "velocity",
     "MaskWarper",
+    "PassFusion",
+    "fuse_passes",
     "warp_mask",
     "fuse_evidence",
     "ShotBoundaries",
