@@ -153,7 +153,7 @@ _init_mask_option = click.option(
          "class; an indexed (palette) PNG marks several objects, 1..N, each followed with its number.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-    help="The frame --init-mask marks (earlier frames get empty masks).")
+    help="The frame --init-mask marks (earlier frames get the object followed backwards from it).")
 _device_option = click.option(
     "--device", type=click.Choice(_DEVICES), default="auto", show_default=True, help="Where torch models run.")
 _overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
@@ -207,7 +207,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
               help="Read the input's video stream N (0 = the first) where it has several.")
 @click.option("--causal", is_flag=True,
               help="Segment each frame from itself and the frames before it only, as on a live feed. By default "
-                   "--target moving also goes over the video backwards and fuses both passes.")
+                   "--target moving also goes over the video backwards and fuses both passes, and frames before "
+                   "--init-frame get the object followed backwards.")
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,

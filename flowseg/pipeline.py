@@ -554,11 +554,11 @@ class Pipeline:
                          keyframe=any(r.keyframe for r in results), economy=any(r.economy for r in results),
                          labels=_read_only(labels))  # fmt: skip
 
-    def two_pass_blocker(self, init_mask: np.ndarray | None = None) -> str | None:
+    def two_pass_blocker(self, init_mask: np.ndarray | None = None, init_frame: int = 0) -> str | None:
         """Why :meth:`stream_two_pass` would make one pass only (a sentence), or None when it makes two."""
         names, _ = self._given
         if init_mask is not None:
-            return "following given objects: one forward pass from the given mask"
+            return None if init_frame > 0 else "following given objects from the first frame: one forward pass"
         if MOVING not in self.target:
             return ("a class target: its model sees every frame, and a backward pass did not help it (DAVIS-2016 "
                     "person sequences: J&F 0.558 forward, 0.555 with both)")
@@ -584,8 +584,12 @@ class Pipeline:
         finds early. Memory is bounded by the stretch, whatever the video's
         length, and results come out in order, a stretch at a time.
 
-        Where two passes do not apply (see :meth:`two_pass_blocker`) this is
-        :meth:`stream`. :attr:`passes` says which ran and why.
+        Following given objects (`init_mask`) marked on a later frame than
+        the first, the frames before it, which :meth:`stream` leaves empty,
+        get the objects followed backwards from `init_frame` (those frames are
+        held until it is reached). Where two passes do not apply (see
+        :meth:`two_pass_blocker`) this is :meth:`stream`. :attr:`passes` says
+        which ran and why.
 
         Parameters, yields and raises: as :meth:`stream`.
 
@@ -596,10 +600,15 @@ class Pipeline:
         A 0.574 -> 0.610, B 0.519 -> 0.528); for ``target="person"`` on its
         19 sequences 0.558 and 0.555, so class targets keep one pass.
         """
-        blocker = self.two_pass_blocker(init_mask)
+        blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
             self.passes = {"count": 1, "why": blocker}
             yield from self._stream(frames, init_mask=init_mask, init_frame=init_frame)
+            return
+        if init_mask is not None:
+            self.passes = {"count": 2, "why": f"the given objects were followed backwards from frame {init_frame} "
+                                              "to the first, and forwards to the last"}
+            yield from self._stream_both_ways(frames, init_mask, init_frame)
             return
         from .stages import PassFusion
 
@@ -613,6 +622,27 @@ class Pipeline:
         self.passes = {"count": 2, "why": "the whole video was at hand: a backward pass fused with the forward one"}
         yield from self._stream(self._backward_stretches(frames, backward, stored), stages=tuple(stages),
                                 given=lambda index: {"backward_prob": stored.pop(index)})  # fmt: skip
+
+    def _stream_both_ways(self, frames: Iterable[Image], init_mask: np.ndarray, init_frame: int) -> Iterator[Result]:
+        """Follow the given objects backwards from `init_frame` to frame 0, then forwards from it as :meth:`stream`."""
+        source = iter(frames)
+        before: list[Image] = []
+        for image in itertools.islice(source, init_frame + 1):
+            check_image(image, f"frame {len(before)}")
+            check_same_size(image, (before or [image])[0].shape[:2], f"frame {len(before)}")
+            before.append(image)
+        if len(before) <= init_frame:
+            raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
+        backward = list(self._stream(before[::-1], init_mask=init_mask, init_frame=0))[:0:-1]  # frames 0 .. k-1
+        backward_seconds = sum(self.stage_seconds.values())
+        forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame)
+        for result in forward:  # its frames before init_frame are empty: the backward pass gave them
+            if result.index < init_frame:
+                found = backward[result.index]
+                result = Result(index=result.index, mask=found.mask, prob=found.prob, keyframe=found.keyframe,
+                                economy=found.economy, labels=found.labels)  # fmt: skip
+            self.stage_seconds["backward pass"] = backward_seconds
+            yield result
 
     def _backward_stretches(
         self, frames: Iterable[Image], backward: Pipeline, stored: dict[int, np.ndarray]

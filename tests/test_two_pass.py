@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import flowseg.pipeline
-from flowseg import Pipeline, ShapeError
+from flowseg import MaskError, Pipeline, ShapeError
 from flowseg.metrics import region_similarity
 from flowseg.stages import fuse_passes
 
-from synthetic import panning_clip, write_av_clip
+from synthetic import moving_object_clip, panning_clip, write_av_clip
 
 
 def test_fusion_keeps_each_pixels_surer_pass() -> None:
@@ -78,7 +78,21 @@ def test_one_pass_where_two_do_not_apply() -> None:
     assert budget.passes["count"] == 1 and "target_fps" in budget.passes["why"]
     following = Pipeline(target="moving")
     following.run(frames, init_mask=masks[0])
-    assert following.passes["count"] == 1 and "given" in following.passes["why"]
+    assert following.passes["count"] == 1 and "first frame" in following.passes["why"]
+
+
+def test_object_marked_on_a_later_frame_is_followed_back_to_the_first() -> None:
+    frames, masks = moving_object_clip(10)
+    pipeline = Pipeline(target="person")
+    results = pipeline.run(frames, init_mask=masks[5], init_frame=5)
+    assert [result.index for result in results] == list(range(10))
+    assert pipeline.passes["count"] == 2 and "backwards from frame 5" in pipeline.passes["why"]
+    # Measured: IoU 0.98 or more on every frame (frames 0-4 were empty forward only).
+    assert min(region_similarity(result.mask, mask) for result, mask in zip(results, masks)) > 0.9
+    forward_only = pipeline.run(frames, init_mask=masks[5], init_frame=5, two_pass=False)
+    assert not any(result.mask.any() for result in forward_only[:5])
+    with pytest.raises(MaskError, match="init_frame is 12 but the video has 10 frames"):
+        pipeline.run(frames, init_mask=masks[5], init_frame=12)
 
 
 def test_bad_frame_is_named_by_its_index() -> None:
