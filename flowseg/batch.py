@@ -220,6 +220,13 @@ class _Worker:
             return {"status": "failed", "error": str(error)}
         return {"status": "done", "frames": part.stop - part.start, "seconds": round(time.perf_counter() - start, 3)}
 
+    def _passes(self) -> dict[str, Any]:
+        """How the parts of a split video went over their frames, as :attr:`Pipeline.passes` says of a run."""
+        blocker = "causal: forward only" if self.run_options.get("causal") else self.pipeline.two_pass_blocker()
+        if blocker is not None:
+            return {"count": 1, "why": blocker}
+        return {"count": 2, "why": "each part went over its frames backwards too, fused with the forward pass"}
+
     def _category(self) -> str | None:
         """The class name of instance tracks, or None without instances."""
         labelled = any("labels" in stage.provides for stage in self.pipeline.stages)
@@ -267,6 +274,7 @@ class _Worker:
                     "input": str(entry.path), "output": output_dir, "frames": writer.frames_written,
                     "input_fps": source.fps, "mode": "target", "shot_changes": shot_changes,
                     "segments": [[part.start, part.stop, part.warmup] for part in parts],
+                    "passes": self._passes(),
                     "model": self.pipeline.model_used,
                     "preset": self.pipeline.preset, "settings": stage_settings(self.pipeline.stages), **provenance(),
                 }))  # fmt: skip

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flowseg import segment_video
+from flowseg import Pipeline, segment_video
 from flowseg.batch import REPORT_NAME, BatchInput, collect_inputs, run_batch
 
 from synthetic import moving_object_clip, write_av_clip
@@ -159,7 +159,9 @@ def test_a_long_video_split_in_parts_matches_the_unsplit_run(local_ray, davis_ro
         assert (a & b).astype(bool).sum() >= 0.9 * (a | b).astype(bool).sum()
     with av.open(str(out / "parkour" / "overlay.mp4")) as container:
         assert container.streams.video[0].frames == 40 and len(container.streams.audio) == 1
-    assert json.loads((out / "parkour" / "summary.json").read_text())["frames"] == alone["frames"]
+    summary = json.loads((out / "parkour" / "summary.json").read_text())
+    assert summary["frames"] == alone["frames"]
+    assert summary["passes"] == alone["passes"] == {"count": 1, "why": Pipeline().two_pass_blocker()}
 
 
 def test_parts_of_a_long_video_are_cut_at_its_shot_changes(tmp_path: Path) -> None:
