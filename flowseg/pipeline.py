@@ -126,6 +126,16 @@ def object_labels(init_mask: np.ndarray) -> tuple[int, ...]:
     return (int(values[0]),) if count == 1 else (1,)
 
 
+def _checked_frames(frames: Iterable[Image]) -> Iterator[Image]:
+    """`frames`, each checked to be ``(H, W, 3) uint8`` and the size of the first (errors name it by its index)."""
+    size: tuple[int, int] | None = None
+    for index, image in enumerate(frames):
+        check_image(image, f"frame {index}")
+        size = size or image.shape[:2]
+        check_same_size(image, size, f"frame {index}")
+        yield image
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     view = array.view()
     view.flags.writeable = False
@@ -484,8 +494,7 @@ class Pipeline:
         size: tuple[int, int] | None = None
         previous: Result | None = None
         index = -1
-        for index, image in enumerate(frames):
-            check_image(image, f"frame {index}")
+        for index, image in enumerate(_checked_frames(frames)):
             if size is None:
                 size = image.shape[:2]
                 if init_mask is not None and init_mask.shape != size:
@@ -494,7 +503,6 @@ class Pipeline:
                         f"{size[1]}x{size[0]}; the mask must be the size of the frame",
                         expected=f"(H, W) = {size}", actual=init_mask.shape,
                     )  # fmt: skip
-            check_same_size(image, size, f"frame {index}")
             data: dict[str, np.ndarray] = {} if given is None else dict(given(index))
             if init_mask is not None:
                 if index < init_frame:
@@ -625,12 +633,8 @@ class Pipeline:
 
     def _stream_both_ways(self, frames: Iterable[Image], init_mask: np.ndarray, init_frame: int) -> Iterator[Result]:
         """Follow the given objects backwards from `init_frame` to frame 0, then forwards from it as :meth:`stream`."""
-        source = iter(frames)
-        before: list[Image] = []
-        for image in itertools.islice(source, init_frame + 1):
-            check_image(image, f"frame {len(before)}")
-            check_same_size(image, (before or [image])[0].shape[:2], f"frame {len(before)}")
-            before.append(image)
+        source = _checked_frames(frames)  # checked here: the backward pass numbers them from the end
+        before = list(itertools.islice(source, init_frame + 1))
         if len(before) <= init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
         backward = list(self._stream(before[::-1], init_mask=init_mask, init_frame=0))[:0:-1]  # frames 0 .. k-1
@@ -648,27 +652,18 @@ class Pipeline:
         self, frames: Iterable[Image], backward: Pipeline, stored: dict[int, np.ndarray]
     ) -> Iterator[Image]:
         """Yield `frames` a stretch at a time, each after `backward` went over it in reverse and filled `stored`."""
-        held: list[Image] = []
+        source = _checked_frames(frames)  # checked here: the backward pass numbers them from the end
+        first_image = next(source, None)
+        if first_image is None:
+            return
+        stretch = max(2 * BACKWARD_LEAD, TWO_PASS_BYTES // first_image.nbytes)  # frames a backward pass serves
+        small = (max(first_image.shape[1] // 2, 1), max(first_image.shape[0] // 2, 1))
+        held = [first_image]
         first = 0  # the index of held[0]
-        source = iter(frames)
-        stretch: int | None = None  # frames a backward pass serves, set by the first frame's size
-        more = True
         backward_seconds = 0.0
-        while True:
-            while more and (stretch is None or len(held) < stretch + BACKWARD_LEAD):
-                image = next(source, None)
-                if image is None:
-                    more = False
-                    break
-                check_image(image, f"frame {first + len(held)}")
-                if stretch is None:
-                    stretch = max(2 * BACKWARD_LEAD, TWO_PASS_BYTES // image.nbytes)
-                check_same_size(image, (held or [image])[0].shape[:2], f"frame {first + len(held)}")
-                held.append(image)
-            if not held:
-                return
-            serves = len(held) if not more else stretch
-            small = (max(held[0].shape[1] // 2, 1), max(held[0].shape[0] // 2, 1))
+        while held:
+            held.extend(itertools.islice(source, stretch + BACKWARD_LEAD - len(held)))
+            serves = stretch if len(held) == stretch + BACKWARD_LEAD else len(held)  # all of them at the end
             for result in backward.stream(held[::-1]):
                 index = first + len(held) - 1 - result.index
                 if index < first + serves:
