@@ -396,18 +396,17 @@ class ObjectAppearance:
                 return np.where(regions_apart(detected, where), colour * (1 - classes), colour)
         return colour
 
-    def _update(self, index: np.ndarray, warped: ProbMap, confidence: ProbMap) -> None:
-        trusted = confidence > 0.8
+    def _update(self, index: np.ndarray, warped: ProbMap, trusted: Mask) -> None:
         obj, bg = warped > 0.9, warped < 0.1
         if not (obj & trusted).any():
             return
         self._running.blend(index, obj & trusted, bg & trusted, self.update_rate)
 
-    def _recover(self, carried: Mask, appearance: ProbMap, frame: Frame) -> tuple[Mask, bool]:
+    def _recover(self, carried: Mask, appearance: ProbMap, frame: Frame, trusted: Mask) -> tuple[Mask, bool]:
         """Where the object is: where the flow carried it, or where it is found again after being lost."""
         track = self._track
         if not track.is_lost(carried, appearance):
-            track.follow(carried, appearance, frame.data["flow_bwd"], frame.data["flow_confidence"] > 0.8)
+            track.follow(carried, appearance, frame.data["flow_bwd"], trusted)
             return carried, False
         region = track.search(appearance, carried)
         if region is None or not self._gist.resembles_object(frame.image, region):
@@ -433,7 +432,8 @@ class ObjectAppearance:
         carried = warped > 0.5
         index = self._first.bin_index(image)
         appearance = self._appearance(frame, index, carried)
-        where, redetected = self._recover(carried, appearance, frame)
+        trusted = frame.data["flow_confidence"] > 0.8  # where the flow teaches the colours and the object's motion
+        where, redetected = self._recover(carried, appearance, frame, trusted)
         if not where.any() and self._track.anywhere:  # not found again since a cut
             return nothing
         # Where the object can be: where it was carried or found (or last seen), and where its hidden parts went.
@@ -452,7 +452,7 @@ class ObjectAppearance:
             motion = object_motion_agreement(frame.data["flow_bwd"], frame.data["flow_confidence"], where)
             evidence = evidence * motion / np.maximum(evidence * motion + (1 - evidence) * (1 - motion), 1e-6)
         if not redetected:
-            self._update(index, warped, frame.data["flow_confidence"])
+            self._update(index, warped, trusted)
         return {"evidence": evidence.astype(np.float32, copy=False), "redetected": np.array(redetected)}
 
     def reset(self) -> None:
