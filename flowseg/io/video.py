@@ -186,12 +186,11 @@ def probe(path: str | Path, *, video_stream: int = 0) -> VideoInfo:
             raise VideoOpenError(f"video {str(path)!r} has no frames that FFmpeg can decode")
         rotation = _rotation(first)
         width, height = (first.height, first.width) if rotation % 180 else (first.width, first.height)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         duration = float(stream.duration * stream.time_base) if stream.duration else None
         return VideoInfo(
             width=width,
             height=height,
-            fps=float(rate) if rate else 25.0,
+            fps=float(_frame_rate(stream)),
             time_base=Fraction(stream.time_base),
             frame_count=stream.frames or None,
             duration=duration,
@@ -413,10 +412,14 @@ class _Numbering:
         return number
 
 
+def _frame_rate(stream: Any) -> Fraction:
+    """The stream's average frame rate, else the one FFmpeg guesses or its base rate, else 25."""
+    return Fraction(stream.average_rate or stream.guessed_rate or stream.base_rate or 25)
+
+
 def _frame_step(stream: Any) -> int:
     """One average frame in the stream's time base (at least 1)."""
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or 25
-    return max(1, round(1 / (Fraction(rate) * Fraction(stream.time_base))))
+    return max(1, round(1 / (_frame_rate(stream) * Fraction(stream.time_base))))
 
 
 @dataclass(frozen=True)
