@@ -153,7 +153,8 @@ _init_mask_option = click.option(
          "class; an indexed (palette) PNG marks several objects, 1..N, each followed with its number.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-    help="The frame --init-mask marks (earlier frames get the object followed backwards from it).")
+    help="The frame --init-mask marks. Of the frames before it, 'run' follows the object backwards from it "
+         "(unless --causal) and 'predict' leaves them empty.")
 _device_option = click.option(
     "--device", type=click.Choice(_DEVICES), default="auto", show_default=True, help="Where torch models run.")
 _overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
