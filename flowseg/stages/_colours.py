@@ -56,20 +56,22 @@ class ColourModel:
         self.object_hist, self.background_hist = self.histograms(self.bin_index(image), object_mask, background_mask)
         return self
 
-    def resembles_object(self, image: Image, region: Mask) -> bool:
-        """Whether the colours of `region`, as a whole, are nearer the object's than the background's.
+    def resemblance(self, image: Image, region: Mask) -> float:
+        """How much nearer the colours of `region`, as a whole, are to the object's than to the background's.
 
         Nearness is the Bhattacharyya coefficient of the region's colour
-        histogram with each of the two: a region of colours that are each
-        somewhat object-like, but not in the object's proportions (a patch of
-        one colour the object also has), does not resemble it.
+        histogram with each of the two; the result is their difference, in
+        [-1, 1], positive where the region resembles the object. A region of
+        colours that are each somewhat object-like, but not in the object's
+        proportions (a patch of one colour the object also has), does not.
+        -1 for an empty region.
         """
         size = self.bins**3
         counts = np.bincount(self.bin_index(image)[region], minlength=size).astype(np.float64)
         if counts.sum() == 0:
-            return False
+            return -1.0
         counts /= counts.sum()
-        return float(np.sqrt(counts * self.object_hist).sum()) > float(np.sqrt(counts * self.background_hist).sum())
+        return float(np.sqrt(counts * self.object_hist).sum() - np.sqrt(counts * self.background_hist).sum())
 
     def table(self) -> np.ndarray:
         """``(bins**3,) float32``: the object posterior of each colour bin."""
