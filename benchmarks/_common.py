@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 import flowseg
-from flowseg import MaskRefiner, Pipeline, SemanticSegmenter, WeightsError
+from flowseg import MaskRefiner, Pipeline, Prompt, SemanticSegmenter, WeightsError, mask_from_prompt
+from flowseg.prompts import motion_evidence
 from flowseg.stages import MovingObjects
 from flowseg.models import find_weights_file
 
@@ -53,6 +54,7 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
     "object-fast": {"preset": "fast", "init": "first-mask"},
     "object": {"preset": "balanced", "init": "first-mask"},
     "object-quality": {"preset": "quality", "init": "first-mask"},
+    "object+box": {"preset": "balanced", "init": "first-box"},
     "warp": {"refine": "none"},
     "warp+crf": {"refine": "crf"},
     "warp+graphcut": {"refine": "graphcut"},
@@ -66,7 +68,9 @@ PIPELINE_CONFIGS: dict[str, dict[str, Any] | None] = {
 threshold); ``preset`` builds :meth:`flowseg.Pipeline.from_preset`;
 ``"init": "first-mask"`` runs it in semi-supervised mode (the object marked
 in the first frame: the ground truth on DAVIS, the person model's first mask
-on other clips; see :func:`follows_object`); ``"target": "moving"``
+on other clips; see :func:`follows_object`), ``"init": "first-box"`` from
+the mask :func:`flowseg.mask_from_prompt` makes of the ground truth's
+bounding box (DAVIS only); ``"target": "moving"``
 segments whatever moves, whatever the data's classes; ``"per_frame": True``
 thresholds each frame's camera-compensated motion hint with no colour
 memory and no temporal fusion (the naive baseline). Each runs as
@@ -196,8 +200,13 @@ def config_unavailable(config: str) -> str | None:
 
 
 def follows_object(config: str) -> bool:
-    """Whether a configuration runs in semi-supervised mode (from a first-frame mask)."""
-    return (PIPELINE_CONFIGS.get(config) or {}).get("init") == "first-mask"
+    """Whether a configuration runs in semi-supervised mode (from a first-frame mask, or box)."""
+    return (PIPELINE_CONFIGS.get(config) or {}).get("init") in ("first-mask", "first-box")
+
+
+def starts_from_box(config: str) -> bool:
+    """Whether a semi-supervised configuration starts from the first mask's bounding box instead of the mask."""
+    return (PIPELINE_CONFIGS.get(config) or {}).get("init") == "first-box"
 
 
 def is_causal(config: str) -> bool:
@@ -208,6 +217,15 @@ def is_causal(config: str) -> bool:
 def needs_no_class(config: str) -> bool:
     """Whether a configuration runs on any sequence, whatever its classes (semi-supervised or moving)."""
     return follows_object(config) or (PIPELINE_CONFIGS.get(config) or {}).get("target") == "moving"
+
+
+def mask_from_box(image: np.ndarray, neighbour: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """flowseg's mask of the object in `box` on `image`, with the motion against `neighbour` (the next frame).
+
+    As ``flowseg run --box`` makes it: :func:`flowseg.mask_from_prompt` with
+    :func:`flowseg.prompts.motion_evidence` as evidence.
+    """
+    return mask_from_prompt(image, Prompt(box=box), evidence=motion_evidence(image, neighbour, box))
 
 
 def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:

@@ -92,10 +92,12 @@ from _common import (
     format_number,
     format_stage_seconds,
     markdown_table,
+    mask_from_box,
     needs_no_class,
     peak_rss_mb,
     publish,
     shared_dir,
+    starts_from_box,
 )
 from flowseg import Pipeline, WeightsError
 from flowseg.evaluation import evaluate_folders, read_mask_png
@@ -515,6 +517,10 @@ def run_config(
         else:
             first = sorted((Path(root) / _ANNOTATIONS / name).glob("*.png"))[0]
             init_mask = read_mask_png(first) if follows_object(config) else None
+            if init_mask is not None and starts_from_box(config):
+                (_, image), (_, neighbour) = itertools.islice(FrameSource(Path(root) / _FRAMES / name), 2)
+                rows, cols = np.nonzero(init_mask)
+                init_mask = mask_from_box(image, neighbour, (cols.min(), rows.min(), cols.max(), rows.max()))
             runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames, init_mask,
                                            is_causal(config))  # fmt: skip
         print(f"[{config}] {name}: {runs[name]['frames']} frames in {runs[name]['seconds']:.1f} s",

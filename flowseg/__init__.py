@@ -15,6 +15,7 @@ from .errors import (
     FlowsegError,
     MaskError,
     OutputError,
+    PromptError,
     ShapeError,
     StageOrderError,
     UnknownTargetError,
@@ -23,6 +24,7 @@ from .errors import (
 )
 from .budget import SpeedBudget
 from .pipeline import PRESETS, STAGE_NAMES, Pipeline
+from .prompts import Prompt, mask_from_prompt
 from .predictor import Prediction, predict, predict_video
 from .runner import segment_video
 from .stages import (
@@ -44,6 +46,8 @@ __all__ = [
     "predict",
     "predict_video",
     "Prediction",
+    "Prompt",
+    "mask_from_prompt",
     "PRESETS",
     "STAGE_NAMES",
     "Result",
@@ -67,5 +71,6 @@ __all__ = [
     "UnknownTargetError",
     "OutputError",
     "MaskError",
+    "PromptError",
     "__version__",
 ]

@@ -16,15 +16,17 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
+import numpy as np
 
 from . import __version__
-from .errors import FlowsegError, OutputError
+from .errors import FlowsegError, OutputError, PromptError
 from .models import WEIGHTS, find_weights_file
 from .io import ALPHA_FORMATS
 from .pipeline import PRESETS
+from .prompts import Prompt, parse_box, parse_point
 from .stages.flow import FLOW_METHODS
 from .stages.prediction import MOTION_MODELS
 from .stages.refine import REFINE_METHODS
@@ -153,8 +155,54 @@ _init_mask_option = click.option(
          "class; an indexed (palette) PNG marks several objects, 1..N, each followed with its number.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-    help="The frame --init-mask marks. Of the frames before it, 'run' follows the object backwards from it "
-         "(unless --causal) and 'predict' leaves them empty.")
+    help="The frame --init-mask (or a --box or --point without @F) marks. Of the frames before it, 'run' "
+         "follows the object backwards from it (unless --causal) and 'predict' leaves them empty.")
+
+
+def _parsed(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback applying `parse` to the option's value (or each of its values), errors as usage errors."""
+    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        try:
+            if isinstance(value, tuple):
+                return tuple(parse(item) for item in value)
+            return None if value is None else parse(value)
+        except PromptError as error:
+            raise click.BadParameter(str(error)) from None
+    return callback
+
+
+def _prompt_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--box, --point and --negative-point: the object marked on a frame instead of by a mask file."""
+    options = [
+        click.option("--box", callback=_parsed(parse_box), metavar="X0,Y0,X1,Y1[@F]",
+                     help="Follow the object inside this box (pixels, corners included) on frame F "
+                          "(default: --init-frame) instead of a mask file."),
+        click.option("--point", "points", multiple=True, callback=_parsed(parse_point), metavar="X,Y[@F]",
+                     help="A click on the object (repeat for more), with or without --box."),
+        click.option("--negative-point", "negative_points", multiple=True, callback=_parsed(parse_point),
+                     metavar="X,Y[@F]", help="A click off the object, where the mask should not go (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+Marked = tuple[tuple[int, ...], "int | None"]  # a mark's coordinates and its frame, as parse_box/parse_point give
+
+
+def _prompt_from(box: Marked | None, points: tuple[Marked, ...], negative_points: tuple[Marked, ...],
+                 default_frame: int) -> Prompt | None:
+    """The :class:`Prompt` the options give (None when none was given); all its marks must be on one frame."""
+    marks = ([box] if box is not None else []) + list(points) + list(negative_points)
+    if not marks:
+        return None
+    frames = sorted({default_frame if frame is None else frame for _, frame in marks})
+    if len(frames) > 1:
+        raise PromptError(f"the prompt's marks are on frames {', '.join(map(str, frames))}: give them all on one frame")
+    return Prompt(frame=frames[0], box=None if box is None else box[0], points=tuple(p for p, _ in points),
+                  negative_points=tuple(p for p, _ in negative_points))
+
+
 _device_option = click.option(
     "--device", type=click.Choice(_DEVICES), default="auto", show_default=True, help="Where torch models run.")
 _overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
@@ -175,6 +223,7 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
               help="Optical flow method (default: the preset's); RAFT needs its weights.")
 @click.option("--flow-weights", type=click.Path(path_type=Path), help="RAFT weights file.")
 @_init_mask_option
+@_prompt_options
 @_init_frame_option
 @click.option("--keyframe-interval", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run the semantic model at least every N frames and let the flow carry it in between "
@@ -213,7 +262,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress ba
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,
-        weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None, init_frame: int,
+        weights: Path | None, flow_method: str, flow_weights: Path | None, init_mask: Path | None,
+        box: Marked | None, points: tuple[Marked, ...], negative_points: tuple[Marked, ...], init_frame: int,
         keyframe_interval: int | None, target_fps: float | None, instances: bool, only_moving: bool,
         temporal_weight: float | None,
         refine: str,
@@ -223,7 +273,8 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
 
     With --init-mask, follow the object that mask marks instead (or each
     object of an indexed PNG); the target's model then only helps where it
-    recognises the object.
+    recognises the object. With --box and/or --point, follow the object they
+    mark (see 'flowseg mask' to check its mask first).
 
     \b
     Writes to the output folder, which appears only when complete:
@@ -236,6 +287,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
       shots.edl             the shots as a CMX 3600 EDL (--export editor)
       instances/<name>.png  object IDs, indexed PNG (--instances, or several objects)
       tracks.json           each object's frames, boxes and RLE masks (YouTube-VIS results layout)
+      prompt_mask.png       the mask --box/--point gave, and prompt_overlay.png, it over its frame
       summary.json          frames, keyframes, settings, model used, seconds per stage, fps,
                             and how the input was read (timestamps, frames that did not decode)
     Videos keep the source's frame times and audio. A frame that does not decode
@@ -256,7 +308,8 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
                                 alpha=tuple(dict.fromkeys(alpha + exported.get("alpha", ()))), feather=feather,
                                 videos=not no_video or exported.get("videos", False), edl=exported.get("edl", False),
                                 coco=coco_path, overwrite=overwrite, progress=progress, init_mask=init_mask,
-                                init_frame=init_frame, video_stream=video_stream, causal=causal)
+                                init_frame=init_frame, video_stream=video_stream, causal=causal,
+                                prompt=_prompt_from(box, points, negative_points, init_frame))
     _echo_warnings(summary)
     if not quiet:
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary["seconds"]["stages"].items())
@@ -265,6 +318,50 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
         click.echo(f"wrote {output_dir}", err=True)
+
+
+@main.command(short_help="Make an object's mask from a box or clicks on one frame.")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@_prompt_options
+@click.option("--frame", "default_frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="The frame the marks are on, where they do not say (@F).")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path), required=True, metavar="PNG",
+              help="Write the 0/255 mask here.")
+@click.option("--preview", "preview_path", type=click.Path(path_type=Path), metavar="PNG",
+              help="Also write the mask tinted over its frame here.")
+@click.option("--video-stream", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Read the input's video stream N (0 = the first) where it has several.")
+def mask(input_path: Path, box: Marked | None, points: tuple[Marked, ...], negative_points: tuple[Marked, ...],
+         default_frame: int, output_path: Path, preview_path: Path | None, video_stream: int) -> None:
+    """Write the mask a box and/or clicks give the object on one frame of INPUT.
+
+    Look at it (--preview), add --point or --negative-point where it is
+    wrong, then follow the object with the same marks ('flowseg run INPUT
+    --box ...') or with the mask ('--init-mask PNG --init-frame N').
+
+    \b
+    Example:
+      flowseg mask dog.mp4 --box 120,40,380,300@12 --negative-point 300,60@12 -o dog12.png --preview check.png
+    """
+    import cv2
+
+    from .io import FrameSource
+    from .io.preview import overlay
+    from .runner import prompted_object
+
+    prompt = _prompt_from(box, points, negative_points, default_frame)
+    if prompt is None:
+        raise click.UsageError("mark the object: give --box or --point")
+    image, found = prompted_object(FrameSource(input_path, video_stream=video_stream), prompt)
+    for path, picture in ((output_path, found.astype(np.uint8) * 255),
+                          (preview_path, cv2.cvtColor(overlay(image, found), cv2.COLOR_RGB2BGR))):  # fmt: skip
+        if path is not None:
+            ok, encoded = cv2.imencode(".png", picture)
+            if not ok:
+                raise OutputError(f"cannot encode {str(path)!r} as PNG")
+            _write_atomically(path, encoded.tobytes())
+    click.echo(f"frame {prompt.frame}: mask of {int(found.sum())} pixels "
+               f"({100 * found.mean():.1f}% of the frame), wrote {output_path}", err=True)
 
 
 @main.command(short_help="Predict the next frames (and masks) from the motion so far.")
@@ -279,6 +376,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
 @click.option("-t", "--target", multiple=True, callback=_split_targets_or_none,
               help="Also segment these VOC class(es) and predict their masks (see 'flowseg models').")
 @_init_mask_option
+@_prompt_options
 @_init_frame_option
 @_preset_option
 @_model_option
@@ -288,14 +386,15 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
 @_overwrite_option
 @_quiet_option
 def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str, target: tuple[str, ...],
-            init_mask: Path | None, init_frame: int, preset: str, model: str, weights: Path | None, device: str,
-            no_video: bool, overwrite: bool, quiet: bool) -> None:
+            init_mask: Path | None, box: Marked | None, points: tuple[Marked, ...],
+            negative_points: tuple[Marked, ...], init_frame: int, preset: str, model: str, weights: Path | None,
+            device: str, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Predict every frame of INPUT (a video file or a folder of images) from the frames K before it.
 
     Each pixel keeps the motion the optical flow measured last, and the
     frame is forward-warped K frames ahead; what moving objects uncover is
-    inpainted. With --target or --init-mask the masks are segmented and
-    predicted the same way.
+    inpainted. With --target, --init-mask or --box/--point the masks are
+    segmented and predicted the same way.
 
     \b
     Writes to the output folder, which appears only when complete:
@@ -304,10 +403,16 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
       side_by_side.mp4            real | predicted
       summary.json                frames, PSNR of the predictions and of copying the frame K before
     """
+    from .io import FrameSource
     from .pipeline import Pipeline
     from .predictor import predict_video
+    from .runner import prompted_object
 
     output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_predicted")
+    prompt = _prompt_from(box, points, negative_points, init_frame)
+    if prompt is not None:
+        _, init_mask = prompted_object(FrameSource(input_path), prompt, init_mask)
+        init_frame = prompt.frame
     pipeline = None
     if target or init_mask is not None:
         pipeline = Pipeline.from_preset(preset, target=target or ("person",), model=model, weights=weights,
@@ -346,11 +451,11 @@ def eval_command(results: Path, ground_truth: Path, sequences: str | None, json_
         _write_atomically(json_path, json.dumps(report, indent=2) + "\n")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary name beside `path`, then rename it: no half-written file."""
+def _write_atomically(path: Path, content: str | bytes) -> None:
+    """Write `content` (text as UTF-8) to a temporary name beside `path`, then rename it: no half-written file."""
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ __all__ = [
     "UnknownTargetError",
     "OutputError",
     "MaskError",
+    "PromptError",
     "MissingDependencyError",
 ]
 
@@ -72,6 +73,10 @@ class OutputError(FlowsegError, OSError):
 
 class MaskError(FlowsegError, ValueError):
     """An initial mask is empty, or its frame is not in the video."""
+
+
+class PromptError(FlowsegError, ValueError):
+    """A prompt (box, point, stroke) is malformed, marks nothing on the object, or lies outside its frame."""
 
 
 class MissingDependencyError(FlowsegError, ImportError):

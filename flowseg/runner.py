@@ -17,9 +17,12 @@ from .io import FrameSource, FrameTime, ResultWriter
 from .io.coco import CocoWriter
 from .io.timeline import edl_of_run
 from .io.tracks import objects_in
+from .errors import PromptError
+from .io.preview import overlay
 from .pipeline import Pipeline, object_labels, stage_settings
+from .prompts import Prompt, mask_from_prompt, motion_evidence
 
-__all__ = ["segment_video"]
+__all__ = ["segment_video", "prompted_object"]
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each frame with (frames done, frames expected): the frames the input lists, or done where decoding
@@ -43,6 +46,7 @@ def segment_video(
     init_frame: int = 0,
     video_stream: int = 0,
     causal: bool = False,
+    prompt: Prompt | None = None,
 ) -> dict[str, Any]:
     """Segment a video file or image folder and write the results to a folder.
 
@@ -87,6 +91,11 @@ def segment_video(
         Segment each frame from itself and the frames before it only
         (:meth:`Pipeline.stream`); by default a backward pass joins where it
         helps (:meth:`Pipeline.stream_two_pass`).
+    prompt : Prompt, optional
+        Semi-supervised mode from a box, clicks or strokes instead of
+        `init_mask`: the object to follow is :func:`prompted_object`'s mask, on
+        frame ``prompt.frame``; that mask and its overlay are written as
+        ``prompt_mask.png`` and ``prompt_overlay.png``.
 
     Returns
     -------
@@ -129,9 +138,15 @@ def segment_video(
         If the output folder cannot be written.
     MaskError
         If `init_mask` is empty or `init_frame` is past the last frame.
+    PromptError
+        If `prompt` marks nothing, lies outside its frame, or comes with `init_mask`.
     """
     source = FrameSource(input_path, video_stream=video_stream)
     pipeline = Pipeline() if pipeline is None else pipeline
+    prompted: np.ndarray | None = None
+    if prompt is not None:
+        image, init_mask = prompted_object(source, prompt, init_mask)
+        init_frame, prompted = prompt.frame, overlay(image, init_mask)
     if isinstance(init_mask, (str, Path)):
         init_mask = read_label_png(init_mask)
     labels = object_labels(init_mask) if init_mask is not None else ()
@@ -180,6 +195,9 @@ def segment_video(
                 followed.append({"label": int(label), "object_classes": list(appearance.object_classes),
                                  "object_lost_at": appearance.lost_at})  # fmt: skip
             mode = {"mode": "objects" if several else "object", "init_frame": init_frame}
+            if prompt is not None:
+                mode["prompt"] = {"frame": prompt.frame, "box": prompt.box, "points": prompt.points,
+                                  "negative_points": prompt.negative_points, "mask_pixels": int(init_mask.sum())}
             mode.update({"objects": followed} if several else {k: v for k, v in followed[0].items() if k != "label"})
         summary = json_safe({
             "input": str(input_path),
@@ -210,8 +228,46 @@ def segment_video(
                                                       fps=source.fps, source=Path(input_path)))
         if masks_json is not None:
             masks_json.close()
+        if prompted is not None:
+            writer.write_png("prompt_mask", init_mask.astype(np.uint8) * 255)
+            writer.write_png("prompt_overlay", prompted)
         writer.finish(summary)
     return summary
+
+
+def prompted_object(source: FrameSource, prompt: Prompt, init_mask: object = None) -> tuple[np.ndarray, np.ndarray]:
+    """The frame `prompt` is on (``(H, W, 3) uint8``) and the object's mask there (``(H, W) bool``).
+
+    The mask is :func:`~flowseg.mask_from_prompt` of that frame, decoded
+    from `source` with the frames before it; with a box, helped by
+    :func:`~flowseg.prompts.motion_evidence` from the next frame (or the
+    previous one, on the last frame).
+
+    Raises
+    ------
+    PromptError
+        If an `init_mask` is given too, the video has no such frame, or the
+        prompt gives an empty mask.
+    """
+    if init_mask is not None:
+        raise PromptError("give the object either as a mask (init_mask) or as a prompt, not both")
+    window: dict[int, np.ndarray] = {}  # the frame and its neighbours, by index
+    count = 0
+    for count, (_, image) in enumerate(itertools.islice(source, prompt.frame + 2), start=1):
+        if count - 1 >= prompt.frame - 1:
+            window[count - 1] = image
+    if prompt.frame not in window:
+        raise PromptError(f"the prompt is on frame {prompt.frame} but the video has {count} frames")
+    image = window[prompt.frame]
+    neighbour = window.get(prompt.frame + 1, window.get(prompt.frame - 1))
+    evidence = None
+    if prompt.box is not None and neighbour is not None:
+        evidence = motion_evidence(image, neighbour, prompt.box)
+    mask = mask_from_prompt(image, prompt, evidence=evidence)
+    if not mask.any():
+        raise PromptError(f"the prompt on frame {prompt.frame} gives an empty mask: mark the object more clearly "
+                          "(a tighter box, or a click on it)")
+    return image, mask
 
 
 class _CocoMasks:
