@@ -356,9 +356,9 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     return [
         f"- Data: `{report['root']}`, first frame of {len(per_sequence)} sequences ({sizes}): "
         + ", ".join(per_sequence),
-        f"- Methods: `flowseg.mask_from_prompt` given the box (with the motion to the second frame) or the clicks alone; plain OpenCV GrabCut "
-        f"({GRABCUT_ITERATIONS} iterations, full frame) given the box as its rectangle, or the clicks as disks of "
-        "sure object or background, every other pixel likely background",
+        "- Methods: `flowseg.mask_from_prompt` given the box (with the motion to the second frame) or the clicks "
+        f"alone; plain OpenCV GrabCut ({GRABCUT_ITERATIONS} iterations, full frame) given the box as its rectangle, "
+        "or the clicks as disks of sure object or background, every other pixel likely background",
         "",
         markdown_table(headers, rows),
         "",
@@ -375,12 +375,20 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    return parse_sequence_args(argv, description=__doc__.split("\n\n")[0], out=Path("/tmp/flowseg-prompts"))
+
+
+def parse_sequence_args(argv: Sequence[str] | None, *, description: str, out: Path,
+                        more: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """``--root``, ``--sequences`` (checked against the folder; default: all), the output options, and `more`."""
+    parser = argparse.ArgumentParser(description=description)
+    if more is not None:
+        more(parser)
     parser.add_argument("--root", type=Path, default=default_root(),
                         help="DAVIS-2016 folder with JPEGImages/480p and Annotations/480p "
                              "(default: $FLOWSEG_SHARED/data/davis2016 or ../shared/data/davis2016)")  # fmt: skip
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated (default: all)")
-    add_output_options(parser, out=Path("/tmp/flowseg-prompts"))
+    add_output_options(parser, out=out)
     args = parser.parse_args(argv)
     images = args.root / "JPEGImages" / "480p"
     if not images.is_dir():

@@ -287,6 +287,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
       shots.edl             the shots as a CMX 3600 EDL (--export editor)
       instances/<name>.png  object IDs, indexed PNG (--instances, or several objects)
       tracks.json           each object's frames, boxes and RLE masks (YouTube-VIS results layout)
+      quality.csv           each frame's confidence (QA); summary.json lists the suspect frames
       prompt_mask.png       the mask --box/--point gave, and prompt_overlay.png, it over its frame
       summary.json          frames, keyframes, settings, model used, seconds per stage, fps,
                             and how the input was read (timestamps, frames that did not decode)
@@ -317,6 +318,10 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
+        if "quality" in summary:
+            suspects = ", ".join(f"{frame['name']} ({frame['confidence']:.2f})"
+                                 for frame in summary["quality"]["suspect_frames"])  # fmt: skip
+            click.echo(f"least confident frames: {suspects}", err=True)
         click.echo(f"wrote {output_dir}", err=True)
 
 

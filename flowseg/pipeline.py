@@ -16,6 +16,7 @@ from ._validate import check_image, check_same_size
 from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
 from .stages.keyframes import DEFAULT_MAX_INTERVAL
+from .stages.quality import QUALITY_TERMS
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
 
@@ -31,7 +32,7 @@ __all__ = [
     "stage_settings",
 ]
 
-STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine", "instances")
+STAGE_NAMES: tuple[str, ...] = ("flow", "shots", "semantics", "warp", "predict", "refine", "instances", "quality")
 """Names :class:`Pipeline` accepts in place of stage objects, in their usual order
 (the flow comes first so that shot boundaries and keyframe scheduling can consult it).
 The default pipeline has all but ``"predict"``, which it adds with a ``prediction_weight``."""
@@ -84,6 +85,10 @@ MOVING = "moving"
 """The target that segments whatever moves independently of the camera (:class:`~flowseg.stages.MovingObjects`)."""
 
 _RESULT_KEYS = ("prob", "mask")
+_FINAL_STAGES = ("instances", "quality")
+"""Stages that act on a run's final masks, which pipelines whose results are merged leave out: the backward pass,
+and each of several objects (they are told apart by their labels; their union has no quality of its own)."""
+
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
 """Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`).
 With ``target_fps`` it also provides ``"behind_schedule"``, a 0-d bool array (see :mod:`flowseg.budget`)."""
@@ -242,6 +247,7 @@ class Pipeline:
             FlowEstimator,
             InstanceTracker,
             KeyframeScheduler,
+            MaskQuality,
             MaskRefiner,
             MaskWarper,
             MovingObjects,
@@ -281,6 +287,7 @@ class Pipeline:
             "predict": lambda: PredictionPrior(weight=prediction_weight),
             "refine": lambda: MaskRefiner(method=refine or ("graphcut" if moving else "crf")),
             "instances": InstanceTracker,
+            "quality": MaskQuality,
         }
         built: list[Stage] = []
         if not 0.0 <= prediction_weight <= 1.0:
@@ -527,9 +534,10 @@ class Pipeline:
                 out = stage.process(Frame(index, image, MappingProxyType(data)))
                 self.stage_seconds[name] += time.perf_counter() - start
                 data.update({key: _read_only(out[key]) for key in stage.provides})
+            quality = data.get("quality")
             previous = Result(index=index, mask=data["mask"], prob=data["prob"],
-                              keyframe=bool(data.get("keyframe", True)), economy=economy,
-                              labels=data.get("labels"))  # fmt: skip
+                              keyframe=bool(data.get("keyframe", True)), economy=economy, labels=data.get("labels"),
+                              quality=None if quality is None else dict(zip(QUALITY_TERMS, map(float, quality))))
             yield previous
         if init_mask is not None and index < init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {index + 1} frames")
@@ -542,7 +550,7 @@ class Pipeline:
         if not all(isinstance(name, str) for name in names):
             raise ConfigError("following several objects builds one pipeline per object from stage names; "
                               "this pipeline was given stage objects")
-        names = [name for name in names if name != "instances"]  # objects are told apart by their labels
+        names = [name for name in names if name not in _FINAL_STAGES]
         self.object_runs = [Pipeline(names, **keywords) for _ in values]
         copies = itertools.tee(frames, len(values))
         streams = [run.stream(copy, init_mask=init_mask == value, init_frame=init_frame)
@@ -621,7 +629,7 @@ class Pipeline:
         from .stages import PassFusion
 
         names, keywords = self._given
-        backward = Pipeline(None if names is None else [name for name in names if name != "instances"],
+        backward = Pipeline(None if names is None else [name for name in names if name not in _FINAL_STAGES],
                             **{**keywords, "refine": "none"})  # fmt: skip
         stages = list(self.stages)
         stages.insert(next(i for i, stage in enumerate(stages) if "mask" in stage.provides), PassFusion())

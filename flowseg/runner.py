@@ -21,8 +21,9 @@ from .errors import PromptError
 from .io.preview import overlay
 from .pipeline import Pipeline, object_labels, stage_settings
 from .prompts import Prompt, mask_from_prompt, motion_evidence
+from .stages.quality import QUALITY_TERMS
 
-__all__ = ["segment_video", "prompted_object"]
+__all__ = ["segment_video", "prompted_object", "quality_report", "quality_csv", "SUSPECT_FRAMES"]
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each frame with (frames done, frames expected): the frames the input lists, or done where decoding
@@ -114,7 +115,11 @@ def segment_video(
         and ``"object_lost_at"``: the first shot boundary where the
         object was lost (it is looked for anew after it), or None; or ``"objects"`` for several, then
         ``"init_frame"`` and ``"objects"``: for each its ``"label"``,
-        ``"object_classes"`` and ``"object_lost_at"``), ``"passes"`` (``"count"``: 1 for the forward,
+        ``"object_classes"`` and ``"object_lost_at"``), ``"quality"`` (the QA report: each frame's
+        ``"confidence"`` in [0, 1], see :func:`flowseg.stages.mask_quality`,
+        their ``"mean_confidence"`` and the ``"suspect_frames"``, the
+        least confident first; also written as ``quality.csv``, a row per
+        frame with the confidence's terms), ``"passes"`` (``"count"``: 1 for the forward,
         causal pass alone, 2 with a backward pass; ``"why"``: a sentence; see
         :attr:`Pipeline.passes`), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic
@@ -161,6 +166,7 @@ def segment_video(
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with writer, masks_json or contextlib.nullcontext():
         keyframes = economy_frames = 0
+        qualities: list[tuple[str, dict[str, float]]] = []
 
         def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime, labels: Any,
                   alpha: np.ndarray | None) -> None:
@@ -177,6 +183,8 @@ def segment_video(
             results = stream(images, init_mask=init_mask, init_frame=init_frame)
             for done, (result, (name, image, frame_time, alpha)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask, frame_time, result.labels, alpha)
+                if result.quality is not None:
+                    qualities.append((name, result.quality))
                 keyframes += result.keyframe
                 economy_frames += result.economy
                 height, width = image.shape[:2]
@@ -228,11 +236,40 @@ def segment_video(
                                                       fps=source.fps, source=Path(input_path)))
         if masks_json is not None:
             masks_json.close()
+        if qualities:
+            summary["quality"] = quality_report(qualities)
+            writer.write_text("quality.csv", quality_csv(qualities))
         if prompted is not None:
             writer.write_png("prompt_mask", init_mask.astype(np.uint8) * 255)
             writer.write_png("prompt_overlay", prompted)
         writer.finish(summary)
     return summary
+
+
+SUSPECT_FRAMES: int = 5
+"""How many of the least confident frames :func:`quality_report` lists, least confident first."""
+
+
+def quality_report(qualities: list[tuple[str, dict[str, float]]]) -> dict[str, Any]:
+    """``summary.json``'s ``"quality"`` from each frame's name and :attr:`flowseg.Result.quality`, in order.
+
+    ``"confidence"``: each frame's, in order; ``"mean_confidence"``;
+    ``"suspect_frames"``: the :data:`SUSPECT_FRAMES` least confident (index,
+    name and confidence), least first: where a person should look first.
+    """
+    confidences = [round(quality["confidence"], 4) for _, quality in qualities]
+    order = sorted(range(len(qualities)), key=lambda index: (confidences[index], index))[:SUSPECT_FRAMES]
+    return {"confidence": confidences, "mean_confidence": round(float(np.mean(confidences)), 4),
+            "suspect_frames": [{"index": index, "name": qualities[index][0], "confidence": confidences[index]}
+                               for index in order]}  # fmt: skip
+
+
+def quality_csv(qualities: list[tuple[str, dict[str, float]]]) -> str:
+    """``quality.csv``: a row per frame, its index, name and :data:`~flowseg.stages.QUALITY_TERMS`."""
+    rows = [",".join(("index", "name", *QUALITY_TERMS))]
+    rows += [",".join((str(index), name, *(f"{quality[term]:.4f}" for term in QUALITY_TERMS)))
+             for index, (name, quality) in enumerate(qualities)]  # fmt: skip
+    return "\n".join(rows) + "\n"
 
 
 def prompted_object(source: FrameSource, prompt: Prompt, init_mask: object = None) -> tuple[np.ndarray, np.ndarray]:

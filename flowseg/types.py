@@ -92,6 +92,10 @@ class Result:
     labels : (H, W) uint16 ndarray or None
         Instance mode (``Pipeline(instances=True)``, or several objects
         given): 0 = background, k > 0 = object k's pixels. None otherwise.
+    quality : dict of str to float, or None
+        How far the mask can be trusted (see
+        :func:`flowseg.stages.mask_quality`): ``"confidence"`` in [0, 1]
+        and its terms; None without a :class:`~flowseg.stages.MaskQuality` stage.
     """
 
     index: int
@@ -100,3 +104,4 @@ class Result:
     keyframe: bool = True
     economy: bool = False
     labels: NDArray[np.uint16] | None = None
+    quality: Mapping[str, float] | None = None

@@ -62,7 +62,7 @@ def test_run_on_folder_writes_named_masks_and_summary(runner: CliRunner, clip_fo
     assert summary["frames"] == 4 and (summary["width"], summary["height"]) == (128, 96)
     assert summary["model"].startswith("selfie")
     assert set(summary["seconds"]["stages"]) == {"FlowEstimator", "ShotBoundaries", "SemanticSegmenter", "MaskWarper",
-                                                 "MaskRefiner"}
+                                                 "MaskRefiner", "MaskQuality"}
     assert summary["fps"] > 0
 
 

@@ -40,8 +40,8 @@ def test_export_editor_gives_prores_alpha_matte_preview_and_edl(tmp_path: Path, 
     result = CliRunner().invoke(main, ["run", str(edited_clip), "--init-mask", str(first_mask(tmp_path)),
                                        "--export", "editor", "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["cutout.mov", "mask.mp4", "masks", "overlay.mp4", "shots.edl",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["cutout.mov", "mask.mp4", "masks", "overlay.mp4", "quality.csv",
+                                                     "shots.edl", "summary.json"]
     masks = masks_of(out)
     assert masks[5].any()
     cutout = decoded(out / "cutout.mov")

@@ -16,6 +16,7 @@ from .motion import (
     residual_motion,
 )
 from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
+from .quality import QUALITY_TERMS, MaskQuality, mask_quality
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
 from .shots import ShotBoundaries, ShotDetector
@@ -61,4 +62,7 @@ __all__ = [
     "MaskRefiner",
     "crf_refine",
     "graphcut_refine",
+    "MaskQuality",
+    "mask_quality",
+    "QUALITY_TERMS",
 ]

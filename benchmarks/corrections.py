@@ -1,0 +1,151 @@
+"""The QA report and corrections on DAVIS-2016: does the confidence point at the bad frames, and do corrections mend them?
+
+Usage::
+
+    python benchmarks/corrections.py [--root ../shared/data/davis2016] [--sequences a,b]
+                                     [--corrections 3] [--out /tmp/flowseg-corrections]
+                                     [--record benchmarks/RESULTS.md]
+
+Each sequence's object is followed from its true first mask by
+:class:`flowseg.corrections.Annotations` (the default ``Pipeline()``, causal
+runs). Scoring rule:
+
+- **QA**: over every frame but the first, the Spearman rank correlation of
+  the frame's confidence (:attr:`flowseg.Result.quality`, what
+  ``quality.csv`` reports, from a plain ``Pipeline().stream`` run) with its
+  true J, over all frames of all sequences and per fold of ``folds.json``;
+  and in how many sequences the five least confident frames
+  (``suspect_frames``) hold the frame of lowest true J.
+- **Corrections**: J&F (DAVIS measures, first and last frame not scored) from
+  the first mask alone, then after each of ``--corrections`` corrections:
+  the true mask given at the frame :meth:`~flowseg.corrections.Annotations.suspect_frames`
+  ranks least confident. Also the frames segmented per frame of the clip
+  (what the corrections cost).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from _common import display_path, environment, fix_seeds, format_number, markdown_table, publish
+from davis import load_folds, worst_sequence
+from prompts import parse_sequence_args
+from flowseg import Pipeline
+from flowseg.corrections import Annotations
+from flowseg.evaluation import read_mask_png
+from flowseg.io import FrameSource
+from flowseg.metrics import boundary_measure, region_similarity
+
+SUSPECTS = 5
+"""Suspect frames that must hold the worst one (as ``summary.json`` lists)."""
+
+
+def j_and_f(masks: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> float:
+    """DAVIS J&F of a sequence: mean J and mean F over its frames but the first and last, averaged."""
+    scored = list(zip(masks, truths))[1:-1]
+    return float(np.mean([region_similarity(m, t) for m, t in scored]) + np.mean([boundary_measure(m, t)
+                                                                                 for m, t in scored])) / 2
+
+
+def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray], corrections: int) -> dict[str, Any]:
+    """The QA figures and the J&F after 0..`corrections` corrections of one sequence."""
+    results = list(Pipeline().stream(frames, init_mask=truths[0]))
+    ious = [region_similarity(r.mask, t) for r, t in zip(results, truths)][1:]
+    confidences = [r.quality["confidence"] for r in results][1:]
+    suspects = np.argsort(confidences, kind="stable")[:SUSPECTS]
+    video = Annotations(frames)
+    video.annotate(0, truths[0])
+    scores, corrected_at = [], []
+    start = time.perf_counter()
+    for done in range(corrections + 1):
+        scores.append(j_and_f([video.mask(t) for t in range(len(frames))], truths))
+        if done < corrections:
+            frame = video.suspect_frames(1)[0]
+            corrected_at.append(frame)
+            video.annotate(frame, truths[frame])
+    return {"ious": ious, "confidences": confidences, "worst_in_suspects": bool(int(np.argmin(ious)) in suspects),
+            "J&F": scores, "corrected_at": corrected_at, "seconds": time.perf_counter() - start,
+            "frames_computed_per_frame": video.frames_computed / len(frames)}  # fmt: skip
+
+
+def _spearman(runs: Sequence[Mapping[str, Any]]) -> float:
+    confidences = [c for run in runs for c in run["confidences"]]
+    return float(spearmanr(confidences, [j for run in runs for j in run["ious"]]).correlation)
+
+
+def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str, Sequence[str]] | None,
+              corrections: int) -> dict[str, Any]:
+    """Rank correlations, suspect hits and J&F after each correction, over all sequences and per fold."""
+    groups = {"all": list(per_sequence), **{name: [s for s in members if s in per_sequence]
+                                            for name, members in (folds or {}).items()}}  # fmt: skip
+    return {
+        "spearman": {group: _spearman([per_sequence[s] for s in names]) for group, names in groups.items() if names},
+        "worst_in_suspects": sum(run["worst_in_suspects"] for run in per_sequence.values()),
+        "J&F": [{group: float(np.mean([per_sequence[s]["J&F"][k] for s in names]))
+                 for group, names in groups.items() if names} for k in range(corrections + 1)],  # fmt: skip
+        "worst": [worst_sequence({s: run["J&F"][k] for s, run in per_sequence.items()}) for k in range(corrections + 1)],
+        "frames_computed_per_frame": float(np.mean([run["frames_computed_per_frame"]
+                                                    for run in per_sequence.values()])),  # fmt: skip
+    }
+
+
+def report_lines(report: Mapping[str, Any]) -> list[str]:
+    """The markdown description of a run."""
+    summary, per_sequence = report["summary"], report["per_sequence"]
+    groups = list(summary["spearman"])
+    rows = [[f"after {k}" if k else "first mask only", *(format_number(scores[g]) for g in groups),
+             f"{worst[0]} {format_number(worst[1])}"]
+            for k, (scores, worst) in enumerate(zip(summary["J&F"], summary["worst"]))]  # fmt: skip
+    per_rows = [[name, *(format_number(x) for x in run["J&F"]), ", ".join(map(str, run["corrected_at"])),
+                 "yes" if run["worst_in_suspects"] else "no"] for name, run in per_sequence.items()]  # fmt: skip
+    return [
+        f"- Data: `{report['root']}`, {len(per_sequence)} sequences, each followed from its true first mask",
+        f"- QA: Spearman rank correlation of each frame's confidence with its true J, "
+        + ", ".join(f"{g} {format_number(v)}" for g, v in summary["spearman"].items())
+        + f"; the {SUSPECTS} least confident frames hold the worst in {summary['worst_in_suspects']} of "
+        f"{len(per_sequence)} sequences",
+        f"- Corrections: the true mask at the least confident frame, each time; frames segmented per frame of the "
+        f"clip: {summary['frames_computed_per_frame']:.2f}",
+        "",
+        markdown_table(["corrections", *(f"J&F {g}" for g in groups), "worst sequence"], rows),
+        "",
+        "Per sequence:",
+        "",
+        markdown_table(["sequence", *(f"J&F {k}" for k in range(len(summary["J&F"]))), "corrected frames",
+                        "worst in suspects"], per_rows),  # fmt: skip
+        "",
+        "See the module docstring of benchmarks/corrections.py.",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status."""
+    args = parse_sequence_args(argv, description=__doc__.split("\n\n")[0], out=Path("/tmp/flowseg-corrections"),
+                               more=lambda parser: parser.add_argument(
+                                   "--corrections", type=int, default=3, help="corrections per sequence (default 3)"))
+    corrections = args.corrections
+    env = environment()
+    fix_seeds()
+    per_sequence = {}
+    for name in args.sequences:
+        frames = [image for _, image in FrameSource(args.root / "JPEGImages" / "480p" / name)]
+        truths = [read_mask_png(args.root / "Annotations" / "480p" / name / f"{i:05d}.png")
+                  for i in range(len(frames))]  # fmt: skip
+        per_sequence[name] = score_sequence(frames, truths, corrections)
+        print(f"[corrections] {name}: J&F " + " ".join(f"{x:.3f}" for x in per_sequence[name]["J&F"]), flush=True)
+    report = {"environment": env, "root": display_path(args.root), "corrections": corrections,
+              "summary": summarise(per_sequence, load_folds(args.root), corrections), "per_sequence": per_sequence}
+    publish(report, report_lines(report), title="QA report and corrections (DAVIS-2016)", out=args.out,
+            record=args.record)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

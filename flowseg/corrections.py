@@ -1,0 +1,275 @@
+"""One object over a clip from masks given on any frames, where each correction recomputes only what it changes.
+
+:class:`Annotations` holds a clip's frames and the masks a user gave (a
+first mask, then corrections where the result drifted). Each given mask is
+followed forwards to the next given frame and backwards to the one before,
+by the causal :meth:`flowseg.Pipeline.stream`; every frame between two given
+ones blends the two runs that reach it, by nearness and confidence.
+
+A correction at frame k between given frames i and j cuts the run forwards
+from i and the run backwards from j at k (their frames up to k do not depend
+on what comes after: the runs are causal) and starts two runs from k, over
+the frames from i to j only: the frames outside keep their masks.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._validate import check_image, check_mask
+from .errors import MaskError, ShapeError
+from .pipeline import Pipeline
+from .types import Image, Mask
+
+__all__ = ["Annotations", "blend_runs"]
+
+
+
+
+@dataclass
+class _Run:
+    """The masks and soft probabilities of one run from a given frame, in the order it went (away from it)."""
+
+    masks: list[Mask]
+    probs: list[np.ndarray]  # (h, w) float16, half size
+    confidences: list[float]  # Result.quality["confidence"]
+
+
+def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward_prob: np.ndarray,
+               forward_weight: float) -> Mask:
+    """One frame's mask from the runs that reach it from the given frames before and after it.
+
+    Parameters
+    ----------
+    forward, backward : (H, W) bool ndarray
+        The masks of the run from the given frame before and of the run from
+        the one after.
+    forward_prob, backward_prob : (h, w) float ndarray
+        Their soft probabilities in [0, 1], at any size (resized bilinearly).
+    forward_weight : float
+        The forward run's weight in [0, 1]; the backward run's is one minus it.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        Where the two masks agree, their answer; elsewhere, whether the
+        weighted mean of the two probabilities is above 0.5.
+
+    Examples
+    --------
+    >>> f, b = np.array([[1, 1, 0]], bool), np.array([[1, 0, 0]], bool)
+    >>> p = np.array([[0.9, 0.7, 0.1]]); q = np.array([[0.9, 0.2, 0.1]])
+    >>> blend_runs(f, p, b, q, 0.75).astype(int), blend_runs(f, p, b, q, 0.25).astype(int)
+    (array([[1, 1, 0]]), array([[1, 0, 0]]))
+    """
+    disputed = forward != backward
+    if not disputed.any():
+        return forward.copy()
+    size = forward.shape[::-1]
+    p = cv2.resize(np.asarray(forward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
+    q = cv2.resize(np.asarray(backward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
+    blended = forward & backward
+    blended[disputed] = (forward_weight * p + (1 - forward_weight) * q)[disputed] > 0.5
+    return blended
+
+
+class Annotations:
+    """The masks of one object over a clip, from masks given on any of its frames.
+
+    Parameters
+    ----------
+    frames : sequence of (H, W, 3) uint8 ndarray
+        The clip's RGB frames, all the same size (held, not copied).
+    pipeline : Pipeline, optional
+        What follows the object from each given mask (its causal
+        :meth:`~flowseg.Pipeline.stream`); default ``Pipeline()``.
+
+    Notes
+    -----
+    A frame between given frames i < j is at distance ``d_i`` from i and
+    ``d_j`` from j; the run from i weighs ``c_i d_j / (c_i d_j + c_j d_i)``
+    there (:func:`blend_runs`), with ``c`` each run's confidence on that
+    frame (:func:`flowseg.stages.mask_quality`; a run from an empty mask has
+    none beyond its frame). Before the first given frame only the backward run
+    reaches, after the last only the forward one. Memory: each frame's mask
+    and half-size float16 probability for each run that reaches it (about
+    1.2 MB a frame at 854x480).
+
+    Examples
+    --------
+    >>> video = Annotations(frames)                      # doctest: +SKIP
+    >>> changed = video.annotate(0, first_mask)           # doctest: +SKIP
+    >>> changed = video.annotate(40, corrected_mask)      # recomputes frames 1..last only  # doctest: +SKIP
+    >>> masks = [video.mask(t) for t in range(len(frames))]  # doctest: +SKIP
+    """
+
+    def __init__(self, frames: Sequence[Image], *, pipeline: Pipeline | None = None) -> None:
+        if len(frames) == 0:
+            raise MaskError("the clip has no frames")
+        self._frames = frames
+        self._shape = check_image(frames[0], "frame 0").shape[:2]
+        self._pipeline = pipeline or Pipeline()
+        self._given: dict[int, Mask] = {}
+        self._forward: dict[int, _Run] = {}  # by given frame: frames k, k+1, ... up to the next given frame
+        self._backward: dict[int, _Run] = {}  # frames k, k-1, ... down to the previous given frame
+        self.frames_computed = 0
+        """Frames segmented by the runs so far (a measure of what corrections cost)."""
+
+    @property
+    def given(self) -> tuple[int, ...]:
+        """The frames a mask was given on, in order."""
+        return tuple(sorted(self._given))
+
+    def annotate(self, frame: int, mask: np.ndarray) -> range:
+        """Give the object's mask on `frame` (a first mask, or a correction); the frames whose masks it changes.
+
+        Parameters
+        ----------
+        frame : int
+            0-based frame index.
+        mask : (H, W) array_like
+            Non-zero = object; the frames' size. Empty: the object is not
+            there (out of view or hidden); the runs from it are empty.
+
+        Returns
+        -------
+        range
+            The frames whose masks were recomputed: from the given frame before
+            `frame` (exclusive; or 0) to the one after (exclusive; or the end).
+
+        Raises
+        ------
+        MaskError
+            For a frame outside the clip.
+        ShapeError
+            For a mask of another size than the frames.
+        """
+        if not 0 <= frame < len(self._frames):
+            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+        mask = check_mask(mask).copy()
+        if mask.shape != self._shape:
+            raise ShapeError(f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the frames are "
+                             f"{self._shape[1]}x{self._shape[0]}", expected=f"(H, W) = {self._shape}",
+                             actual=mask.shape)  # fmt: skip
+        self._given[frame] = mask
+        return self._rerun_around(frame)
+
+    def remove(self, frame: int) -> range:
+        """Take back the mask given on `frame`; the frames whose masks changed (empty when none was given there)."""
+        if self._given.pop(frame, None) is None:
+            return range(0)
+        self._forward.pop(frame, None)
+        self._backward.pop(frame, None)
+        given = self.given
+        at = bisect.bisect_left(given, frame)
+        before = given[at - 1] if at > 0 else None
+        after = given[at] if at < len(given) else None
+        if before is not None:  # the runs that met at `frame` now go on to meet each other
+            self._run_from(before, backward=False)
+        if after is not None:
+            self._run_from(after, forward=False)
+        return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
+
+    def mask(self, frame: int) -> Mask:
+        """The object's mask on `frame`, ``(H, W) bool`` (empty before anything is given)."""
+        if frame in self._given:
+            return self._given[frame].copy()
+        forward, backward, weight = self._reaching(frame)
+        if forward is None and backward is None:
+            return np.zeros(self._shape, bool)
+        if backward is None:
+            return forward[0].masks[forward[1]].copy()
+        if forward is None:
+            return backward[0].masks[backward[1]].copy()
+        (ahead, i), (back, j) = forward, backward
+        return blend_runs(ahead.masks[i], ahead.probs[i], back.masks[j], back.probs[j], weight)
+
+    def _reaching(self, frame: int) -> tuple[tuple[_Run, int] | None, tuple[_Run, int] | None, float]:
+        """The forward and backward runs that reach `frame` (each with its position there) and the forward weight.
+
+        Between two given frames a run's weight is its confidence there times
+        its nearness, the other's distance over theirs (nearness alone where
+        both confidences are 0).
+        """
+        if not 0 <= frame < len(self._frames):
+            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+        given = self.given
+        at = bisect.bisect_left(given, frame)
+        before = given[at - 1] if at > 0 else None
+        after = given[at] if at < len(given) else None
+        forward = None if before is None else (self._forward[before], frame - before)
+        backward = None if after is None else (self._backward[after], after - frame)
+        if forward is None or backward is None:
+            return forward, backward, 1.0 if backward is None else 0.0
+        nearness = (after - frame) / (after - before)
+        ahead = nearness * forward[0].confidences[forward[1]]
+        back = (1 - nearness) * backward[0].confidences[backward[1]]
+        return forward, backward, ahead / (ahead + back) if ahead + back > 0 else nearness
+
+    def confidence(self, frame: int) -> float:
+        """How far the mask of `frame` can be trusted, in [0, 1]: 1 where given, else its runs' (weighted) confidence.
+
+        See :func:`flowseg.stages.mask_quality`; 0 before anything is given.
+        """
+        if frame in self._given:
+            return 1.0
+        forward, backward, weight = self._reaching(frame)
+        confidence = 0.0  # the weights of the runs that reach a frame sum to 1
+        if forward is not None:
+            confidence += weight * forward[0].confidences[forward[1]]
+        if backward is not None:
+            confidence += (1 - weight) * backward[0].confidences[backward[1]]
+        return confidence
+
+    def suspect_frames(self, count: int = 5) -> list[int]:
+        """The `count` least confident frames not given, least confident first: where to look, and correct, first."""
+        open_frames = [t for t in range(len(self._frames)) if t not in self._given]
+        return sorted(open_frames, key=lambda t: (self.confidence(t), t))[:count]
+
+    def _rerun_around(self, frame: int) -> range:
+        """Cut the runs that cross `frame` at it, start both runs from it; the frames that changed."""
+        given = self.given
+        at = given.index(frame)
+        before = given[at - 1] if at > 0 else None
+        after = given[at + 1] if at + 1 < len(given) else None
+        if before is not None:  # its forward run now ends before `frame`: a causal run's prefix is unchanged
+            run = self._forward[before]
+            del run.masks[frame - before:], run.probs[frame - before:], run.confidences[frame - before:]
+        if after is not None:
+            run = self._backward[after]
+            del run.masks[after - frame:], run.probs[after - frame:], run.confidences[after - frame:]
+        self._run_from(frame)
+        return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
+
+    def _run_from(self, frame: int, *, forward: bool = True, backward: bool = True) -> None:
+        """Follow the mask given on `frame` forwards to the next given frame and/or backwards to the previous."""
+        given = self.given
+        at = given.index(frame)
+        if forward:
+            stop = given[at + 1] if at + 1 < len(given) else len(self._frames)
+            self._forward[frame] = self._follow([self._frames[t] for t in range(frame, stop)], self._given[frame])
+        if backward:
+            start = given[at - 1] if at > 0 else -1
+            self._backward[frame] = self._follow([self._frames[t] for t in range(frame, start, -1)],
+                                                 self._given[frame])  # fmt: skip
+
+    def _follow(self, frames: list[Image], mask: Mask) -> _Run:
+        run = _Run([], [], [])
+        self.frames_computed += len(frames)
+        if not mask.any():  # the object is not there (out of view, hidden): nothing to follow, nothing known
+            h, w = self._shape
+            return _Run([np.zeros(self._shape, bool) for _ in frames],
+                        [np.zeros((max(h // 2, 1), max(w // 2, 1)), np.float16) for _ in frames],
+                        [1.0] + [0.0] * (len(frames) - 1))  # it follows nothing: no weight beyond its frame
+        for result in self._pipeline.stream(frames, init_mask=mask):
+            run.masks.append(result.mask)
+            run.confidences.append(1.0 if result.quality is None else result.quality["confidence"])
+            h, w = result.prob.shape
+            run.probs.append(cv2.resize(result.prob, (max(w // 2, 1), max(h // 2, 1)),
+                                        interpolation=cv2.INTER_AREA).astype(np.float16))  # fmt: skip
+        return run

@@ -1,0 +1,101 @@
+"""Quality stage: how far each frame's mask can be trusted, for the QA report (where a person should look first)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..types import Frame, Mask, ProbMap, StageOutput
+from .warp import warp_mask
+
+__all__ = ["QUALITY_TERMS", "BAND", "mask_quality", "MaskQuality"]
+
+QUALITY_TERMS: tuple[str, ...] = ("confidence", "boundary", "sureness", "shape")
+"""What :func:`mask_quality` returns, in order: the confidence, then the three terms whose product it is."""
+
+BAND: float = 0.0075
+"""Half-width of the band around the mask's edge where :func:`mask_quality` reads the boundary's sureness, as a
+fraction of the frame's diagonal (7 pixels at 854x480)."""
+
+
+def mask_quality(mask: Mask, prob: ProbMap, carried: Mask | None) -> np.ndarray:
+    """How far a frame's mask can be trusted: ``(4,) float32``, see :data:`QUALITY_TERMS`, each in [0, 1].
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+        The frame's final mask.
+    prob : (H, W) float32 ndarray
+        The probability it was cut from, in [0, 1].
+    carried : (H, W) bool ndarray or None
+        The previous frame's mask carried into this one by the flow (None on
+        a first frame).
+
+    Returns
+    -------
+    (4,) float32 ndarray
+        ``boundary``: the mean sureness ``|2 p - 1|`` of the probability in a
+        band of :data:`BAND` around the mask's edge (a mask whose edge the
+        evidence does not support is in doubt); ``sureness``: the mean
+        probability inside the mask; ``shape``: the IoU of the mask with the
+        carried one (1 without one; a mask that jumps away from where the
+        flow took the last one is in doubt); ``confidence``: their product.
+        All 0 for an empty mask.
+
+    Notes
+    -----
+    On the 34 DAVIS-2016 sequences followed from their first masks
+    (``balanced``), the Spearman rank correlation with each frame's true J,
+    over all frames, was 0.66 for the product (folds A 0.75, B 0.57), 0.60
+    for the boundary term alone, 0.61 for the sureness, 0.51 for the shape,
+    0.55 for the mean appearance evidence inside the mask against a ring
+    around it, 0.29 for the change of area and 0.14 for the flow's
+    forward-backward consistency around the mask; the product's five least
+    confident frames held the worst one in 16 of the 34 sequences.
+    """
+    if not mask.any():
+        return np.zeros(len(QUALITY_TERMS), np.float32)
+    h, w = mask.shape
+    half = max(1, round(BAND * np.hypot(h, w)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * half + 1, 2 * half + 1))
+    band = cv2.dilate(mask.view(np.uint8), kernel).view(bool) & ~cv2.erode(mask.view(np.uint8), kernel).view(bool)
+    boundary = float(np.abs(2 * prob[band] - 1).mean())
+    sureness = float(prob[mask].mean())
+    shape = 1.0 if carried is None else float((carried & mask).sum() / (carried | mask).sum())
+    return np.array([boundary * sureness * shape, boundary, sureness, shape], np.float32)
+
+
+class MaskQuality:
+    """The last stage: :func:`mask_quality` of each frame's mask, against the previous mask carried by the flow.
+
+    Attributes
+    ----------
+    requires : tuple of str
+        ``("flow_bwd", "prob", "mask")``.
+    provides : tuple of str
+        ``("quality",)``: ``(4,) float32``, see :data:`QUALITY_TERMS`; all
+        ones on a frame that carries ``"init_mask"`` (given, so trusted).
+    """
+
+    requires: tuple[str, ...] = ("flow_bwd", "prob", "mask")
+    provides: tuple[str, ...] = ("quality",)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def process(self, frame: Frame) -> StageOutput:
+        """The quality of ``frame``'s mask."""
+        mask = np.asarray(frame.data["mask"], bool)
+        if "init_mask" in frame.data:
+            quality = np.ones(len(QUALITY_TERMS), np.float32)
+        else:
+            carried = None
+            if self._previous is not None and not frame.data.get("shot_change"):
+                carried = warp_mask(self._previous.astype(np.float32), frame.data["flow_bwd"]) > 0.5
+            quality = mask_quality(mask, frame.data["prob"], carried)
+        self._previous = mask
+        return {"quality": quality}
+
+    def reset(self) -> None:
+        """Forget the previous mask."""
+        self._previous: Mask | None = None

@@ -1,0 +1,85 @@
+"""Masks given on several frames: each frame blends the runs from the given frames around it; corrections are local."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowseg import MaskError, ShapeError
+from flowseg.corrections import Annotations
+from flowseg.metrics import region_similarity
+
+from synthetic import moving_object_clip
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    return moving_object_clip(12, shift=(3, 1), size=28)
+
+
+def test_one_mask_is_followed_both_ways(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    assert video.annotate(5, masks[5]) == range(0, 12)
+    assert video.frames_computed == 7 + 6  # frames 5..11 forwards, 5..0 backwards
+    assert min(region_similarity(video.mask(t), masks[t]) for t in range(12)) > 0.85
+
+
+def test_a_correction_recomputes_only_the_frames_between_its_neighbours(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    video.annotate(10, masks[10])
+    before = [video.mask(t) for t in range(12)]
+    computed = video.frames_computed
+    assert video.annotate(6, masks[6]) == range(1, 10)
+    assert video.frames_computed - computed == 4 + 6  # forwards 6..9, backwards 6..1
+    assert video.given == (0, 6, 10)
+    for t in (0, 10, 11):  # outside the corrected stretch: untouched
+        assert np.array_equal(video.mask(t), before[t])
+    assert min(region_similarity(video.mask(t), masks[t]) for t in range(12)) > 0.85
+
+
+def test_a_correction_wins_near_its_frame(clip) -> None:
+    frames, masks = clip
+    wrong = np.zeros_like(masks[0])
+    wrong[:20, :20] = True  # a first mask on the wrong thing
+    video = Annotations(frames)
+    video.annotate(0, wrong)
+    assert region_similarity(video.mask(8), masks[8]) < 0.2
+    video.annotate(8, masks[8])
+    assert np.array_equal(video.mask(8), masks[8])
+    assert min(region_similarity(video.mask(t), masks[t]) for t in range(6, 12)) > 0.8  # nearer the correction
+
+
+def test_removing_a_correction_restores_the_runs(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    alone = [video.mask(t) for t in range(12)]
+    video.annotate(6, masks[6])
+    assert video.remove(6) == range(1, 12)
+    assert video.remove(6) == range(0)
+    assert all(np.array_equal(video.mask(t), alone[t]) for t in range(12))
+
+
+def test_an_empty_mask_says_the_object_is_not_there(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    video.annotate(11, np.zeros_like(masks[0]))  # say: gone by the last frame
+    assert not video.mask(11).any() and video.confidence(11) == 1.0
+    assert region_similarity(video.mask(2), masks[2]) > 0.85  # near the first mask its run decides
+    assert video.confidence(10) < video.confidence(2)
+
+
+def test_bad_annotations_raise(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    assert not video.mask(3).any()  # nothing given yet
+    with pytest.raises(MaskError, match="frame 12 is not in the clip"):
+        video.annotate(12, masks[0])
+    with pytest.raises(ShapeError, match="mask is 10x10"):
+        video.annotate(0, np.ones((10, 10), bool))
+    with pytest.raises(MaskError, match="no frames"):
+        Annotations([])
