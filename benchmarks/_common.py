@@ -171,6 +171,21 @@ def add_shared_options(parser: argparse.ArgumentParser, *, out: Path, configs_no
     add_output_options(parser, out=out)
 
 
+def davis_sequences(parser: argparse.ArgumentParser, root: Path, flag: str, sequences: list[str] | None) -> list[str]:
+    """The sequences of the DAVIS folder `root` (given as `flag`) that `sequences` names, all when None.
+
+    A missing ``JPEGImages/480p`` folder or an unknown name is a usage error (``parser.error``: exit 2).
+    """
+    images = root / "JPEGImages" / "480p"
+    if not images.is_dir():
+        parser.error(f"{flag} {root}: no JPEGImages/480p folder")
+    found = sorted(p.name for p in images.iterdir() if p.is_dir())
+    unknown = sorted(set(sequences or ()) - set(found))
+    if unknown:
+        parser.error(f"--sequences: not in {images}: {', '.join(unknown)}")
+    return sequences or found
+
+
 def add_output_options(parser: argparse.ArgumentParser, *, out: Path) -> None:
     """Add the options every benchmark takes: ``--out`` (default `out`) and ``--record``."""
     parser.add_argument("--out", type=Path, default=out,

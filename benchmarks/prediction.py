@@ -43,7 +43,16 @@ import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from _common import add_output_options, comma_list, display_path, environment, markdown_table, publish, shared_dir
+from _common import (
+    add_output_options,
+    comma_list,
+    davis_sequences,
+    display_path,
+    environment,
+    markdown_table,
+    publish,
+    shared_dir,
+)
 from flowseg.evaluation import read_mask_png
 from flowseg.metrics import region_similarity
 from flowseg.stages import FlowEstimator, predict_frame, predict_mask, warp_mask
@@ -160,14 +169,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--step", type=int, default=2, help="score every STEP-th frame (default: 2)")
     add_output_options(parser, out=Path("/tmp/flowseg-prediction"))
     args = parser.parse_args(argv)
-    images = args.data / "JPEGImages" / "480p"
-    if not images.is_dir():
-        parser.error(f"--data {args.data}: no JPEGImages/480p folder")
-    found = sorted(p.name for p in images.iterdir() if p.is_dir())
-    args.sequences = args.sequences or found
-    unknown = sorted(set(args.sequences) - set(found))
-    if unknown:
-        parser.error(f"--sequences: not in {args.data}: {', '.join(unknown)}")
+    args.sequences = davis_sequences(parser, args.data, "--data", args.sequences)
     try:
         args.horizons = sorted({int(h) for h in args.horizons})
     except ValueError:

@@ -74,6 +74,7 @@ import numpy as np
 from _common import (
     add_output_options,
     comma_list,
+    davis_sequences,
     display_path,
     environment,
     fix_seeds,
@@ -390,14 +391,7 @@ def parse_sequence_args(argv: Sequence[str] | None, *, description: str, out: Pa
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated (default: all)")
     add_output_options(parser, out=out)
     args = parser.parse_args(argv)
-    images = args.root / "JPEGImages" / "480p"
-    if not images.is_dir():
-        parser.error(f"--root {args.root}: no JPEGImages/480p folder")
-    found = sorted(p.name for p in images.iterdir() if p.is_dir())
-    args.sequences = args.sequences or found
-    unknown = [name for name in args.sequences if name not in found]
-    if unknown:
-        parser.error(f"--sequences: not in {images}: {', '.join(unknown)}")
+    args.sequences = davis_sequences(parser, args.root, "--root", args.sequences)
     return args
 
 
