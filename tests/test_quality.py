@@ -40,9 +40,13 @@ class TestMaskQuality:
         assert shape == pytest.approx(8 / 24)
         assert confidence == pytest.approx(boundary * sureness * shape)
 
-    def test_an_empty_mask_is_not_trusted(self) -> None:
+    def test_an_object_that_just_vanished_is_in_doubt_one_long_gone_is_not(self) -> None:
         empty = np.zeros((40, 60), bool)
-        assert not mask_quality(empty, np.zeros((40, 60), np.float32), None).any()
+        nothing = np.zeros((40, 60), np.float32)
+        assert mask_quality(empty, nothing, square((40, 60), 10, 20, 16))[0] == 0.0  # it was there a frame ago
+        assert mask_quality(empty, nothing, empty).tolist() == [1.0, 1.0, 1.0, 1.0]
+        unsure = np.full((40, 60), 0.4, np.float32)
+        assert mask_quality(empty, unsure, empty)[0] == pytest.approx(0.2 * 0.6)
         assert len(QUALITY_TERMS) == 4
 
 

@@ -40,7 +40,10 @@ def mask_quality(mask: Mask, prob: ProbMap, carried: Mask | None) -> np.ndarray:
         probability inside the mask; ``shape``: the IoU of the mask with the
         carried one (1 without one; a mask that jumps away from where the
         flow took the last one is in doubt); ``confidence``: their product.
-        All 0 for an empty mask.
+        For an empty mask (no object) the first two are read over the whole
+        frame (``sureness``: the mean of ``1 - p``), and ``shape`` is 0 if the
+        carried mask was not empty: an object that has just vanished is in
+        doubt, one that left the frame frames ago is not.
 
     Notes
     -----
@@ -53,8 +56,10 @@ def mask_quality(mask: Mask, prob: ProbMap, carried: Mask | None) -> np.ndarray:
     forward-backward consistency around the mask; the product's five least
     confident frames held the worst one in 16 of the 34 sequences.
     """
-    if not mask.any():
-        return np.zeros(len(QUALITY_TERMS), np.float32)
+    if not mask.any():  # no object: as sure as the probability is of that, if the flow brought none either
+        boundary, sureness = float(np.abs(2 * prob - 1).mean()), float(1 - prob.mean())
+        shape = 1.0 if carried is None or not carried.any() else 0.0
+        return np.array([boundary * sureness * shape, boundary, sureness, shape], np.float32)
     h, w = mask.shape
     half = max(1, round(BAND * np.hypot(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * half + 1, 2 * half + 1))
