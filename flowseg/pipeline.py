@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import time
 from pathlib import Path
@@ -651,8 +652,7 @@ class Pipeline:
         for result in forward:  # its frames before init_frame are empty: the backward pass gave them
             if result.index < init_frame:
                 found = backward[result.index]
-                result = Result(index=result.index, mask=found.mask, prob=found.prob, keyframe=found.keyframe,
-                                economy=found.economy, labels=found.labels)  # fmt: skip
+                result = dataclasses.replace(found, index=result.index)
             self.stage_seconds["backward pass"] = backward_seconds
             yield result
 

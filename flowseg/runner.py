@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -166,7 +166,7 @@ def segment_video(
     # Decoding, segmenting and writing overlap: a decoder thread and a writer thread, bounded queues.
     with writer, masks_json or contextlib.nullcontext():
         keyframes = economy_frames = 0
-        qualities: list[tuple[str, dict[str, float]]] = []
+        qualities: list[tuple[int, str, Mapping[str, float]]] = []
 
         def write(name: str, image: np.ndarray, mask: np.ndarray, frame_time: FrameTime, labels: Any,
                   alpha: np.ndarray | None) -> None:
@@ -184,7 +184,7 @@ def segment_video(
             for done, (result, (name, image, frame_time, alpha)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask, frame_time, result.labels, alpha)
                 if result.quality is not None:
-                    qualities.append((name, result.quality))
+                    qualities.append((result.index, name, result.quality))
                 keyframes += result.keyframe
                 economy_frames += result.economy
                 height, width = image.shape[:2]
@@ -250,25 +250,25 @@ SUSPECT_FRAMES: int = 5
 """How many of the least confident frames :func:`quality_report` lists, least confident first."""
 
 
-def quality_report(qualities: list[tuple[str, dict[str, float]]]) -> dict[str, Any]:
-    """``summary.json``'s ``"quality"`` from each frame's name and :attr:`flowseg.Result.quality`, in order.
+def quality_report(qualities: list[tuple[int, str, Mapping[str, float]]]) -> dict[str, Any]:
+    """``summary.json``'s ``"quality"`` from each frame's index, name and :attr:`flowseg.Result.quality`, in order.
 
     ``"confidence"``: each frame's, in order; ``"mean_confidence"``;
     ``"suspect_frames"``: the :data:`SUSPECT_FRAMES` least confident (index,
     name and confidence), least first: where a person should look first.
     """
-    confidences = [round(quality["confidence"], 4) for _, quality in qualities]
-    order = sorted(range(len(qualities)), key=lambda index: (confidences[index], index))[:SUSPECT_FRAMES]
+    confidences = [round(quality["confidence"], 4) for _, _, quality in qualities]
+    order = sorted(range(len(qualities)), key=lambda at: (confidences[at], at))[:SUSPECT_FRAMES]
     return {"confidence": confidences, "mean_confidence": round(float(np.mean(confidences)), 4),
-            "suspect_frames": [{"index": index, "name": qualities[index][0], "confidence": confidences[index]}
-                               for index in order]}  # fmt: skip
+            "suspect_frames": [{"index": qualities[at][0], "name": qualities[at][1], "confidence": confidences[at]}
+                               for at in order]}  # fmt: skip
 
 
-def quality_csv(qualities: list[tuple[str, dict[str, float]]]) -> str:
+def quality_csv(qualities: list[tuple[int, str, Mapping[str, float]]]) -> str:
     """``quality.csv``: a row per frame, its index, name and :data:`~flowseg.stages.QUALITY_TERMS`."""
     rows = [",".join(("index", "name", *QUALITY_TERMS))]
     rows += [",".join((str(index), name, *(f"{quality[term]:.4f}" for term in QUALITY_TERMS)))
-             for index, (name, quality) in enumerate(qualities)]  # fmt: skip
+             for index, name, quality in qualities]  # fmt: skip
     return "\n".join(rows) + "\n"
 
 

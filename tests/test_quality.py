@@ -61,12 +61,13 @@ def test_every_result_has_a_quality_and_the_given_frame_is_trusted() -> None:
 def test_summary_and_csv_name_the_suspect_frames(tmp_path: Path) -> None:
     frames, masks = moving_object_clip(6)
     folder = write_folder(tmp_path / "clip", frames)
-    summary = segment_video(folder, tmp_path / "out", init_mask=masks[0], videos=False)
-    quality = summary["quality"]
-    assert len(quality["confidence"]) == 6 and quality["confidence"][0] == 1.0
+    summary = segment_video(folder, tmp_path / "out", init_mask=masks[2], init_frame=2, videos=False)
+    quality = summary["quality"]  # frames 0 and 1 followed backwards from frame 2 have theirs too
+    assert len(quality["confidence"]) == 6 and quality["confidence"][2] == 1.0
     suspects = quality["suspect_frames"]
     assert len(suspects) == 5 and [s["confidence"] for s in suspects] == sorted(s["confidence"] for s in suspects)
-    assert suspects[0]["index"] != 0 and suspects[0]["name"] == f"frame_{suspects[0]['index']:03d}"
+    assert 2 not in [s["index"] for s in suspects]
+    assert all(s["name"] == f"frame_{s['index']:03d}" for s in suspects)
     with open(tmp_path / "out" / "quality.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [row["name"] for row in rows] == [f"frame_{i:03d}" for i in range(6)]
