@@ -49,12 +49,13 @@ def mask_quality(mask: Mask, prob: ProbMap, carried: Mask | None) -> np.ndarray:
     -----
     On the 34 DAVIS-2016 sequences followed from their first masks
     (``balanced``), the Spearman rank correlation with each frame's true J,
-    over all frames, was 0.66 for the product (folds A 0.75, B 0.57), 0.60
-    for the boundary term alone, 0.61 for the sureness, 0.51 for the shape,
-    0.55 for the mean appearance evidence inside the mask against a ring
-    around it, 0.29 for the change of area and 0.14 for the flow's
-    forward-backward consistency around the mask; the product's five least
-    confident frames held the worst one in 16 of the 34 sequences.
+    over all frames, was 0.67 for the product (folds A 0.75, B 0.57;
+    ``benchmarks/corrections.py``), and, measured beforehand, 0.60 for the
+    boundary term alone, 0.61 for the sureness, 0.51 for the shape, 0.55 for
+    the mean appearance evidence inside the mask against a ring around it,
+    0.29 for the change of area and 0.14 for the flow's forward-backward
+    consistency around the mask; the product's five least confident frames
+    held the worst one in 17 of the 34 sequences.
     """
     if not mask.any():  # no object: as sure as the probability is of that, if the flow brought none either
         boundary, sureness = float(np.abs(2 * prob - 1).mean()), float(1 - prob.mean())
