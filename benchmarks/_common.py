@@ -27,7 +27,6 @@ import numpy as np
 
 import flowseg
 from flowseg import MaskRefiner, Pipeline, Prompt, SemanticSegmenter, WeightsError, mask_from_prompt
-from flowseg.prompts import motion_evidence
 from flowseg.stages import MovingObjects
 from flowseg.models import find_weights_file
 
@@ -238,9 +237,9 @@ def mask_from_box(image: np.ndarray, neighbour: np.ndarray, box: tuple[int, int,
     """flowseg's mask of the object in `box` on `image`, with the motion against `neighbour` (the next frame).
 
     As ``flowseg run --box`` makes it: :func:`flowseg.mask_from_prompt` with
-    :func:`flowseg.prompts.motion_evidence` as evidence.
+    :func:`flowseg.prompts.motion_evidence` against `neighbour` as evidence.
     """
-    return mask_from_prompt(image, Prompt(box=box), evidence=motion_evidence(image, neighbour, box))
+    return mask_from_prompt(image, Prompt(box=box), neighbour=neighbour)
 
 
 def build_pipeline(config: str, target: str | Sequence[str]) -> Pipeline:

@@ -24,6 +24,7 @@ import numpy as np
 from ._validate import check_image, check_mask
 from .errors import MaskError, ShapeError
 from .pipeline import Pipeline
+from .prompts import Prompt, mask_from_prompt
 from .types import Image, Mask
 
 __all__ = ["Annotations", "blend_runs"]
@@ -158,6 +159,27 @@ class Annotations:
                              actual=mask.shape)  # fmt: skip
         self._given[frame] = mask
         return self._rerun_around(frame)
+
+    def prompt(self, prompt: Prompt) -> range:
+        """Give the object on ``prompt.frame`` as a box, clicks or strokes instead of a mask; as :meth:`annotate`.
+
+        The mask is :func:`~flowseg.mask_from_prompt` of that frame (with a
+        box, helped by :func:`~flowseg.prompts.motion_evidence` from the next
+        frame, or the previous one on the last).
+
+        Raises
+        ------
+        MaskError
+            For a frame outside the clip.
+        PromptError
+            For a prompt that marks nothing or lies outside the frame.
+        """
+        frame = prompt.frame
+        if not 0 <= frame < len(self._frames):
+            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+        neighbour = frame + 1 if frame + 1 < len(self._frames) else frame - 1  # -1: a one-frame clip, none
+        return self.annotate(frame, mask_from_prompt(self._frames[frame], prompt,
+                                                     neighbour=self._frames[neighbour] if neighbour >= 0 else None))
 
     def remove(self, frame: int) -> range:
         """Take back the mask given on `frame`; the frames whose masks changed (empty when none was given there)."""

@@ -199,7 +199,9 @@ def motion_evidence(image: Image, neighbour: Image, box: tuple[int, int, int, in
     return motion_hint(residual_motion(flow, outside), np.ones_like(outside))
 
 
-def mask_from_prompt(image: Image, prompt: Prompt, *, evidence: ProbMap | None = None) -> Mask:
+def mask_from_prompt(
+    image: Image, prompt: Prompt, *, evidence: ProbMap | None = None, neighbour: Image | None = None
+) -> Mask:
     """The object's mask in `image` from what `prompt` marks on it.
 
     Parameters
@@ -215,6 +217,9 @@ def mask_from_prompt(image: Image, prompt: Prompt, *, evidence: ProbMap | None =
         marks 5 to 95% of the box); with clicks, its regions above 0.5 that
         hold a click or stroke on the object count as the object's likely
         extent.
+    neighbour : (H, W, 3) uint8 ndarray, optional
+        The next (or previous) frame of the video: with a box and no
+        `evidence`, the evidence is :func:`motion_evidence` against it.
 
     Returns
     -------
@@ -249,6 +254,8 @@ def mask_from_prompt(image: Image, prompt: Prompt, *, evidence: ProbMap | None =
     image = check_image(image)
     shape = image.shape[:2]
     _check_prompt(prompt, shape)
+    if evidence is None and neighbour is not None and prompt.box is not None:
+        evidence = motion_evidence(image, neighbour, prompt.box)
     if prompt.box is not None:
         x0, y0, x1, y1 = prompt.box
         box = np.zeros(shape, bool)

@@ -20,7 +20,7 @@ from .io.tracks import objects_in
 from .errors import PromptError
 from .io.preview import overlay
 from .pipeline import Pipeline, object_labels, stage_settings
-from .prompts import Prompt, mask_from_prompt, motion_evidence
+from .prompts import Prompt, mask_from_prompt
 from .stages.quality import QUALITY_TERMS
 
 __all__ = ["segment_video", "prompted_object", "quality_report", "quality_csv", "SUSPECT_FRAMES"]
@@ -296,11 +296,7 @@ def prompted_object(source: FrameSource, prompt: Prompt, init_mask: object = Non
     if prompt.frame not in window:
         raise PromptError(f"the prompt is on frame {prompt.frame} but the video has {count} frames")
     image = window[prompt.frame]
-    neighbour = window.get(prompt.frame + 1, window.get(prompt.frame - 1))
-    evidence = None
-    if prompt.box is not None and neighbour is not None:
-        evidence = motion_evidence(image, neighbour, prompt.box)
-    mask = mask_from_prompt(image, prompt, evidence=evidence)
+    mask = mask_from_prompt(image, prompt, neighbour=window.get(prompt.frame + 1, window.get(prompt.frame - 1)))
     if not mask.any():
         raise PromptError(f"the prompt on frame {prompt.frame} gives an empty mask: mark the object more clearly "
                           "(a tighter box, or a click on it)")

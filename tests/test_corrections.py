@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowseg import MaskError, ShapeError
+from flowseg import MaskError, Prompt, ShapeError
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
 
@@ -71,6 +71,17 @@ def test_an_empty_mask_says_the_object_is_not_there(clip) -> None:
     assert not video.mask(11).any() and video.confidence(11) == 1.0
     assert region_similarity(video.mask(2), masks[2]) > 0.85  # near the first mask its run decides
     assert video.confidence(10) < video.confidence(2)
+
+
+def test_a_box_on_any_frame_annotates_it(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    rows, cols = np.nonzero(masks[7])
+    assert video.prompt(Prompt(frame=7, box=(cols.min(), rows.min(), cols.max(), rows.max()))) == range(0, 12)
+    assert video.given == (7,)
+    assert min(region_similarity(video.mask(t), masks[t]) for t in range(12)) > 0.8
+    with pytest.raises(MaskError, match="frame 12 is not in the clip"):
+        video.prompt(Prompt(frame=12, points=((5, 5),)))
 
 
 def test_bad_annotations_raise(clip) -> None:
