@@ -25,6 +25,7 @@ from ._validate import check_image, check_mask
 from .errors import MaskError, ShapeError
 from .pipeline import Pipeline
 from .prompts import Prompt, mask_from_prompt
+from .stages.bidirectional import stored_prob
 from .types import Image, Mask
 
 __all__ = ["Annotations", "blend_runs"]
@@ -281,17 +282,14 @@ class Annotations:
                                                  self._given[frame])  # fmt: skip
 
     def _follow(self, frames: list[Image], mask: Mask) -> _Run:
-        run = _Run([], [], [])
         self.frames_computed += len(frames)
         if not mask.any():  # the object is not there (out of view, hidden): nothing to follow, nothing known
-            h, w = self._shape
-            return _Run([np.zeros(self._shape, bool) for _ in frames],
-                        [np.zeros((max(h // 2, 1), max(w // 2, 1)), np.float16) for _ in frames],
+            nothing = stored_prob(np.zeros(self._shape, np.float32))  # read only, so one array serves every frame
+            return _Run([mask] * len(frames), [nothing] * len(frames),
                         [1.0] + [0.0] * (len(frames) - 1))  # it follows nothing: no weight beyond its frame
+        run = _Run([], [], [])
         for result in self._pipeline.stream(frames, init_mask=mask):
             run.masks.append(result.mask)
             run.confidences.append(1.0 if result.quality is None else result.quality["confidence"])
-            h, w = result.prob.shape
-            run.probs.append(cv2.resize(result.prob, (max(w // 2, 1), max(h // 2, 1)),
-                                        interpolation=cv2.INTER_AREA).astype(np.float16))  # fmt: skip
+            run.probs.append(stored_prob(result.prob))
         return run

@@ -10,12 +10,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from ._validate import check_image, check_same_size
 from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
+from .stages.bidirectional import stored_prob
 from .stages.keyframes import DEFAULT_MAX_INTERVAL
 from .stages.quality import QUALITY_TERMS
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
@@ -665,7 +665,6 @@ class Pipeline:
         if first_image is None:
             return
         stretch = max(2 * BACKWARD_LEAD, TWO_PASS_BYTES // first_image.nbytes)  # frames a backward pass serves
-        small = (max(first_image.shape[1] // 2, 1), max(first_image.shape[0] // 2, 1))
         held = [first_image]
         first = 0  # the index of held[0]
         backward_seconds = 0.0
@@ -675,7 +674,7 @@ class Pipeline:
             for result in backward.stream(held[::-1]):
                 index = first + len(held) - 1 - result.index
                 if index < first + serves:
-                    stored[index] = cv2.resize(result.prob, small, interpolation=cv2.INTER_AREA).astype(np.float16)
+                    stored[index] = stored_prob(result.prob)
             backward_seconds += sum(backward.stage_seconds.values())
             self.stage_seconds["backward pass"] = backward_seconds
             yield from held[:serves]

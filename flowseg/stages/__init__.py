@@ -2,7 +2,7 @@
 
 from ._colours import ColourModel
 from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
-from .bidirectional import PassFusion, fuse_passes
+from .bidirectional import PassFusion, fuse_passes, stored_prob
 from .flow import FlowEstimator, estimate_flow, flow_confidence
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
@@ -55,6 +55,7 @@ __all__ = [
     "MaskWarper",
     "PassFusion",
     "fuse_passes",
+    "stored_prob",
     "warp_mask",
     "fuse_evidence",
     "ShotBoundaries",
