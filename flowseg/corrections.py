@@ -151,8 +151,7 @@ class Annotations:
         ShapeError
             For a mask of another size than the frames.
         """
-        if not 0 <= frame < len(self._frames):
-            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+        self._check_frame(frame)
         mask = check_mask(mask).copy()
         if mask.shape != self._shape:
             raise ShapeError(f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the frames are "
@@ -176,8 +175,7 @@ class Annotations:
             For a prompt that marks nothing or lies outside the frame.
         """
         frame = prompt.frame
-        if not 0 <= frame < len(self._frames):
-            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+        self._check_frame(frame)
         neighbour = frame + 1 if frame + 1 < len(self._frames) else frame - 1  # -1: a one-frame clip, none
         return self.annotate(frame, mask_from_prompt(self._frames[frame], prompt,
                                                      neighbour=self._frames[neighbour] if neighbour >= 0 else None))
@@ -188,15 +186,12 @@ class Annotations:
             return range(0)
         self._forward.pop(frame, None)
         self._backward.pop(frame, None)
-        given = self.given
-        at = bisect.bisect_left(given, frame)
-        before = given[at - 1] if at > 0 else None
-        after = given[at] if at < len(given) else None
+        before, after = self._neighbours(frame)
         if before is not None:  # the runs that met at `frame` now go on to meet each other
             self._run_from(before, backward=False)
         if after is not None:
             self._run_from(after, forward=False)
-        return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
+        return self._between(before, after)
 
     def mask(self, frame: int) -> Mask:
         """The object's mask on `frame`, ``(H, W) bool`` (empty before anything is given)."""
@@ -219,12 +214,8 @@ class Annotations:
         its nearness, the other's distance over theirs (nearness alone where
         both confidences are 0).
         """
-        if not 0 <= frame < len(self._frames):
-            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
-        given = self.given
-        at = bisect.bisect_left(given, frame)
-        before = given[at - 1] if at > 0 else None
-        after = given[at] if at < len(given) else None
+        self._check_frame(frame)
+        before, after = self._neighbours(frame)
         forward = None if before is None else (self._forward[before], frame - before)
         backward = None if after is None else (self._backward[after], after - frame)
         if forward is None or backward is None:
@@ -254,12 +245,23 @@ class Annotations:
         open_frames = [t for t in range(len(self._frames)) if t not in self._given]
         return sorted(open_frames, key=lambda t: (self.confidence(t), t))[:count]
 
+    def _check_frame(self, frame: int) -> None:
+        if not 0 <= frame < len(self._frames):
+            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
+
+    def _neighbours(self, frame: int) -> tuple[int | None, int | None]:
+        """The given frames nearest before and after `frame` (None where there is none)."""
+        given = self.given
+        before, after = bisect.bisect_left(given, frame), bisect.bisect_right(given, frame)
+        return given[before - 1] if before > 0 else None, given[after] if after < len(given) else None
+
+    def _between(self, before: int | None, after: int | None) -> range:
+        """The frames strictly between two given frames (from the clip's start or to its end where one is None)."""
+        return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
+
     def _rerun_around(self, frame: int) -> range:
         """Cut the runs that cross `frame` at it, start both runs from it; the frames that changed."""
-        given = self.given
-        at = given.index(frame)
-        before = given[at - 1] if at > 0 else None
-        after = given[at + 1] if at + 1 < len(given) else None
+        before, after = self._neighbours(frame)
         if before is not None:  # its forward run now ends before `frame`: a causal run's prefix is unchanged
             run = self._forward[before]
             del run.masks[frame - before:], run.probs[frame - before:], run.confidences[frame - before:]
@@ -267,17 +269,16 @@ class Annotations:
             run = self._backward[after]
             del run.masks[after - frame:], run.probs[after - frame:], run.confidences[after - frame:]
         self._run_from(frame)
-        return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
+        return self._between(before, after)
 
     def _run_from(self, frame: int, *, forward: bool = True, backward: bool = True) -> None:
         """Follow the mask given on `frame` forwards to the next given frame and/or backwards to the previous."""
-        given = self.given
-        at = given.index(frame)
+        start, stop = self._neighbours(frame)
         if forward:
-            stop = given[at + 1] if at + 1 < len(given) else len(self._frames)
+            stop = len(self._frames) if stop is None else stop
             self._forward[frame] = self._follow([self._frames[t] for t in range(frame, stop)], self._given[frame])
         if backward:
-            start = given[at - 1] if at > 0 else -1
+            start = -1 if start is None else start
             self._backward[frame] = self._follow([self._frames[t] for t in range(frame, start, -1)],
                                                  self._given[frame])  # fmt: skip
 
