@@ -265,7 +265,8 @@ def mask_from_prompt(
     found = _segment(image, prompt, whole, None, evidence)
     # Again on the object's surroundings, at a finer scale where it is small in the frame.
     marks = found | _seeds(prompt, shape, whole, 1.0)[0]
-    rows, cols = grown_box(marks, _BOX_MARGIN * max(np.ptp(np.nonzero(marks)[0]), np.ptp(np.nonzero(marks)[1])) + 2)
+    marked_rows, marked_cols = np.nonzero(marks)
+    rows, cols = grown_box(marks, _BOX_MARGIN * max(np.ptp(marked_rows), np.ptp(marked_cols)) + 2)
     if max(rows.stop - rows.start, cols.stop - cols.start) < max(shape):
         found = _segment(image, prompt, (rows, cols), found)
     return found

@@ -289,12 +289,12 @@ def prompted_object(source: FrameSource, prompt: Prompt, init_mask: object = Non
     if init_mask is not None:
         raise PromptError("give the object either as a mask (init_mask) or as a prompt, not both")
     window: dict[int, np.ndarray] = {}  # the frame and its neighbours, by index
-    count = 0
-    for count, (_, image) in enumerate(itertools.islice(source, prompt.frame + 2), start=1):
-        if count - 1 >= prompt.frame - 1:
-            window[count - 1] = image
+    index = -1
+    for index, (_, image) in enumerate(itertools.islice(source, prompt.frame + 2)):
+        if index >= prompt.frame - 1:
+            window[index] = image
     if prompt.frame not in window:
-        raise PromptError(f"the prompt is on frame {prompt.frame} but the video has {count} frames")
+        raise PromptError(f"the prompt is on frame {prompt.frame} but the video has {index + 1} frames")
     image = window[prompt.frame]
     mask = mask_from_prompt(image, prompt, neighbour=window.get(prompt.frame + 1, window.get(prompt.frame - 1)))
     if not mask.any():
