@@ -369,6 +369,53 @@ def mask(input_path: Path, box: Marked | None, points: tuple[Marked, ...], negat
                f"({100 * found.mean():.1f}% of the frame), wrote {output_path}", err=True)
 
 
+@main.command("app", short_help="Mark, follow, correct and export an object in a local web page.")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),
+              help="Where Export writes. Default: <INPUT name>_flowseg in the current folder.")
+@_preset_option
+@_device_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the page's address; do not open a browser.")
+@click.option("--video-stream", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Read the input's video stream N (0 = the first) where it has several.")
+@_overwrite_option
+def app(input_path: Path, output_dir: Path | None, preset: str, device: str, port: int, no_browser: bool,
+        video_stream: int, overwrite: bool) -> None:
+    """Open INPUT (a video file or a folder of images) in a page served on this machine only.
+
+    Draw a box or click on the object on any frame, check its mask,
+    Propagate; step to the frames the timeline marks least confident, mark
+    the object again there, Propagate again (only the frames the correction
+    changes are recomputed); Export writes what 'flowseg run' writes (masks,
+    matte, overlay, cut-out with alpha) to the output folder. The page's
+    address carries a random token: only whoever has it can use the app.
+    Ctrl-C stops it.
+
+    The clip is held in memory (about 2.5 MB a frame at 854x480): for long
+    videos, mark the object here, then 'flowseg run INPUT --box ...'.
+    """
+    from .app import EditingSession
+    from .app.server import serve
+    from .pipeline import Pipeline
+
+    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise OutputError(f"output folder {str(output_dir)!r} exists and is not empty; "
+                          "choose another folder or pass --overwrite")
+    click.echo(f"reading {input_path.name}...", err=True)
+    session = EditingSession(input_path, output_dir, pipeline=Pipeline.from_preset(preset, device=device),
+                             video_stream=video_stream)
+    height, width = session.shape
+    click.echo(f"{len(session.frames)} frames, {width}x{height}; exports go to {output_dir}", err=True)
+    try:
+        serve(session, port=port, open_browser=not no_browser,
+              announce=lambda url: click.echo(f"flowseg app: open {url}  (Ctrl-C stops it)", err=True))
+    except (KeyboardInterrupt, _Terminated):
+        click.echo("flowseg app stopped.", err=True)
+
+
 @main.command(short_help="Predict the next frames (and masks) from the motion so far.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output_dir", type=click.Path(path_type=Path),

@@ -15,7 +15,8 @@ the frames from i to j only: the frames outside keep their masks.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -28,8 +29,10 @@ from .prompts import Prompt, mask_from_prompt
 from .stages.bidirectional import stored_prob
 from .types import Image, Mask
 
-__all__ = ["Annotations", "blend_runs"]
+__all__ = ["Annotations", "blend_runs", "Progress"]
 
+Progress = Callable[[int, int], None]
+"""Called after each frame a change segments, with (frames done, frames it segments in all)."""
 
 
 
@@ -127,7 +130,7 @@ class Annotations:
         """The frames a mask was given on, in order."""
         return tuple(sorted(self._given))
 
-    def annotate(self, frame: int, mask: np.ndarray) -> range:
+    def annotate(self, frame: int, mask: np.ndarray, *, progress: Progress | None = None) -> range:
         """Give the object's mask on `frame` (a first mask, or a correction); the frames whose masks it changes.
 
         Parameters
@@ -137,6 +140,8 @@ class Annotations:
         mask : (H, W) array_like
             Non-zero = object; the frames' size. Empty: the object is not
             there (out of view or hidden); the runs from it are empty.
+        progress : callable, optional
+            ``progress(done, total)`` after each frame segmented (see :data:`Progress`).
 
         Returns
         -------
@@ -158,14 +163,14 @@ class Annotations:
                              f"{self._shape[1]}x{self._shape[0]}", expected=f"(H, W) = {self._shape}",
                              actual=mask.shape)  # fmt: skip
         self._given[frame] = mask
-        return self._rerun_around(frame)
+        return self._rerun_around(frame, progress)
 
-    def prompt(self, prompt: Prompt) -> range:
-        """Give the object on ``prompt.frame`` as a box, clicks or strokes instead of a mask; as :meth:`annotate`.
+    def prompted_mask(self, prompt: Prompt) -> Mask:
+        """The mask a box, clicks or strokes give on ``prompt.frame``, ``(H, W) bool``, without giving it.
 
-        The mask is :func:`~flowseg.mask_from_prompt` of that frame (with a
-        box, helped by :func:`~flowseg.prompts.motion_evidence` from the next
-        frame, or the previous one on the last).
+        :func:`~flowseg.mask_from_prompt` of that frame (with a box, helped
+        by :func:`~flowseg.prompts.motion_evidence` from the next frame, or
+        the previous one on the last).
 
         Raises
         ------
@@ -177,20 +182,25 @@ class Annotations:
         frame = prompt.frame
         self._check_frame(frame)
         neighbour = frame + 1 if frame + 1 < len(self._frames) else frame - 1  # -1: a one-frame clip, none
-        return self.annotate(frame, mask_from_prompt(self._frames[frame], prompt,
-                                                     neighbour=self._frames[neighbour] if neighbour >= 0 else None))
+        return mask_from_prompt(self._frames[frame], prompt,
+                                neighbour=self._frames[neighbour] if neighbour >= 0 else None)
 
-    def remove(self, frame: int) -> range:
+    def prompt(self, prompt: Prompt, *, progress: Progress | None = None) -> range:
+        """Give the object on ``prompt.frame`` as a box, clicks or strokes instead of a mask; as :meth:`annotate`.
+
+        The mask is :meth:`prompted_mask`'s; raises as it does.
+        """
+        return self.annotate(prompt.frame, self.prompted_mask(prompt), progress=progress)
+
+    def remove(self, frame: int, *, progress: Progress | None = None) -> range:
         """Take back the mask given on `frame`; the frames whose masks changed (empty when none was given there)."""
         if self._given.pop(frame, None) is None:
             return range(0)
         self._forward.pop(frame, None)
         self._backward.pop(frame, None)
         before, after = self._neighbours(frame)
-        if before is not None:  # the runs that met at `frame` now go on to meet each other
-            self._run_from(before, backward=False)
-        if after is not None:
-            self._run_from(after, forward=False)
+        # the runs that met at `frame` now go on to meet each other
+        self._run_from(before, after, forward=before is not None, backward=after is not None, progress=progress)
         return self._between(before, after)
 
     def mask(self, frame: int) -> Mask:
@@ -259,7 +269,7 @@ class Annotations:
         """The frames strictly between two given frames (from the clip's start or to its end where one is None)."""
         return range(0 if before is None else before + 1, len(self._frames) if after is None else after)
 
-    def _rerun_around(self, frame: int) -> range:
+    def _rerun_around(self, frame: int, progress: Progress | None) -> range:
         """Cut the runs that cross `frame` at it, start both runs from it; the frames that changed."""
         before, after = self._neighbours(frame)
         if before is not None:  # its forward run now ends before `frame`: a causal run's prefix is unchanged
@@ -268,29 +278,37 @@ class Annotations:
         if after is not None:
             run = self._backward[after]
             del run.masks[after - frame:], run.probs[after - frame:], run.confidences[after - frame:]
-        self._run_from(frame)
+        self._run_from(frame, frame, progress=progress)
         return self._between(before, after)
 
-    def _run_from(self, frame: int, *, forward: bool = True, backward: bool = True) -> None:
-        """Follow the mask given on `frame` forwards to the next given frame and/or backwards to the previous."""
-        start, stop = self._neighbours(frame)
+    def _run_from(self, forward_from: int | None, backward_from: int | None, *, forward: bool = True,
+                  backward: bool = True, progress: Progress | None = None) -> None:
+        """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back."""
+        runs = []  # (which runs, from where, the frames in order)
         if forward:
-            stop = len(self._frames) if stop is None else stop
-            self._forward[frame] = self._follow([self._frames[t] for t in range(frame, stop)], self._given[frame])
+            stop = self._neighbours(forward_from)[1]
+            runs.append((self._forward, forward_from, range(forward_from, len(self._frames) if stop is None else stop)))
         if backward:
-            start = -1 if start is None else start
-            self._backward[frame] = self._follow([self._frames[t] for t in range(frame, start, -1)],
-                                                 self._given[frame])  # fmt: skip
+            start = self._neighbours(backward_from)[0]
+            runs.append((self._backward, backward_from, range(backward_from, -1 if start is None else start, -1)))
+        total, done = sum(len(frames) for *_, frames in runs), itertools.count(1)
+        for found, frame, frames in runs:
+            run = _Run([], [], [])
+            for mask, prob, confidence in self._follow([self._frames[t] for t in frames], self._given[frame]):
+                run.masks.append(mask)
+                run.probs.append(prob)
+                run.confidences.append(confidence)
+                if progress is not None:
+                    progress(next(done), total)
+            found[frame] = run
+        self.frames_computed += total
 
-    def _follow(self, frames: list[Image], mask: Mask) -> _Run:
-        self.frames_computed += len(frames)
+    def _follow(self, frames: list[Image], mask: Mask) -> Iterator[tuple[Mask, np.ndarray, float]]:
+        """Each frame's mask, stored probability and confidence, following `mask` over `frames` from the first."""
         if not mask.any():  # the object is not there (out of view, hidden): nothing to follow, nothing known
             nothing = stored_prob(np.zeros(self._shape, np.float32))  # read only, so one array serves every frame
-            return _Run([mask] * len(frames), [nothing] * len(frames),
-                        [1.0] + [0.0] * (len(frames) - 1))  # it follows nothing: no weight beyond its frame
-        run = _Run([], [], [])
+            for at in range(len(frames)):
+                yield mask, nothing, 1.0 if at == 0 else 0.0  # it follows nothing: no weight beyond its frame
+            return
         for result in self._pipeline.stream(frames, init_mask=mask):
-            run.masks.append(result.mask)
-            run.confidences.append(1.0 if result.quality is None else result.quality["confidence"])
-            run.probs.append(stored_prob(result.prob))
-        return run
+            yield result.mask, stored_prob(result.prob), 1.0 if result.quality is None else result.quality["confidence"]

@@ -20,6 +20,7 @@ References
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -33,8 +34,8 @@ from .stages.flow import estimate_flow
 from .stages.motion import motion_hint, residual_motion
 from .types import Image, Mask, ProbMap
 
-__all__ = ["Prompt", "parse_box", "parse_point", "geodesic_distance", "motion_evidence", "mask_from_prompt",
-           "SEED_RADIUS", "WORKING_SIDE"]
+__all__ = ["Prompt", "parse_box", "parse_point", "draw_stroke", "geodesic_distance", "motion_evidence",
+           "mask_from_prompt", "SEED_RADIUS", "WORKING_SIDE"]
 
 WORKING_SIDE: int = 320
 """Frames are segmented at most this many pixels on their longer side, and the mask scaled back up (a 854x480
@@ -82,6 +83,43 @@ class Prompt:
     def is_empty(self) -> bool:
         """Whether nothing marks the object: no box, click or stroke on it."""
         return self.box is None and not self.points and (self.strokes is None or not self.strokes.any())
+
+
+def draw_stroke(shape: tuple[int, int], points: Sequence[tuple[float, float]], width: float) -> Mask:
+    """A brush stroke as a mask: its points joined by a round brush `width` pixels across.
+
+    Parameters
+    ----------
+    shape : (H, W)
+        The frame's size.
+    points : sequence of (x, y)
+        The stroke's path in pixels (one point: a dot).
+    width : float
+        The brush's diameter in pixels (at least 1).
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        The pixels the brush covered, for :attr:`Prompt.strokes` (combine
+        several with ``|``).
+
+    Raises
+    ------
+    PromptError
+        For a stroke with no point or a point that is not a pair of finite numbers.
+
+    Examples
+    --------
+    >>> int(draw_stroke((5, 9), [(1, 2), (7, 2)], 1).sum())
+    7
+    """
+    path = np.asarray(points, np.float64)
+    if path.ndim != 2 or path.shape[1] != 2 or len(path) == 0 or not np.isfinite(path).all():
+        raise PromptError(f"a stroke is a list of (x, y) points; got {len(path)} of shape {path.shape[1:]}")
+    canvas, vertices, thickness = np.zeros(shape, np.uint8), np.round(path).astype(np.int32), max(1, round(width))
+    cv2.polylines(canvas, [vertices.reshape(-1, 1, 2)], False, 1, thickness=thickness)
+    cv2.circle(canvas, tuple(int(v) for v in vertices[0]), thickness // 2, 1, -1)  # a dot where it only touched
+    return canvas.astype(bool)
 
 
 _NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"

@@ -194,6 +194,7 @@ def graphcut_refine(
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
     patch = np.ascontiguousarray(image[rows, cols])
+    cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means: the same frame gives the same mask, in any order
     shrink = max_side / max(patch.shape[:2])
     if shrink < 1:  # GrabCut's cost grows with the area: label a smaller copy, keep the sure pixels as they are
         small = (max(1, round(patch.shape[1] * shrink)), max(1, round(patch.shape[0] * shrink)))
