@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,7 +28,7 @@ from flowseg.metrics import region_similarity
 from synthetic import moving_object_clip
 
 uvicorn = pytest.importorskip("uvicorn", reason="the app extra (pip install 'flowseg[app]') is not installed")
-from flowseg.app.server import TOKEN_HEADER, create_app  # noqa: E402 -- needs Starlette, like uvicorn
+from flowseg.app.server import TOKEN_HEADER, BackgroundServer  # noqa: E402 -- needs Starlette, like uvicorn
 
 FRAMES, SHAPE = 12, (120, 160)
 
@@ -129,27 +128,8 @@ def test_strokes_mark_the_object(clip) -> None:
 # ---- The server: token, host, paths --------------------------------------------------------------------------------
 
 
-class _Served:
-    """The app on 127.0.0.1 in a background thread, as ``flowseg app`` serves it."""
-
-    def __init__(self, session: EditingSession, token: str = "test-token") -> None:
-        self.session, self.token = session, token
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(session, token), log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.listener]}, daemon=True)
-
-    def __enter__(self) -> _Served:
-        self.thread.start()
-        while not self.server.started:
-            self.thread.join(0.05)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.listener.close()
+class _Served(BackgroundServer):
+    """The app served from a thread, and a plain HTTP client of it."""
 
     def request(self, path: str, *, method: str = "GET", headers: dict[str, str] | None = None,
                 body: bytes | None = None) -> tuple[int, bytes]:
@@ -166,7 +146,7 @@ def served(clip, tmp_path_factory: pytest.TempPathFactory):
     folder, _, masks = clip
     output = tmp_path_factory.mktemp("served") / "out"
     session = EditingSession(folder, output)
-    with _Served(session) as app:
+    with _Served(session, token="test-token") as app:
         yield app
 
 
@@ -339,3 +319,49 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         exported = cv2.imread(str(tmp_path / "out" / "masks" / f"{t:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
         assert np.array_equal(exported, api.mask(t)), t
         assert region_similarity(exported, masks[t]) > 0.8, t
+
+
+# ---- The command ---------------------------------------------------------------------------------------------------
+
+
+def test_the_command_refuses_bad_input_in_one_line(clip, runner, tmp_path: Path) -> None:
+    from flowseg.cli import main
+
+    folder, _, _ = clip
+    result = runner.invoke(main, ["app", str(tmp_path / "missing.mp4"), "--no-browser"])
+    assert result.exit_code == 2 and "missing.mp4" in result.output and "Traceback" not in result.output
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    result = runner.invoke(main, ["app", str(folder), "-o", str(busy), "--no-browser"])
+    assert result.exit_code == 2 and "is not empty" in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = runner.invoke(main, ["app", str(folder), "-o", str(tmp_path / "out"), "--no-browser",
+                                      "--port", str(taken.getsockname()[1])])  # fmt: skip
+    assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.output
+
+
+def test_the_command_serves_the_page_until_ctrl_c(clip, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    folder, _, _ = clip
+    app = subprocess.Popen([sys.executable, "-m", "flowseg", "app", str(folder), "-o", str(tmp_path / "out"),
+                            "--no-browser"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        lines = []
+        while not lines or "open http" not in lines[-1]:
+            lines.append(app.stderr.readline())
+            assert lines[-1], "".join(lines)
+        url = lines[-1].split("open ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200 and b'id="view"' in page.read()
+        app.send_signal(signal.SIGINT)
+        assert app.wait(30) == 0
+        assert "flowseg app stopped." in app.stderr.read()
+    finally:
+        app.kill()

@@ -27,9 +27,9 @@ import hmac
 import json
 import secrets
 import socket
+import threading
 import webbrowser
 from importlib import resources
-from pathlib import Path
 from typing import Any, Callable
 
 import cv2
@@ -52,7 +52,7 @@ try:
 except ImportError:  # pragma: no cover - the message says what to install
     raise MissingDependencyError("flowseg app needs Starlette and uvicorn: pip install 'flowseg[app]'") from None
 
-__all__ = ["create_app", "serve", "TOKEN_HEADER"]
+__all__ = ["create_app", "serve", "BackgroundServer", "TOKEN_HEADER"]
 
 TOKEN_HEADER = "X-Flowseg-Token"
 """The header that carries the token on requests that change something."""
@@ -197,6 +197,26 @@ def _mask_layer(mask: np.ndarray) -> bytes:
     return png.tobytes()
 
 
+def _listener(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:`port` (0: any free port); OutputError where it cannot."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind((HOST, port))
+        listener.listen(128)  # from now a request waits for the server rather than being refused
+    except OSError as error:
+        listener.close()
+        raise OutputError(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
+    return listener
+
+
+def _server(session: EditingSession, token: str) -> Any:
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingDependencyError("flowseg app needs Starlette and uvicorn: pip install 'flowseg[app]'") from None
+    return uvicorn.Server(uvicorn.Config(create_app(session, token), log_level="warning"))
+
+
 def serve(session: EditingSession, *, port: int = 0, open_browser: bool = True,
           announce: Callable[[str], None] = print) -> None:
     """Serve `session` on 127.0.0.1 until interrupted; `announce` gets the page's URL (with a new random token).
@@ -206,21 +226,49 @@ def serve(session: EditingSession, *, port: int = 0, open_browser: bool = True,
     OutputError
         If the port cannot be taken.
     """
-    try:
-        import uvicorn
-    except ImportError:
-        raise MissingDependencyError("flowseg app needs Starlette and uvicorn: pip install 'flowseg[app]'") from None
     token = secrets.token_urlsafe(24)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.bind((HOST, port))
-    except OSError as error:
-        listener.close()
-        raise OutputError(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
-    url = f"http://{HOST}:{listener.getsockname()[1]}/?token={token}"
-    announce(url)
-    if open_browser:
-        webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(session, token), log_level="warning"))
-    server.run(sockets=[listener])
+    server = _server(session, token)
+    with _listener(port) as listener:
+        url = f"http://{HOST}:{listener.getsockname()[1]}/?token={token}"
+        announce(url)
+        if open_browser:
+            webbrowser.open(url)
+        server.run(sockets=[listener])
 
+
+class BackgroundServer:
+    """`session` served on 127.0.0.1 from a background thread while the ``with`` block runs (a notebook, a test).
+
+    Attributes
+    ----------
+    base : str
+        ``http://127.0.0.1:<port>``.
+    token : str
+        The token every request needs (:data:`TOKEN_HEADER`, or ``?token=``).
+    url : str
+        The page's address, token included.
+
+    Examples
+    --------
+    >>> with BackgroundServer(EditingSession("clip.mp4", "out")) as app:  # doctest: +SKIP
+    ...     print(app.url)
+    """
+
+    def __init__(self, session: EditingSession, *, port: int = 0, token: str | None = None) -> None:
+        self.session, self.token = session, token or secrets.token_urlsafe(24)
+        self._server = _server(session, self.token)
+        self._listener = _listener(port)
+        self.base = f"http://{HOST}:{self._listener.getsockname()[1]}"
+        self.url = f"{self.base}/?token={self.token}"
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._listener]}, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        while not self._server.started and self._thread.is_alive():
+            self._thread.join(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._listener.close()
