@@ -13,8 +13,8 @@ sending it to the answer's last byte (``time.perf_counter``):
 1. **Box**: the truth's tight box on frame 0 (``POST /api/marks/0``): the
    preview mask's answer.
 2. **Click**: that box and one click from the simulated user of
-   ``benchmarks/prompts.py`` (``next_click``) on frame 0: the answer to a
-   click that fixes the mask.
+   ``benchmarks/prompts.py`` (``next_click``; ``first_click`` where the box's
+   mask is exact) on frame 0: the answer to a click that fixes the mask.
 3. **Propagate** (``POST /api/propagate``, then ``GET /api/state`` every
    0.05 s until the job ends): frames segmented per second.
 4. **Step**: ``GET /api/frames/<t>.jpg`` and ``GET /api/masks/<t>.png``
@@ -50,7 +50,7 @@ import numpy as np
 from _common import display_path, environment, fix_seeds, format_number, markdown_table, peak_rss_mb, publish
 from corrections import j_and_f
 from davis import load_folds, worst_sequence
-from prompts import next_click, parse_sequence_args, tight_box
+from prompts import first_click, next_click, parse_sequence_args, tight_box
 from flowseg.app import EditingSession
 from flowseg.app.server import TOKEN_HEADER, BackgroundServer
 from flowseg.evaluation import read_mask_png
@@ -98,7 +98,9 @@ def score_sequence(folder: Path, truths: list[np.ndarray], out: Path) -> dict[st
         ask = _Client(app)
         box = list(tight_box(truths[0]))
         box_seconds, _ = ask("/api/marks/0", {"box": box})
-        (x, y), positive = next_click(session.mask(0), truths[0])
+        preview = session.mask(0)  # the simulated user's click where it is wrong; on it where it is exact
+        (x, y), positive = first_click(truths[0]) if np.array_equal(preview, truths[0]) else next_click(preview,
+                                                                                                        truths[0])
         click_seconds, _ = ask("/api/marks/0", {"box": box, **{"points" if positive else "negative_points": [[x, y]]}})
         ask("/api/marks/0", {"box": box})  # the box alone is what is followed
         propagate_seconds, state = ask.job("/api/propagate", {})
