@@ -24,6 +24,7 @@ import numpy as np
 
 from ._validate import check_image, check_mask
 from .errors import MaskError, ShapeError
+from .metrics import region_similarity
 from .pipeline import Pipeline
 from .prompts import Prompt, mask_from_prompt
 from .stages.bidirectional import stored_prob
@@ -43,6 +44,8 @@ class _Run:
     masks: list[Mask]
     probs: list[np.ndarray]  # (h, w) float16, half size
     confidences: list[float]  # Result.quality["confidence"]
+    agreement: float = 1.0
+    """J of its mask on the given frame where it ends against the mask given there; 1 where it runs to the clip's end."""
 
 
 def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward_prob: np.ndarray,
@@ -83,6 +86,15 @@ def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward
     return blended
 
 
+def _agreement(reached: Mask, given: Mask) -> float:
+    """How well a run that reached a given frame agrees with the mask given there: J; 1 where the object is not there.
+
+    An empty given mask says the object is hidden or gone, which a run cannot
+    be expected to know (it may still hold the occluder's edge): no verdict.
+    """
+    return region_similarity(reached, given) if given.any() else 1.0
+
+
 class Annotations:
     """The masks of one object over a clip, from masks given on any of its frames.
 
@@ -97,10 +109,16 @@ class Annotations:
     Notes
     -----
     A frame between given frames i < j is at distance ``d_i`` from i and
-    ``d_j`` from j; the run from i weighs ``c_i d_j / (c_i d_j + c_j d_i)``
-    there (:func:`blend_runs`), with ``c`` each run's confidence on that
-    frame (:func:`flowseg.stages.mask_quality`; a run from an empty mask has
-    none beyond its frame). Before the first given frame only the backward run
+    ``d_j`` from j (``D = d_i + d_j``); the run from i weighs
+    ``w_i = c_i d_j (1 - (1 - a_i) d_i / D)`` there, against the run from j's
+    ``w_j`` alike (:func:`blend_runs` with ``w_i / (w_i + w_j)``). ``c`` is a
+    run's confidence on that frame (:func:`flowseg.stages.mask_quality`; a
+    run from an empty mask has none beyond its frame); ``a`` its agreement
+    with the other given frame: each run goes on to the given frame where the
+    other starts, and ``a`` is the J of its mask there against the mask given
+    there (1 against an empty mask). A run that lost the object, or one from a
+    sliver of it, meets the other end badly, and is trusted less the further
+    it went. Before the first given frame only the backward run
     reaches, after the last only the forward one. Memory: each frame's mask
     and half-size float16 probability for each run that reaches it (about
     1.2 MB a frame at 854x480).
@@ -230,9 +248,9 @@ class Annotations:
         backward = None if after is None else (self._backward[after], after - frame)
         if forward is None or backward is None:
             return forward, backward, 1.0 if backward is None else 0.0
-        nearness = (after - frame) / (after - before)
-        ahead = nearness * forward[0].confidences[forward[1]]
-        back = (1 - nearness) * backward[0].confidences[backward[1]]
+        nearness = (after - frame) / (after - before)  # to the given frame before; 1 - nearness to the one after
+        ahead = nearness * forward[0].confidences[forward[1]] * (1 - (1 - forward[0].agreement) * (1 - nearness))
+        back = (1 - nearness) * backward[0].confidences[backward[1]] * (1 - (1 - backward[0].agreement) * nearness)
         return forward, backward, ahead / (ahead + back) if ahead + back > 0 else nearness
 
     def confidence(self, frame: int) -> float:
@@ -272,27 +290,28 @@ class Annotations:
     def _rerun_around(self, frame: int, progress: Progress | None) -> range:
         """Cut the runs that cross `frame` at it, start both runs from it; the frames that changed."""
         before, after = self._neighbours(frame)
-        if before is not None:  # its forward run now ends before `frame`: a causal run's prefix is unchanged
-            run = self._forward[before]
-            del run.masks[frame - before:], run.probs[frame - before:], run.confidences[frame - before:]
-        if after is not None:
-            run = self._backward[after]
-            del run.masks[after - frame:], run.probs[after - frame:], run.confidences[after - frame:]
+        # The runs that crossed `frame` now end there: a causal run's prefix is unchanged, its mask there is checked.
+        for run, at in ((self._forward.get(before), frame - (before or 0)), (self._backward.get(after), (after or 0) - frame)):
+            if run is not None:
+                run.agreement = _agreement(run.masks[at], self._given[frame])
+                del run.masks[at:], run.probs[at:], run.confidences[at:]
         self._run_from(frame, frame, progress=progress)
         return self._between(before, after)
 
     def _run_from(self, forward_from: int | None, backward_from: int | None, *, forward: bool = True,
                   backward: bool = True, progress: Progress | None = None) -> None:
         """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back."""
-        runs = []  # (which runs, from where, the frames in order)
+        runs = []  # (which runs, from where, the frames in order up to the given frame where it ends, or None)
         if forward:
             stop = self._neighbours(forward_from)[1]
-            runs.append((self._forward, forward_from, range(forward_from, len(self._frames) if stop is None else stop)))
+            runs.append((self._forward, forward_from, range(forward_from, len(self._frames) if stop is None else stop + 1),
+                         stop))  # fmt: skip
         if backward:
             start = self._neighbours(backward_from)[0]
-            runs.append((self._backward, backward_from, range(backward_from, -1 if start is None else start, -1)))
-        total, done = sum(len(frames) for *_, frames in runs), itertools.count(1)
-        for found, frame, frames in runs:
+            runs.append((self._backward, backward_from, range(backward_from, -1 if start is None else start - 1, -1),
+                         start))  # fmt: skip
+        total, done = sum(len(frames) for _, _, frames, _ in runs), itertools.count(1)
+        for found, frame, frames, end in runs:
             run = _Run([], [], [])
             for mask, prob, confidence in self._follow([self._frames[t] for t in frames], self._given[frame]):
                 run.masks.append(mask)
@@ -300,6 +319,9 @@ class Annotations:
                 run.confidences.append(confidence)
                 if progress is not None:
                     progress(next(done), total)
+            if end is not None:  # its mask on the given frame where it ends says how far it can be trusted
+                run.agreement = _agreement(run.masks.pop(), self._given[end])
+                del run.probs[-1], run.confidences[-1]
             found[frame] = run
         self.frames_computed += total
 

@@ -69,7 +69,7 @@ def test_marks_preview_then_propagate_then_a_correction_and_export(clip, tmp_pat
 
     session.preview(8, {"points": [[int(c) for c in np.argwhere(masks[8]).mean(axis=0)[::-1]]]})
     session.propagate()
-    assert session.wait(120).done == 4 + 8  # only frames 1..11 move: 8..11 forwards, 8..1 backwards
+    assert session.wait(120).done == 4 + 9  # 8..11 forwards, 8..0 backwards (checked on the given frame 0)
     assert session.state()["given"] == [0, 8]
 
     session.export(alpha=("png",))
