@@ -72,6 +72,11 @@ def test_marks_preview_then_propagate_then_a_correction_and_export(clip, tmp_pat
     assert session.wait(120).done == 4 + 9  # 8..11 forwards, 8..0 backwards (checked on the given frame 0)
     assert session.state()["given"] == [0, 8]
 
+    session.preview(11, {"absent": True})  # the object is out of view there
+    assert not session.mask(11).any() and session.state()["previewed"] == [11]
+    session.forget(11)
+    assert session.state()["previewed"] == [] and session.mask(11).any()
+
     session.export(alpha=("png",))
     job = session.wait(120)
     assert job.error is None and job.done == FRAMES
@@ -262,7 +267,7 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
     with _Served(session, token="browser-token") as served:
         page.goto(f"{served.base}/?token=browser-token")
         page.wait_for_selector("body[data-ready=true]")
-        assert page.locator("#frame-label").text_content() == "Frame 1 / 12"
+        assert page.locator("#frame-label").text_content() == "Frame 0 / 11"
         _screenshot(page, "1-opened", tmp_path)
 
         # A box on frame 0: the mask is shown before anything is propagated.
@@ -283,7 +288,7 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         for _ in range(6):
             page.keyboard.press("ArrowRight")
         page.wait_for_function("document.getElementById('view').dataset.frame === '6'")
-        assert page.locator("#frame-label").text_content() == "Frame 7 / 12"
+        assert page.locator("#frame-label").text_content() == "Frame 6 / 11"
         _screenshot(page, "3-frame-6", tmp_path)
         page.keyboard.press(" ")
         page.wait_for_function("Number(document.getElementById('view').dataset.frame) > 6")
@@ -300,6 +305,16 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         given = page.locator("#timeline .mark.given").evaluate_all("marks => marks.map(m => m.dataset.frame)")
         assert given == ["0", "9"]
         _screenshot(page, "4-corrected", tmp_path)
+
+        # "Not in this frame" on frame 11, then Delete takes it back.
+        page.locator("#timeline-box #scrubber").fill("11")
+        page.wait_for_function("document.getElementById('view').dataset.frame === '11'")
+        page.click("#absent")
+        _wait_for_status(page, "Frame 11: the object is not here")
+        assert page.locator("#timeline .mark.previewed").get_attribute("data-frame") == "11"
+        page.locator("#view").focus()
+        page.keyboard.press("Delete")
+        page.wait_for_function("document.querySelectorAll('#timeline .mark.previewed').length === 0")
 
         page.click("#export")
         _wait_for_status(page, "Exported")

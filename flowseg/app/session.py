@@ -156,6 +156,9 @@ class EditingSession:
     def preview(self, frame: int, marks: Mapping[str, Any]) -> Mask:
         """The mask `marks` give on `frame`, kept as that frame's preview until :meth:`propagate`.
 
+        `marks` as :func:`prompt_from_marks` reads them, or ``{"absent": true}``:
+        the object is not on that frame (out of view, hidden), an empty mask.
+
         Raises
         ------
         MaskError
@@ -167,12 +170,15 @@ class EditingSession:
         """
         self._check_frame(frame)
         self._check_idle()
-        prompt = prompt_from_marks(frame, marks, self.shape)
-        if prompt.is_empty():
-            raise PromptError("mark the object: a box, a click on it or a stroke on it")
-        mask = self.annotations.prompted_mask(prompt)  # reads frames only: safe beside a running job
-        if not mask.any():
-            raise PromptError(f"the marks on frame {frame} give an empty mask: mark the object more clearly")
+        if marks.get("absent"):  # the object is out of view or hidden there
+            mask = np.zeros(self.shape, bool)
+        else:
+            prompt = prompt_from_marks(frame, marks, self.shape)
+            if prompt.is_empty():
+                raise PromptError("mark the object: a box, a click on it or a stroke on it")
+            mask = self.annotations.prompted_mask(prompt)  # reads frames only: safe beside a running job
+            if not mask.any():
+                raise PromptError(f"the marks on frame {frame} give an empty mask: mark the object more clearly")
         self.marks[frame], self._previews[frame] = dict(marks), mask
         self.version += 1
         return mask

@@ -43,7 +43,8 @@ function say(text, isError = false) {
 async function show(frame) {
   frame = Math.max(0, Math.min(clip.frames - 1, frame));
   current = frame;
-  $("frame-label").textContent = `Frame ${frame + 1} / ${clip.frames}`;
+  // 0-based, as the exported files (masks/00012.png) and the command line's @12 count them
+  $("frame-label").textContent = `Frame ${frame} / ${clip.frames - 1}`;
   $("scrubber").value = frame;
   const version = state ? state.version : 0;
   const [image, mask] = await Promise.all([
@@ -138,7 +139,10 @@ window.addEventListener("mouseup", (event) => {
   if (!drawing) return;
   const done = drawing;
   drawing = null;
-  const mine = marks[current] = marks[current] || {points: [], negative_points: [], strokes: [], negative_strokes: []};
+  if (!marks[current] || marks[current].absent) {
+    marks[current] = {points: [], negative_points: [], strokes: [], negative_strokes: []};
+  }
+  const mine = marks[current];
   if (done.tool === "box") {
     if (!done.box || done.box[2] - done.box[0] < 3 || done.box[3] - done.box[1] < 3) { draw(); return; }
     mine.box = done.box;
@@ -151,18 +155,25 @@ window.addEventListener("mouseup", (event) => {
 });
 
 async function submit(frame) {
-  say(`Frame ${frame + 1}: making the mask...`);
+  say(`Frame ${frame}: making the mask...`);
   try {
     const answer = await api(`/api/marks/${frame}`, {method: "POST", body: JSON.stringify(marks[frame])});
     state.version = answer.version;
     const share = (100 * answer.pixels / (clip.width * clip.height)).toFixed(1);
-    say(`Frame ${frame + 1}: mask of ${answer.pixels} pixels (${share}% of the frame). ` +
+    say(answer.pixels === 0 ? `Frame ${frame}: the object is not here. Propagate to take it into account.` :
+        `Frame ${frame}: mask of ${answer.pixels} pixels (${share}% of the frame). ` +
         "Add clicks to fix it, or Propagate to follow it.");
   } catch (error) {
     say(error.message, true);
   }
   await refresh();
   if (frame === current) await show(current);
+}
+
+function absent() {
+  if (busy()) return;
+  marks[current] = {absent: true};
+  submit(current);
 }
 
 async function forget() {
@@ -206,7 +217,7 @@ async function follow() {
     say(`Exported to ${clip.output}`);
     showFiles(job.files || []);
   } else if (job.kind === "propagate") {
-    const suspects = state.suspects.map((t) => t + 1).join(", ");
+    const suspects = state.suspects.join(", ");
     say(`Propagated. Least confident frames: ${suspects || "none"}; correct one with new marks, then Propagate.`);
   }
   await show(current);
@@ -232,7 +243,7 @@ function showFiles(files) {
 
 async function refresh() {
   state = await api("/api/state");
-  for (const id of ["propagate", "export", "forget"]) $(id).disabled = state.job.running;
+  for (const id of ["propagate", "export", "forget", "absent"]) $(id).disabled = state.job.running;
   renderTimeline();
 }
 
@@ -248,9 +259,9 @@ function renderTimeline() {
     mark.addEventListener("click", () => show(frame));
     timeline.append(mark);
   };
-  state.given.forEach((t) => place(t, "given", `frame ${t + 1}: given`));
-  state.previewed.forEach((t) => place(t, "previewed", `frame ${t + 1}: marked, not propagated yet`));
-  state.suspects.forEach((t) => place(t, "suspect", `frame ${t + 1}: confidence ${state.confidence[t]}`));
+  state.given.forEach((t) => place(t, "given", `frame ${t}: given`));
+  state.previewed.forEach((t) => place(t, "previewed", `frame ${t}: marked, not propagated yet`));
+  state.suspects.forEach((t) => place(t, "suspect", `frame ${t}: confidence ${state.confidence[t]}`));
   const strip = $("confidence");
   strip.width = clip.frames;
   const paint = strip.getContext("2d");
@@ -287,6 +298,8 @@ document.addEventListener("keydown", (event) => {
     play();
   } else if (event.key === "Delete" || event.key === "Backspace") {
     forget();
+  } else if (event.key === "a") {
+    absent();
   } else if (TOOL_KEYS[event.key]) {
     $(`tool-${TOOL_KEYS[event.key]}`).checked = true;
   } else {
@@ -298,6 +311,7 @@ document.addEventListener("keydown", (event) => {
 $("scrubber").addEventListener("input", (event) => show(Number(event.target.value)));
 $("play").addEventListener("click", play);
 $("forget").addEventListener("click", forget);
+$("absent").addEventListener("click", absent);
 $("propagate").addEventListener("click", () => start("/api/propagate", {}, "Propagating"));
 $("export").addEventListener("click", () => {
   const alpha = [...document.querySelectorAll("#alpha-formats input:checked")].map((box) => box.value);
