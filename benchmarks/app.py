@@ -187,9 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_sequence = {}
     for name in args.sequences:
         truths = [read_mask_png(path) for path in sorted((args.root / "Annotations" / "480p" / name).glob("*.png"))]
+        start = time.perf_counter()
         per_sequence[name] = score_sequence(args.root / "JPEGImages" / "480p" / name, truths, args.out / name)
-        print(f"[app] {name}: J&F {per_sequence[name]['J&F'][0]:.3f} -> {per_sequence[name]['J&F'][1]:.3f}",
-              flush=True)  # fmt: skip
+        print(f"[app] {name}: J&F {per_sequence[name]['J&F'][0]:.3f} -> {per_sequence[name]['J&F'][1]:.3f} "
+              f"in {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
     report = {"environment": env, "root": display_path(args.root), "peak_rss_mb": peak_rss_mb(),
               "summary": summarise(per_sequence, load_folds(args.root)), "per_sequence": per_sequence}
     publish(report, report_lines(report), title="The web app (flowseg app, DAVIS-2016)", out=args.out,
