@@ -150,9 +150,11 @@ _weights_option = click.option(
     help="DeepLabV3 weights file (default: the official file, looked up in "
          "$FLOWSEG_WEIGHTS_DIR and the torch hub cache).")
 _init_mask_option = click.option(
-    "--init-mask", type=click.Path(path_type=Path), metavar="PNG",
+    "--init-mask", type=click.Path(path_type=Path), metavar="PNG|FOLDER",
     help="Follow the object marked in this mask (non-zero = object; the frame's size) instead of a target "
-         "class; an indexed (palette) PNG marks several objects, 1..N, each followed with its number.")
+         "class. Several objects, each followed with its number as its ID: a palette PNG or a grey (8- or "
+         "16-bit) PNG labelled 1..N, or a folder of one mask per object (numbered in name order). A grey PNG "
+         "of 0 and 255 only is one object.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
     help="The frame --init-mask (or a --box or --point without @F) marks. Of the frames before it, 'run' "
@@ -318,6 +320,11 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
         keyframes = f" ({summary['keyframes']} keyframes)" if summary["keyframes"] < summary["frames"] else ""
         click.echo(f"{summary['frames']} frames{keyframes} in "
                    f"{summary['seconds']['total']:.1f}s ({summary['fps']:.1f} fps; {stages})", err=True)
+        if summary["mode"] == "objects":
+            click.echo(f"followed {len(summary['objects'])} objects given in {init_mask} (IDs "
+                       f"{', '.join(str(found['label']) for found in summary['objects'])})", err=True)
+        elif summary["mode"] == "object" and init_mask is not None:
+            click.echo(f"followed 1 object given in {init_mask}", err=True)
         if "quality" in summary:
             suspects = ", ".join(f"{frame['name']} ({frame['confidence']:.2f})"
                                  for frame in summary["quality"]["suspect_frames"])  # fmt: skip

@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from flowseg.errors import ShapeError, VideoOpenError
+from flowseg.errors import MaskError, ShapeError, VideoOpenError
 from flowseg.metrics import DEFAULT_BOUND_TH, evaluate_sequence
 
-__all__ = ["evaluate_folders", "format_table", "read_label_png", "read_mask_png"]
+__all__ = ["evaluate_folders", "format_table", "read_label_png", "read_mask_png", "read_objects"]
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "JF_mean",
@@ -86,21 +86,26 @@ def read_mask_png(path: str | Path) -> NDArray[np.bool_]:
     return read_label_png(path) != 0
 
 
-def read_label_png(path: str | Path) -> NDArray[np.uint8]:
-    """Read an object-label image as an ``(H, W)`` uint8 array: 0 = background, k = object k.
+def read_label_png(path: str | Path) -> NDArray[np.uint8] | NDArray[np.uint16]:
+    """Read an object-label image as an ``(H, W)`` array: 0 = background, k = object k.
 
     Parameters
     ----------
     path : str or Path
-        A PNG (or any image PIL reads). Palette (mode ``"P"``) images are
-        read as palette indices, not colours, so DAVIS-2017 style indexed
-        annotations give one label per object. Any other image marks one
-        object, label 1: RGB(A) where any colour channel is non-zero (alpha
-        is ignored), grey where the value is non-zero.
+        A PNG (or any image PIL reads), read as annotation tools write them:
+
+        - palette (mode ``"P"``): the palette indices, not the colours
+          (DAVIS-2017's indexed annotations), one label per object;
+        - grey, 8- or 16-bit: the values themselves where the non-zero ones
+          are exactly 1, 2, ..., N with N >= 2 (a label image); else one
+          object, label 1, where the value is non-zero (a 0/255 mask, or a
+          soft or anti-aliased one);
+        - RGB(A): one object, label 1, where any colour channel is non-zero
+          (alpha is ignored).
 
     Returns
     -------
-    labels : (H, W) uint8 ndarray
+    labels : (H, W) uint8 ndarray, or uint16 with labels above 255
 
     Raises
     ------
@@ -127,7 +132,59 @@ def read_label_png(path: str | Path) -> NDArray[np.uint8]:
         raise VideoOpenError(f"cannot read mask file {str(path)!r}: {exc}") from exc
     if arr.ndim == 3:
         arr = np.any(arr != 0, axis=2)
+    if np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
+        values = np.unique(arr[arr != 0])
+        if len(values) >= 2 and values[0] == 1 and values[-1] == len(values):  # labels 1..N
+            return arr.astype(np.uint8 if len(values) <= 255 else np.uint16)
     return (arr != 0).astype(np.uint8)
+
+
+def read_objects(path: str | Path) -> NDArray[np.uint8] | NDArray[np.uint16]:
+    """The objects a mask file or a folder of masks marks, as labels: 0 = background, k = object k.
+
+    Parameters
+    ----------
+    path : str or Path
+        A label image (:func:`read_label_png`), or a folder of mask images,
+        one object each (non-zero = object), numbered 1, 2, ... in the
+        files' natural order (``obj2`` before ``obj10``); where two overlap,
+        the later one is in front. Hidden files and files of other types are
+        skipped.
+
+    Returns
+    -------
+    labels : (H, W) uint8 ndarray, or uint16 with labels above 255
+
+    Raises
+    ------
+    VideoOpenError
+        If the path is missing, a file cannot be read, or a folder holds no image.
+    ShapeError
+        If a folder's masks differ in size.
+    MaskError
+        If a folder's mask is empty.
+    """
+    from .io.frames import IMAGE_EXTENSIONS
+    from .io.images import natural_key
+
+    path = Path(path)
+    if not path.is_dir():
+        return read_label_png(path)
+    files = sorted((f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")),
+                   key=lambda f: natural_key(f.name))  # fmt: skip
+    if not files:
+        raise VideoOpenError(f"mask folder {str(path)!r} holds no image (one mask per object)")
+    labels = np.zeros(read_mask_png(files[0]).shape, np.uint8 if len(files) <= 255 else np.uint16)
+    for number, file in enumerate(files, start=1):
+        mask = read_mask_png(file)
+        if mask.shape != labels.shape:
+            raise ShapeError(f"mask {file.name!r} is {mask.shape[1]}x{mask.shape[0]} but {files[0].name!r} is "
+                             f"{labels.shape[1]}x{labels.shape[0]}: the masks of one frame must be the same size",
+                             expected=labels.shape, actual=mask.shape)  # fmt: skip
+        if not mask.any():
+            raise MaskError(f"mask {str(file)!r} is empty: each file of {str(path)!r} marks one object")
+        labels[mask] = number
+    return labels
 
 
 def _ground_truth_root(ground_truth: Path) -> Path:

@@ -113,9 +113,13 @@ def object_labels(init_mask: np.ndarray) -> tuple[int, ...]:
     """The objects an initial mask marks: ``(1, ..., N)`` for an integer array labelled 1..N, else one.
 
     Several objects only when the non-zero values are exactly 1..N with
-    2 <= N <= :data:`MAX_OBJECTS`, as in DAVIS-2017's indexed masks; any
-    other mask (bool, 0/255, anti-aliased, soft) marks one object, its
-    non-zero pixels.
+    N >= 2, as in DAVIS-2017's indexed masks; any other mask (bool, 0/255,
+    anti-aliased, soft) marks one object, its non-zero pixels.
+
+    Raises
+    ------
+    MaskError
+        For labels 1..N with N above :data:`MAX_OBJECTS` (rather than merge them).
 
     Examples
     --------
@@ -127,7 +131,10 @@ def object_labels(init_mask: np.ndarray) -> tuple[int, ...]:
     array = np.asarray(init_mask)
     values = np.unique(array[array != 0])
     count = len(values)
-    if np.issubdtype(array.dtype, np.integer) and 2 <= count <= MAX_OBJECTS and values[-1] == count:
+    if np.issubdtype(array.dtype, np.integer) and count >= 2 and values[-1] == count:
+        if count > MAX_OBJECTS:
+            raise MaskError(f"the initial mask marks {count} objects (labels 1 to {count}); flowseg follows at most "
+                            f"{MAX_OBJECTS} at once")
         return tuple(int(v) for v in values)
     return (int(values[0]),) if count == 1 else (1,)
 

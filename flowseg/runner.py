@@ -12,7 +12,7 @@ import numpy as np
 
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from ._summary import json_safe, provenance
-from .evaluation import read_label_png
+from .evaluation import read_objects
 from .io import FrameSource, FrameTime, ResultWriter
 from .io.coco import CocoWriter
 from .io.timeline import edl_of_run
@@ -80,9 +80,10 @@ def segment_video(
     init_mask : path-like or (H, W) array_like, optional
         Semi-supervised mode: the object to follow, as marked in frame
         `init_frame` (a mask image file, or an array; non-zero = object).
-        An indexed (palette) PNG or an integer array labelled 1..N marks N
-        objects, each followed and written as an instance (see
-        :func:`flowseg.evaluation.read_label_png` and
+        A palette PNG, a grey (8- or 16-bit) PNG or an integer array
+        labelled 1..N, or a folder of one mask per object, marks N objects,
+        each followed and written as an instance with its label as its ID
+        (see :func:`flowseg.evaluation.read_objects` and
         :func:`flowseg.pipeline.object_labels`).
     init_frame : int
         The frame `init_mask` marks.
@@ -153,7 +154,7 @@ def segment_video(
         image, init_mask = prompted_object(source, prompt, init_mask)
         init_frame, prompted = prompt.frame, overlay(image, init_mask)
     if isinstance(init_mask, (str, Path)):
-        init_mask = read_label_png(init_mask)
+        init_mask = read_objects(init_mask)
     labels = object_labels(init_mask) if init_mask is not None else ()
     several = len(labels) >= 2
     category = "object" if init_mask is not None else "+".join(pipeline.target)

@@ -238,3 +238,26 @@ def test_real_davis_ground_truth_against_itself() -> None:
     assert report["JF_mean"] == 1.0
     assert report["J_recall"] == 1.0 and report["F_recall"] == 1.0
     assert report["J_decay"] == 0.0 and report["F_decay"] == 0.0
+
+
+def test_a_folder_of_masks_is_one_object_each(tmp_path: Path) -> None:
+    from flowseg import MaskError, ShapeError, VideoOpenError
+    from flowseg.evaluation import read_objects
+
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    with pytest.raises(VideoOpenError, match="holds no image"):
+        read_objects(folder)
+    first, second = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8)
+    first[2:8, 2:8], second[5:12, 5:12] = 255, 255
+    Image.fromarray(second).save(folder / "obj10.png")
+    Image.fromarray(first).save(folder / "obj2.png")
+    (folder / "notes.txt").write_text("not a mask")
+    labels = read_objects(folder)
+    assert labels[3, 3] == 1 and labels[10, 10] == 2 and labels[6, 6] == 2  # obj2 before obj10; the later in front
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(folder / "obj11.png")
+    with pytest.raises(MaskError, match="obj11.png' is empty"):
+        read_objects(folder)
+    Image.fromarray(np.full((H + 1, W), 255, np.uint8)).save(folder / "obj11.png")
+    with pytest.raises(ShapeError, match="the same size"):
+        read_objects(folder)

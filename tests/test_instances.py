@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -179,15 +180,41 @@ def test_instance_outputs_decode_to_the_labels(tmp_path) -> None:
     assert {a["track_id"] for a in coco["annotations"]} == {1, 2}
 
 
-def test_cli_follows_the_objects_of_an_indexed_png(tmp_path) -> None:
-    frames, labels = crossing_clip(8)
-    palette = Image.fromarray(labels[0], mode="P")
+def _palette_png(labels: np.ndarray, folder: Path) -> Path:
+    palette = Image.fromarray(labels, mode="P")
     palette.putpalette([0, 0, 0, 200, 0, 0, 0, 0, 200] + [0] * 759)
-    palette.save(tmp_path / "first.png")
+    palette.save(folder / "first.png")
+    return folder / "first.png"
+
+
+def _grey_png(labels: np.ndarray, folder: Path) -> Path:
+    Image.fromarray(labels.astype(np.uint8), mode="L").save(folder / "first.png")
+    return folder / "first.png"
+
+
+def _sixteen_bit_png(labels: np.ndarray, folder: Path) -> Path:
+    cv2.imwrite(str(folder / "first.png"), labels.astype(np.uint16))
+    with Image.open(folder / "first.png") as png:
+        assert png.mode.startswith("I")
+    return folder / "first.png"
+
+
+def _one_png_per_object(labels: np.ndarray, folder: Path) -> Path:
+    (folder / "objects").mkdir()
+    for value in (1, 2):  # numbered in natural order: person9 before person10
+        Image.fromarray(((labels == value) * 255).astype(np.uint8)).save(folder / "objects" / f"person{value + 8}.png")
+    return folder / "objects"
+
+
+@pytest.mark.parametrize("write_init_mask", [_palette_png, _grey_png, _sixteen_bit_png, _one_png_per_object])
+def test_cli_follows_the_objects_of_a_label_image_or_a_folder(tmp_path, write_init_mask) -> None:
+    frames, labels = crossing_clip(8)
+    init_mask = write_init_mask(labels[0], tmp_path)
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(write_folder(tmp_path / "clip", frames)), "--init-mask",
-                                       str(tmp_path / "first.png"), "-o", str(out), "-q"])
+                                       str(init_mask), "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert f"followed 2 objects given in {init_mask} (IDs 1, 2)" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "objects" and [o["label"] for o in summary["objects"]] == [1, 2]
     with Image.open(out / "instances" / "frame_001.png") as png:
@@ -197,8 +224,18 @@ def test_cli_follows_the_objects_of_an_indexed_png(tmp_path) -> None:
         assert ((got == value) & truth).sum() / ((got == value) | truth).sum() > 0.6
 
 
-def test_only_masks_labelled_one_to_n_mark_several_objects() -> None:
-    from flowseg.pipeline import object_labels
+def test_only_masks_labelled_one_to_n_mark_several_objects(tmp_path) -> None:
+    from flowseg import MaskError
+    from flowseg.evaluation import read_objects
+    from flowseg.pipeline import MAX_OBJECTS, object_labels
+
+    zero_and_255 = np.zeros((8, 8), np.uint8)
+    zero_and_255[2:6, 2:6] = 255
+    Image.fromarray(zero_and_255, mode="L").save(tmp_path / "mask.png")
+    assert object_labels(read_objects(tmp_path / "mask.png")) == (1,)  # a plain mask is one object
+    many = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    with pytest.raises(MaskError, match=f"marks 63 objects .* at most {MAX_OBJECTS}"):
+        object_labels(many)  # never merged silently
 
     soft_edge = np.zeros((8, 8), np.uint8)
     soft_edge[2:6, 2:6] = 255
