@@ -208,6 +208,8 @@ def test_errors_come_back_as_one_line(served) -> None:
     assert status == 400 and "not JSON" in json.loads(body)["error"]
     status, body = served.request("/api/export", method="POST", body=b'{"alpha": ["gif"]}', headers=headers)
     assert status == 400 and "unknown alpha format 'gif'" in json.loads(body)["error"]
+    status, body = served.request("/api/export", method="POST", body=b'{"feather": "soft"}', headers=headers)
+    assert status == 400 and "feather must be a number" in json.loads(body)["error"]
 
 
 # ---- The page, in a real browser ----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from .session import BusyError, EditingSession
 
 try:
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -109,8 +110,8 @@ def create_app(session: EditingSession, token: str) -> Starlette:
 
     def frame(request: Request) -> Response:
         index = _frame_index(request, session)
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(session.frames[index], cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, 90])
+        _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(session.frames[index], cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, 90])
         return Response(jpeg.tobytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     def mask(request: Request) -> Response:
@@ -119,7 +120,8 @@ def create_app(session: EditingSession, token: str) -> Starlette:
 
     async def mark(request: Request) -> Response:
         index = _frame_index(request, session)
-        found = session.preview(index, await _json(request))
+        # GrabCut takes a fraction of a second: off the event loop, so frames and progress keep coming meanwhile
+        found = await run_in_threadpool(session.preview, index, await _json(request))
         return JSONResponse({"frame": index, "pixels": int(found.sum()), "version": session.version})
 
     def forget(request: Request) -> Response:
@@ -136,7 +138,11 @@ def create_app(session: EditingSession, token: str) -> Starlette:
         unknown = sorted(set(alpha) - set(ALPHA_FORMATS))
         if unknown:
             raise ConfigError(f"unknown alpha format {unknown[0]!r}; choose from {', '.join(ALPHA_FORMATS)}")
-        session.export(alpha=alpha, feather=float(options.get("feather", 0.0)))
+        try:
+            feather = float(options.get("feather", 0.0))
+        except (TypeError, ValueError):
+            raise ConfigError(f"feather must be a number of pixels, not {options.get('feather')!r}") from None
+        session.export(alpha=alpha, feather=feather)
         return JSONResponse(session.state(), status_code=202)
 
     def exported(request: Request) -> Response:
@@ -193,7 +199,7 @@ def _mask_layer(mask: np.ndarray) -> bytes:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(layer, contours, -1, (*(int(c) for c in _MASK_TINT), 255),
                      thickness=max(1, round(max(mask.shape) / 400)))
-    ok, png = cv2.imencode(".png", cv2.cvtColor(layer, cv2.COLOR_RGBA2BGRA))
+    _, png = cv2.imencode(".png", cv2.cvtColor(layer, cv2.COLOR_RGBA2BGRA))
     return png.tobytes()
 
 
