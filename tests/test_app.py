@@ -74,6 +74,8 @@ def test_marks_preview_then_propagate_then_a_correction_and_export(clip, tmp_pat
 
     session.preview(11, {"absent": True})  # the object is out of view there
     assert not session.mask(11).any() and session.state()["previewed"] == [11]
+    with pytest.raises(MaskError, match="frame\\(s\\) 11 are marked but not propagated"):
+        session.export()  # what the page shows is what is exported
     session.forget(11)
     assert session.state()["previewed"] == [] and session.mask(11).any()
 

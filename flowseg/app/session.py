@@ -233,8 +233,11 @@ class EditingSession:
         BusyError
             While a job runs.
         MaskError
-            If no frame was given yet (previews count once propagated).
+            If no frame was given yet, or a frame is marked and not propagated.
         """
+        if self._previews:
+            raise MaskError(f"frame(s) {', '.join(map(str, sorted(self._previews)))} are marked but not propagated: "
+                            "Propagate first, or clear them")
         if not self.annotations.given:
             raise MaskError("nothing to export yet: mark the object and propagate first")
 
