@@ -45,7 +45,12 @@ class _Run:
     probs: list[np.ndarray]  # (h, w) float16, half size
     confidences: list[float]  # Result.quality["confidence"]
     agreement: float = 1.0
-    """J of its mask on the given frame where it ends against the mask given there; 1 where it runs to the clip's end."""
+    """J of its mask on the given frame where it ends against the mask given there (1 up to the clip's end)."""
+
+    def end_at(self, position: int, given: Mask) -> None:
+        """End the run at its `position`-th frame, a given one: check its mask there against `given`, keep the rest."""
+        self.agreement = _agreement(self.masks[position], given)
+        del self.masks[position:], self.probs[position:], self.confidences[position:]
 
 
 def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward_prob: np.ndarray,
@@ -217,8 +222,7 @@ class Annotations:
         self._forward.pop(frame, None)
         self._backward.pop(frame, None)
         before, after = self._neighbours(frame)
-        # the runs that met at `frame` now go on to meet each other
-        self._run_from(before, after, forward=before is not None, backward=after is not None, progress=progress)
+        self._run_from(before, after, progress)  # the runs that met at `frame` now go on to meet each other
         return self._between(before, after)
 
     def mask(self, frame: int) -> Mask:
@@ -291,25 +295,28 @@ class Annotations:
         """Cut the runs that cross `frame` at it, start both runs from it; the frames that changed."""
         before, after = self._neighbours(frame)
         # The runs that crossed `frame` now end there: a causal run's prefix is unchanged, its mask there is checked.
-        for run, at in ((self._forward.get(before), frame - (before or 0)), (self._backward.get(after), (after or 0) - frame)):
-            if run is not None:
-                run.agreement = _agreement(run.masks[at], self._given[frame])
-                del run.masks[at:], run.probs[at:], run.confidences[at:]
-        self._run_from(frame, frame, progress=progress)
+        if before is not None:
+            self._forward[before].end_at(frame - before, self._given[frame])
+        if after is not None:
+            self._backward[after].end_at(after - frame, self._given[frame])
+        self._run_from(frame, frame, progress)
         return self._between(before, after)
 
-    def _run_from(self, forward_from: int | None, backward_from: int | None, *, forward: bool = True,
-                  backward: bool = True, progress: Progress | None = None) -> None:
-        """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back."""
-        runs = []  # (which runs, from where, the frames in order up to the given frame where it ends, or None)
-        if forward:
+    def _run_from(self, forward_from: int | None, backward_from: int | None, progress: Progress | None) -> None:
+        """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back.
+
+        Each run goes on to the given frame where it ends, and is checked there
+        (:meth:`_Run.end_at`); None: no run that way.
+        """
+        runs = []  # (which runs, from where, the frames in order, the given frame where it ends or None)
+        if forward_from is not None:
             stop = self._neighbours(forward_from)[1]
-            runs.append((self._forward, forward_from, range(forward_from, len(self._frames) if stop is None else stop + 1),
-                         stop))  # fmt: skip
-        if backward:
+            frames = range(forward_from, len(self._frames) if stop is None else stop + 1)
+            runs.append((self._forward, forward_from, frames, stop))
+        if backward_from is not None:
             start = self._neighbours(backward_from)[0]
-            runs.append((self._backward, backward_from, range(backward_from, -1 if start is None else start - 1, -1),
-                         start))  # fmt: skip
+            frames = range(backward_from, -1 if start is None else start - 1, -1)
+            runs.append((self._backward, backward_from, frames, start))
         total, done = sum(len(frames) for _, _, frames, _ in runs), itertools.count(1)
         for found, frame, frames, end in runs:
             run = _Run([], [], [])
@@ -319,9 +326,8 @@ class Annotations:
                 run.confidences.append(confidence)
                 if progress is not None:
                     progress(next(done), total)
-            if end is not None:  # its mask on the given frame where it ends says how far it can be trusted
-                run.agreement = _agreement(run.masks.pop(), self._given[end])
-                del run.probs[-1], run.confidences[-1]
+            if end is not None:
+                run.end_at(len(run.masks) - 1, self._given[end])
             found[frame] = run
         self.frames_computed += total
 
