@@ -164,14 +164,12 @@ def read_objects(path: str | Path) -> NDArray[np.uint8] | NDArray[np.uint16]:
     MaskError
         If a folder's mask is empty.
     """
-    from .io.frames import IMAGE_EXTENSIONS
-    from .io.images import natural_key
+    from .io.frames import image_files
 
     path = Path(path)
     if not path.is_dir():
         return read_label_png(path)
-    files = sorted((f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith(".")),
-                   key=lambda f: natural_key(f.name))  # fmt: skip
+    files, _ = image_files(path)
     if not files:
         raise VideoOpenError(f"mask folder {str(path)!r} holds no image (one mask per object)")
     labels = np.zeros(read_mask_png(files[0]).shape, np.uint8 if len(files) <= 255 else np.uint16)

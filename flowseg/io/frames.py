@@ -51,6 +51,18 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names[:_SHOWN]) + more
 
 
+def image_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The image files of `folder` (:data:`IMAGE_EXTENSIONS`) in natural order (``frame2`` before ``frame10``), and
+    its other files; hidden and system files (``Thumbs.db``, ``desktop.ini``) are left out of both."""
+    files = sorted(
+        (p for p in folder.iterdir()
+         if p.is_file() and not p.name.startswith(".") and p.name.lower() not in _IGNORED_FILES),
+        key=lambda p: natural_key(p.name),
+    )
+    images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    return images, [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+
+
 class SourceFrame(NamedTuple):
     """One frame of a :class:`FrameSource`."""
 
@@ -151,13 +163,8 @@ class FrameSource:
 
     def _list_images(self) -> list[tuple[str, Path]]:
         """``(name, file)`` of each image in natural order; a name shared by two files becomes the full file name."""
-        files = sorted(
-            (p for p in self.path.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.name.lower() not in _IGNORED_FILES),
-            key=lambda p: natural_key(p.name),
-        )
-        images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
-        self.ignored_files = [p.name for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+        images, others = image_files(self.path)
+        self.ignored_files = [p.name for p in others]
         if not images:
             others = f"; it holds {_listing(self.ignored_files)}" if self.ignored_files else ""
             raise VideoOpenError(f"folder {str(self.path)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}){others}")
