@@ -211,6 +211,11 @@ _overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an e
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 
 
+def _default_output(input_path: Path, what: str) -> Path:
+    """``<INPUT name>_<what>`` in the current folder: the output folder where ``-o`` is not given."""
+    return Path(f"{input_path.name.split('.')[0] or 'video'}_{what}")
+
+
 @main.command(short_help="Segment objects in a video or image folder.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-t", "--target", multiple=True, default=("person",), show_default=True,
@@ -299,7 +304,7 @@ def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, pres
     from .pipeline import Pipeline
     from .runner import segment_video
 
-    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
+    output_dir = output_dir or _default_output(input_path, "flowseg")
     chosen = {"flow_method": flow_method, "refine": refine, "temporal_weight": temporal_weight,
               "keyframe_interval": keyframe_interval, "target_fps": target_fps}
     overrides = {key: value for key, value in chosen.items() if value is not None}
@@ -405,12 +410,11 @@ def app(input_path: Path, output_dir: Path | None, preset: str, device: str, por
     """
     from .app import EditingSession
     from .app.server import serve
+    from .io.outputs import check_output_folder
     from .pipeline import Pipeline
 
-    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_flowseg")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise OutputError(f"output folder {str(output_dir)!r} exists and is not empty; "
-                          "choose another folder or pass --overwrite")
+    output_dir = output_dir or _default_output(input_path, "flowseg")
+    check_output_folder(output_dir, overwrite=overwrite)  # now, not at the first export
     click.echo(f"reading {input_path.name}...", err=True)
     session = EditingSession(input_path, output_dir, pipeline=Pipeline.from_preset(preset, device=device),
                              video_stream=video_stream)
@@ -467,7 +471,7 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
     from .predictor import predict_video
     from .runner import prompted_object
 
-    output_dir = output_dir or Path(f"{input_path.name.split('.')[0] or 'video'}_predicted")
+    output_dir = output_dir or _default_output(input_path, "predicted")
     prompt = _prompt_from(box, points, negative_points, init_frame)
     if prompt is not None:
         _, init_mask = prompted_object(FrameSource(input_path), prompt, init_mask)

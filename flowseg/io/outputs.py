@@ -26,7 +26,25 @@ from .preview import feathered_alpha, instance_colours, instance_overlay, overla
 from .tracks import TracksWriter
 from .video import VIDEO_FORMATS, FrameTime, VideoEncoder
 
-__all__ = ["ALPHA_FORMATS", "OutputFolder", "ResultWriter", "PredictionWriter"]
+__all__ = ["ALPHA_FORMATS", "OutputFolder", "ResultWriter", "PredictionWriter", "check_output_folder"]
+
+
+def check_output_folder(output_dir: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse an output folder that exists and is a file, or holds something (without `overwrite`).
+
+    Raises
+    ------
+    OutputError
+        Naming the folder, and ``--overwrite`` where that would do.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise OutputError(f"output {str(output_dir)!r} exists and is not a folder")
+        if any(output_dir.iterdir()) and not overwrite:
+            raise OutputError(
+                f"output folder {str(output_dir)!r} exists and is not empty; choose another folder or pass --overwrite"
+            )
 
 
 class OutputFolder:
@@ -76,14 +94,7 @@ class OutputFolder:
         folders: tuple[str, ...] = (),
     ) -> None:
         self.output_dir = Path(output_dir)
-        if self.output_dir.exists():
-            if not self.output_dir.is_dir():
-                raise OutputError(f"output {str(self.output_dir)!r} exists and is not a folder")
-            if any(self.output_dir.iterdir()) and not overwrite:
-                raise OutputError(
-                    f"output folder {str(self.output_dir)!r} exists and is not empty; "
-                    "choose another folder or pass --overwrite"
-                )
+        check_output_folder(self.output_dir, overwrite=overwrite)
         parent = self.output_dir.absolute().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
