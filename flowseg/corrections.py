@@ -179,7 +179,7 @@ class Annotations:
         ShapeError
             For a mask of another size than the frames.
         """
-        self._check_frame(frame)
+        self.check_frame(frame)
         mask = check_mask(mask).copy()
         if mask.shape != self._shape:
             raise ShapeError(f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the frames are "
@@ -203,7 +203,7 @@ class Annotations:
             For a prompt that marks nothing or lies outside the frame.
         """
         frame = prompt.frame
-        self._check_frame(frame)
+        self.check_frame(frame)
         neighbour = frame + 1 if frame + 1 < len(self._frames) else frame - 1  # -1: a one-frame clip, none
         return mask_from_prompt(self._frames[frame], prompt,
                                 neighbour=self._frames[neighbour] if neighbour >= 0 else None)
@@ -246,7 +246,7 @@ class Annotations:
         its nearness, the other's distance over theirs (nearness alone where
         both confidences are 0).
         """
-        self._check_frame(frame)
+        self.check_frame(frame)
         before, after = self._neighbours(frame)
         forward = None if before is None else (self._forward[before], frame - before)
         backward = None if after is None else (self._backward[after], after - frame)
@@ -277,7 +277,8 @@ class Annotations:
         open_frames = [t for t in range(len(self._frames)) if t not in self._given]
         return sorted(open_frames, key=lambda t: (self.confidence(t), t))[:count]
 
-    def _check_frame(self, frame: int) -> None:
+    def check_frame(self, frame: int) -> None:
+        """Raise :class:`~flowseg.MaskError` for a frame index outside the clip."""
         if not 0 <= frame < len(self._frames):
             raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self._frames) - 1})")
 

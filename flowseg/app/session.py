@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._summary import json_safe, provenance
-from ..corrections import Annotations
+from ..corrections import Annotations, Progress
 from ..errors import ConfigError, MaskError, OutputError, PromptError
 from ..io import FrameSource, ResultWriter
 from ..pipeline import Pipeline
@@ -143,7 +143,7 @@ class EditingSession:
 
     def mask(self, frame: int) -> Mask:
         """The mask shown on `frame`: its preview where it has one, else the annotations'; ``(H, W) bool``."""
-        self._check_frame(frame)
+        self.annotations.check_frame(frame)
         if frame in self._previews:
             return self._previews[frame]
         if not self._lock.acquire(timeout=1):
@@ -168,7 +168,7 @@ class EditingSession:
         BusyError
             While a job runs.
         """
-        self._check_frame(frame)
+        self.annotations.check_frame(frame)
         self._check_idle()
         if marks.get("absent"):  # the object is out of view or hidden there
             mask = np.zeros(self.shape, bool)
@@ -185,13 +185,13 @@ class EditingSession:
 
     def forget(self, frame: int) -> None:
         """Drop the marks and mask of `frame`: a preview at once; a given mask by a job (its neighbours' runs meet)."""
-        self._check_frame(frame)
+        self.annotations.check_frame(frame)
         self._check_idle()
         self.marks.pop(frame, None)
         if self._previews.pop(frame, None) is not None:
             self.version += 1
         if frame in self.annotations.given:
-            def remove(progress: Callable[[int, int], None]) -> None:
+            def remove(progress: Progress) -> None:
                 self.annotations.remove(frame, progress=progress)
 
             self._start("propagate", remove)
@@ -209,7 +209,7 @@ class EditingSession:
         if not self._previews:
             raise MaskError("nothing to propagate: mark the object on a frame first")
 
-        def give(progress: Callable[[int, int], None]) -> None:
+        def give(progress: Progress) -> None:
             frames = sorted(self._previews)
             for at, frame in enumerate(frames):
                 def step(done: int, total: int, at: int = at) -> None:
@@ -241,7 +241,7 @@ class EditingSession:
         if not self.annotations.given:
             raise MaskError("nothing to export yet: mark the object and propagate first")
 
-        def write(progress: Callable[[int, int], None]) -> dict[str, Any]:
+        def write(progress: Progress) -> dict[str, Any]:
             start = time.perf_counter()
             with ResultWriter(self.output_dir, alpha=alpha, feather=feather, overwrite=True, **self._timing) as out:
                 for index, (name, image, frame_time) in enumerate(zip(self.names, self.frames, self._times)):
@@ -288,7 +288,7 @@ class EditingSession:
         if self.job.running:
             raise BusyError(f"a {self.job.kind} is running: wait for it to finish")
 
-    def _start(self, kind: str, work: Callable[[Callable[[int, int], None]], dict[str, Any] | None]) -> None:
+    def _start(self, kind: str, work: Callable[[Progress], dict[str, Any] | None]) -> None:
         self._check_idle()
         job = self.job = Job(kind=kind, running=True)
 
@@ -311,7 +311,3 @@ class EditingSession:
 
         self._thread = threading.Thread(target=run, name=f"flowseg-{kind}", daemon=True)
         self._thread.start()
-
-    def _check_frame(self, frame: int) -> None:
-        if not 0 <= frame < len(self.frames):
-            raise MaskError(f"frame {frame} is not in the clip (frames 0 to {len(self.frames) - 1})")
