@@ -94,6 +94,13 @@ def object_mask(
     raise ValueError(f"kind is {kind!r}; expected 'square' or 'disk'")
 
 
+def box_of(mask: NDArray[np.bool_], margin: int = 0) -> tuple[int, int, int, int]:
+    """The box ``(x0, y0, x1, y1)`` around a non-empty mask's pixels (corners included), grown by `margin` pixels."""
+    rows, cols = np.nonzero(mask)
+    return (int(cols.min()) - margin, int(rows.min()) - margin, int(cols.max()) + margin,
+            int(rows.max()) + margin)  # fmt: skip
+
+
 def moving_object_clip(
     n_frames: int = 4,
     *,

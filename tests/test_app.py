@@ -25,7 +25,7 @@ from flowseg.app.session import prompt_from_marks
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
 
-from synthetic import moving_object_clip
+from synthetic import box_of, moving_object_clip
 
 uvicorn = pytest.importorskip("uvicorn", reason="the app extra (pip install 'flowseg[app]') is not installed")
 from flowseg.app.server import TOKEN_HEADER, BackgroundServer  # noqa: E402 -- needs Starlette, like uvicorn
@@ -43,9 +43,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarra
     return folder, frames, masks
 
 
-def _box_of(mask: np.ndarray, margin: int = 3) -> list[int]:
-    rows, cols = np.nonzero(mask)
-    return [int(cols.min()) - margin, int(rows.min()) - margin, int(cols.max()) + margin, int(rows.max()) + margin]
+def _box_of(mask: np.ndarray) -> list[int]:
+    """The marks' box around a mask, loose by 3 pixels as a hand draws it."""
+    return list(box_of(mask, margin=3))
 
 
 # ---- The session, without HTTP -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from flowseg.metrics import region_similarity
 from flowseg.prompts import parse_box, parse_point
 
 from davis_clips import davis_clip
-from synthetic import object_mask, texture
+from synthetic import box_of, object_mask, texture
 from test_cli import assert_clean_error
 from test_io import write_folder
 
@@ -37,11 +37,6 @@ def scene(centres: list[tuple[float, float]], size: int = 44) -> tuple[list[np.n
                                background))  # fmt: skip
         masks.append(mask)
     return frames, masks
-
-
-def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows, cols = np.nonzero(mask)
-    return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
 
 
 @pytest.fixture(scope="module")
