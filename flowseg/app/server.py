@@ -37,9 +37,11 @@ import numpy as np
 
 from ..errors import ConfigError, FlowsegError, MissingDependencyError, OutputError
 from ..io import ALPHA_FORMATS
+from ..io.preview import OVERLAY_COLOUR, draw_outline
 from .session import BusyError, EditingSession
 
 try:
+    import uvicorn
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
@@ -60,7 +62,6 @@ TOKEN_HEADER = "X-Flowseg-Token"
 
 HOST = "127.0.0.1"
 _STATIC = resources.files("flowseg.app") / "static"
-_MASK_TINT = np.array([255, 40, 40], np.uint8)  # the overlay's colour, as in flowseg.io.preview.overlay
 
 
 class _TokenGuard:
@@ -195,10 +196,8 @@ async def _json(request: Request) -> dict[str, Any]:
 def _mask_layer(mask: np.ndarray) -> bytes:
     """A mask as a PNG layer to draw over its frame: tinted half-transparent inside, opaque on its outline."""
     layer = np.zeros((*mask.shape, 4), np.uint8)
-    layer[mask] = (*_MASK_TINT, 115)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(layer, contours, -1, (*(int(c) for c in _MASK_TINT), 255),
-                     thickness=max(1, round(max(mask.shape) / 400)))
+    layer[mask] = (*OVERLAY_COLOUR, 115)
+    draw_outline(layer, mask, (*OVERLAY_COLOUR, 255))
     _, png = cv2.imencode(".png", cv2.cvtColor(layer, cv2.COLOR_RGBA2BGRA))
     return png.tobytes()
 
@@ -215,11 +214,7 @@ def _listener(port: int) -> socket.socket:
     return listener
 
 
-def _server(session: EditingSession, token: str) -> Any:
-    try:
-        import uvicorn
-    except ImportError:
-        raise MissingDependencyError("flowseg app needs Starlette and uvicorn: pip install 'flowseg[app]'") from None
+def _server(session: EditingSession, token: str) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(create_app(session, token), log_level="warning"))
 
 

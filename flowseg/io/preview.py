@@ -9,10 +9,22 @@ from numpy.typing import NDArray
 from ..types import Image, Mask
 from .tracks import objects_in
 
-__all__ = ["overlay", "instance_colours", "instance_overlay", "feathered_alpha"]
+__all__ = ["overlay", "draw_outline", "OVERLAY_COLOUR", "instance_colours", "instance_overlay", "feathered_alpha"]
+
+OVERLAY_COLOUR: tuple[int, int, int] = (255, 40, 40)
+"""RGB of a mask's tint and outline in previews (:func:`overlay`, the app's mask layer)."""
 
 
-def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40, 40), alpha: float = 0.45) -> Image:
+def draw_outline(canvas: np.ndarray, mask: Mask, colour: tuple[int, ...]) -> None:
+    """Draw `mask`'s outer outline on `canvas` (``(H, W, C)`` uint8, in place) in `colour` (C values).
+
+    The line is about a 400th of the frame's longer side wide (at least 1 pixel).
+    """
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, colour, thickness=max(1, round(max(mask.shape[:2]) / 400)))
+
+
+def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = OVERLAY_COLOUR, alpha: float = 0.45) -> Image:
     """Preview of a mask: the object tinted with `color` and outlined.
 
     Parameters
@@ -34,8 +46,7 @@ def overlay(image: Image, mask: Mask, *, color: tuple[int, int, int] = (255, 40,
     out = image.copy()
     tint = np.asarray(color, np.float32)
     out[mask] = (image[mask] * (1 - alpha) + tint * alpha).astype(np.uint8)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, color, thickness=max(1, round(max(image.shape[:2]) / 400)))
+    draw_outline(out, mask, color)
     return out
 
 
