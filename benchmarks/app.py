@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 
 from _common import display_path, environment, fix_seeds, format_number, markdown_table, peak_rss_mb, publish
-from corrections import j_and_f
-from davis import load_folds, worst_sequence
+from corrections import fold_groups, j_and_f, jf_by_fold
+from davis import load_folds
 from prompts import first_click, next_click, parse_sequence_args, tight_box
 from flowseg.app import EditingSession
 from flowseg.app.server import TOKEN_HEADER, BackgroundServer
@@ -125,8 +125,6 @@ def score_sequence(folder: Path, truths: list[np.ndarray], out: Path) -> dict[st
 def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str, Sequence[str]] | None) -> dict:
     """Median and greatest answer times, mean rates, J&F means (all and per fold) and worst sequences."""
     runs = list(per_sequence.values())
-    groups = {"all": list(per_sequence), **{name: [s for s in members if s in per_sequence]
-                                            for name, members in (folds or {}).items()}}  # fmt: skip
     seconds = {key: {"median": statistics.median(run[key] for run in runs), "max": max(run[key] for run in runs)}
                for key in ("box_seconds", "click_seconds", "correction_seconds", "step_seconds")}  # fmt: skip
     rates = {key: float(np.mean([run[key] for run in runs])) for key in ("propagate_fps", "recompute_fps",
@@ -134,9 +132,7 @@ def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str,
     return {
         "seconds": seconds, "rates": rates,
         "recomputed_share": float(np.mean([run["recomputed"] / run["frames"] for run in runs])),
-        "J&F": [{group: float(np.mean([per_sequence[s]["J&F"][k] for s in names]))
-                 for group, names in groups.items() if names} for k in range(2)],
-        "worst": [worst_sequence({s: run["J&F"][k] for s, run in per_sequence.items()}) for k in range(2)],
+        **jf_by_fold(per_sequence, fold_groups(per_sequence, folds), 2),
     }  # fmt: skip
 
 

@@ -80,17 +80,32 @@ def _spearman(runs: Sequence[Mapping[str, Any]]) -> float:
     return float(spearmanr(confidences, [j for run in runs for j in run["ious"]]).correlation)
 
 
+def fold_groups(per_sequence: Mapping[str, Any], folds: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    """``"all"`` the scored sequences, then each fold's scored sequences (empty folds left out)."""
+    groups = {"all": list(per_sequence), **{name: [s for s in members if s in per_sequence]
+                                            for name, members in (folds or {}).items()}}  # fmt: skip
+    return {group: names for group, names in groups.items() if names}
+
+
+def jf_by_fold(per_sequence: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]],
+               count: int) -> dict[str, list[Any]]:
+    """``"J&F"``: for each of the `count` J&F each sequence lists, its mean over each group; ``"worst"``: the
+    sequence with the lowest, and that J&F (see :func:`davis.worst_sequence`)."""
+    return {
+        "J&F": [{group: float(np.mean([per_sequence[s]["J&F"][k] for s in names])) for group, names in groups.items()}
+                for k in range(count)],
+        "worst": [worst_sequence({s: run["J&F"][k] for s, run in per_sequence.items()}) for k in range(count)],
+    }  # fmt: skip
+
+
 def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str, Sequence[str]] | None,
               corrections: int) -> dict[str, Any]:
     """Rank correlations, suspect hits and J&F after each correction, over all sequences and per fold."""
-    groups = {"all": list(per_sequence), **{name: [s for s in members if s in per_sequence]
-                                            for name, members in (folds or {}).items()}}  # fmt: skip
+    groups = fold_groups(per_sequence, folds)
     return {
-        "spearman": {group: _spearman([per_sequence[s] for s in names]) for group, names in groups.items() if names},
+        "spearman": {group: _spearman([per_sequence[s] for s in names]) for group, names in groups.items()},
         "worst_in_suspects": sum(run["worst_in_suspects"] for run in per_sequence.values()),
-        "J&F": [{group: float(np.mean([per_sequence[s]["J&F"][k] for s in names]))
-                 for group, names in groups.items() if names} for k in range(corrections + 1)],  # fmt: skip
-        "worst": [worst_sequence({s: run["J&F"][k] for s, run in per_sequence.items()}) for k in range(corrections + 1)],
+        **jf_by_fold(per_sequence, groups, corrections + 1),
         "frames_computed_per_frame": float(np.mean([run["frames_computed_per_frame"]
                                                     for run in per_sequence.values()])),  # fmt: skip
     }
