@@ -103,8 +103,8 @@ def create_app(session: EditingSession, token: str) -> Starlette:
     def clip(_: Request) -> Response:
         height, width = session.shape
         return JSONResponse({"name": session.video.name, "frames": len(session.frames), "width": width,
-                             "height": height, "fps": session.fps, "names": session.names,
-                             "output": str(session.output_dir), "alpha_formats": list(ALPHA_FORMATS)})
+                             "height": height, "fps": session.fps, "output": str(session.output_dir),
+                             "alpha_formats": list(ALPHA_FORMATS)})
 
     def state(_: Request) -> Response:
         return JSONResponse(session.state())

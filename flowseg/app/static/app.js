@@ -54,7 +54,6 @@ async function show(frame) {
   maskImage = mask;
   draw();
   view.dataset.frame = frame;
-  view.dataset.maskVersion = version;
 }
 
 function draw() {
