@@ -20,14 +20,16 @@ runs). Scoring rule:
   the first mask alone, then after each of ``--corrections`` corrections:
   the true mask given at the frame :meth:`~flowseg.corrections.Annotations.suspect_frames`
   ranks least confident. Also the frames segmented per frame of the clip
-  (what the corrections cost).
+  (what the corrections cost), and, beside, the J&F after corrections at
+  the frame of lowest true J each time: what a perfect QA ranking gives, so
+  a shortfall shows whether the ranking or the propagation is to blame.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,25 +56,45 @@ def j_and_f(masks: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> float:
                                                                                  for m, t in scored])) / 2
 
 
+def correct(frames: list[np.ndarray], truths: list[np.ndarray], corrections: int,
+            pick: Callable[[Annotations, list[np.ndarray]], int]) -> tuple[list[float], list[int], Annotations]:
+    """J&F from the first true mask, then after each of `corrections` true masks at the frame `pick` chooses.
+
+    ``pick(video, masks)`` gets the annotations and their masks of every frame.
+    Returns the J&F after 0..`corrections` corrections, the corrected frames
+    and the annotations.
+    """
+    video = Annotations(frames)
+    video.annotate(0, truths[0])
+    scores, corrected_at = [], []
+    for done in range(corrections + 1):
+        masks = [video.mask(t) for t in range(len(frames))]
+        scores.append(j_and_f(masks, truths))
+        if done < corrections:
+            corrected_at.append(pick(video, masks))
+            video.annotate(corrected_at[-1], truths[corrected_at[-1]])
+    return scores, corrected_at, video
+
+
 def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray], corrections: int) -> dict[str, Any]:
-    """The QA figures and the J&F after 0..`corrections` corrections of one sequence."""
+    """The QA figures and the J&F after 0..`corrections` corrections of one sequence, at the least confident frame
+    and (``"J&F oracle"``) at the truly worst one."""
     results = list(Pipeline().stream(frames, init_mask=truths[0]))
     ious = [region_similarity(r.mask, t) for r, t in zip(results, truths)][1:]
     confidences = [r.quality["confidence"] for r in results][1:]
     suspects = np.argsort(confidences, kind="stable")[:SUSPECTS]
-    video = Annotations(frames)
-    video.annotate(0, truths[0])
-    scores, corrected_at = [], []
     start = time.perf_counter()
-    for done in range(corrections + 1):
-        scores.append(j_and_f([video.mask(t) for t in range(len(frames))], truths))
-        if done < corrections:
-            frame = video.suspect_frames(1)[0]
-            corrected_at.append(frame)
-            video.annotate(frame, truths[frame])
+    scores, corrected_at, video = correct(frames, truths, corrections, lambda video, _: video.suspect_frames(1)[0])
+    seconds = time.perf_counter() - start
+
+    def truly_worst(video: Annotations, masks: list[np.ndarray]) -> int:
+        return min((t for t in range(len(frames)) if t not in video.given),
+                   key=lambda t: region_similarity(masks[t], truths[t]))  # fmt: skip
+
+    oracle_scores, oracle_at, _ = correct(frames, truths, corrections, truly_worst)
     return {"ious": ious, "confidences": confidences, "worst_in_suspects": bool(int(np.argmin(ious)) in suspects),
-            "J&F": scores, "corrected_at": corrected_at, "seconds": time.perf_counter() - start,
-            "frames_computed_per_frame": video.frames_computed / len(frames)}  # fmt: skip
+            "J&F": scores, "corrected_at": corrected_at, "J&F oracle": oracle_scores, "oracle_at": oracle_at,
+            "seconds": seconds, "frames_computed_per_frame": video.frames_computed / len(frames)}  # fmt: skip
 
 
 def _spearman(runs: Sequence[Mapping[str, Any]]) -> float:
@@ -88,13 +110,13 @@ def fold_groups(per_sequence: Mapping[str, Any], folds: Mapping[str, Sequence[st
 
 
 def jf_by_fold(per_sequence: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]],
-               count: int) -> dict[str, list[Any]]:
-    """``"J&F"``: for each of the `count` J&F each sequence lists, its mean over each group; ``"worst"``: the
-    sequence with the lowest, and that J&F (see :func:`davis.worst_sequence`)."""
+               count: int, key: str = "J&F") -> dict[str, list[Any]]:
+    """``"J&F"``: for each of the `count` J&F each sequence lists under `key`, its mean over each group;
+    ``"worst"``: the sequence with the lowest, and that J&F (see :func:`davis.worst_sequence`)."""
     return {
-        "J&F": [{group: float(np.mean([per_sequence[s]["J&F"][k] for s in names])) for group, names in groups.items()}
+        "J&F": [{group: float(np.mean([per_sequence[s][key][k] for s in names])) for group, names in groups.items()}
                 for k in range(count)],
-        "worst": [worst_sequence({s: run["J&F"][k] for s, run in per_sequence.items()}) for k in range(count)],
+        "worst": [worst_sequence({s: run[key][k] for s, run in per_sequence.items()}) for k in range(count)],
     }  # fmt: skip
 
 
@@ -106,6 +128,7 @@ def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str,
         "spearman": {group: _spearman([per_sequence[s] for s in names]) for group, names in groups.items()},
         "worst_in_suspects": sum(run["worst_in_suspects"] for run in per_sequence.values()),
         **jf_by_fold(per_sequence, groups, corrections + 1),
+        "oracle": jf_by_fold(per_sequence, groups, corrections + 1, key="J&F oracle"),
         "frames_computed_per_frame": float(np.mean([run["frames_computed_per_frame"]
                                                     for run in per_sequence.values()])),  # fmt: skip
     }
@@ -115,11 +138,13 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     """The markdown description of a run."""
     summary, per_sequence = report["summary"], report["per_sequence"]
     groups = list(summary["spearman"])
-    rows = [[f"after {k}" if k else "first mask only", *(format_number(scores[g]) for g in groups),
+    rows = [[f"after {k}{where}" if k else "first mask only", *(format_number(scores[g]) for g in groups),
              f"{worst[0]} {format_number(worst[1])}"]
-            for k, (scores, worst) in enumerate(zip(summary["J&F"], summary["worst"]))]  # fmt: skip
+            for where, jf in (("", summary), (", truly worst frame", summary["oracle"]))
+            for k, (scores, worst) in enumerate(zip(jf["J&F"], jf["worst"])) if k or not where]  # fmt: skip
     per_rows = [[name, *(format_number(x) for x in run["J&F"]), ", ".join(map(str, run["corrected_at"])),
-                 "yes" if run["worst_in_suspects"] else "no"] for name, run in per_sequence.items()]  # fmt: skip
+                 "yes" if run["worst_in_suspects"] else "no", format_number(run["J&F oracle"][-1]),
+                 ", ".join(map(str, run["oracle_at"]))] for name, run in per_sequence.items()]  # fmt: skip
     return [
         f"- Data: `{report['root']}`, {len(per_sequence)} sequences, each followed from its true first mask",
         f"- QA: Spearman rank correlation of each frame's confidence with its true J, "
@@ -127,14 +152,16 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         + f"; the {SUSPECTS} least confident frames hold the worst in {summary['worst_in_suspects']} of "
         f"{len(per_sequence)} sequences",
         f"- Corrections: the true mask at the least confident frame, each time; frames segmented per frame of the "
-        f"clip: {summary['frames_computed_per_frame']:.2f}",
+        f"clip: {summary['frames_computed_per_frame']:.2f}. Beside them, the true mask at the frame of lowest true "
+        f"J each time (truly worst): what a perfect QA ranking would give",
         "",
         markdown_table(["corrections", *(f"J&F {g}" for g in groups), "worst sequence"], rows),
         "",
         "Per sequence:",
         "",
         markdown_table(["sequence", *(f"J&F {k}" for k in range(len(summary["J&F"]))), "corrected frames",
-                        "worst in suspects"], per_rows),  # fmt: skip
+                        "worst in suspects", f"J&F {len(summary['J&F']) - 1}, truly worst", "its frames"],
+                       per_rows),  # fmt: skip
         "",
         "See the module docstring of benchmarks/corrections.py.",
     ]

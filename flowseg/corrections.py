@@ -4,7 +4,8 @@
 first mask, then corrections where the result drifted). Each given mask is
 followed forwards to the next given frame and backwards to the one before,
 by the causal :meth:`flowseg.Pipeline.stream`; every frame between two given
-ones blends the two runs that reach it, by nearness and confidence.
+ones blends the two runs that reach it, by nearness, confidence and how well
+each met the other given frame, and is as trustworthy as the two agree.
 
 A correction at frame k between given frames i and j cuts the run forwards
 from i and the run backwards from j at k (their frames up to k do not depend
@@ -32,6 +33,9 @@ from .types import Image, Mask
 
 __all__ = ["Annotations", "blend_runs", "Progress"]
 
+FOUND = 0.5
+"""J at which two masks are taken for the same object (the usual threshold of a found object in tracking)."""
+
 Progress = Callable[[int, int], None]
 """Called after each frame a change segments, with (frames done, frames it segments in all)."""
 
@@ -46,6 +50,8 @@ class _Run:
     confidences: list[float]  # Result.quality["confidence"]
     agreement: float = 1.0
     """J of its mask on the given frame where it ends against the mask given there (1 up to the clip's end)."""
+    trusted: int = 0
+    """Its positions 0..trusted are trusted (see :meth:`Annotations._settle`; set whenever a run meets it)."""
 
     def end_at(self, position: int, given: Mask) -> None:
         """End the run at its `position`-th frame, a given one: check its mask there against `given`, keep the rest."""
@@ -123,7 +129,11 @@ class Annotations:
     other starts, and ``a`` is the J of its mask there against the mask given
     there (1 against an empty mask). A run that lost the object, or one from a
     sliver of it, meets the other end badly, and is trusted less the further
-    it went. Before the first given frame only the backward run
+    it went. Where only one of the two runs is trusted (:meth:`_settle`: a
+    run that meets the other end badly is trusted only up to the furthest
+    frame where the two runs' masks agree), that one alone gives the mask:
+    a correction from a sliver cannot undo what the run before it got
+    right. Before the first given frame only the backward run
     reaches, after the last only the forward one. Memory: each frame's mask
     and half-size float16 probability for each run that reaches it (about
     1.2 MB a frame at 854x480).
@@ -145,6 +155,7 @@ class Annotations:
         self._given: dict[int, Mask] = {}
         self._forward: dict[int, _Run] = {}  # by given frame: frames k, k+1, ... up to the next given frame
         self._backward: dict[int, _Run] = {}  # frames k, k-1, ... down to the previous given frame
+        self._meeting: dict[int, list[float]] = {}  # by given frame k: J of the two runs' masks on k, k+1, ...
         self.frames_computed = 0
         """Frames segmented by the runs so far (a measure of what corrections cost)."""
 
@@ -221,8 +232,10 @@ class Annotations:
             return range(0)
         self._forward.pop(frame, None)
         self._backward.pop(frame, None)
+        self._meeting.pop(frame, None)
         before, after = self._neighbours(frame)
         self._run_from(before, after, progress)  # the runs that met at `frame` now go on to meet each other
+        self._settle(before, after)
         return self._between(before, after)
 
     def mask(self, frame: int) -> Mask:
@@ -252,19 +265,29 @@ class Annotations:
         backward = None if after is None else (self._backward[after], after - frame)
         if forward is None or backward is None:
             return forward, backward, 1.0 if backward is None else 0.0
+        trusted = forward[1] <= forward[0].trusted, backward[1] <= backward[0].trusted
+        if trusted[0] != trusted[1]:  # one alone is trusted here: it alone decides
+            return forward, backward, float(trusted[0])
         nearness = (after - frame) / (after - before)  # to the given frame before; 1 - nearness to the one after
         ahead = nearness * forward[0].confidences[forward[1]] * (1 - (1 - forward[0].agreement) * (1 - nearness))
         back = (1 - nearness) * backward[0].confidences[backward[1]] * (1 - (1 - backward[0].agreement) * nearness)
         return forward, backward, ahead / (ahead + back) if ahead + back > 0 else nearness
 
     def confidence(self, frame: int) -> float:
-        """How far the mask of `frame` can be trusted, in [0, 1]: 1 where given, else its runs' (weighted) confidence.
+        """How far the mask of `frame` can be trusted, in [0, 1]; 0 before anything is given.
 
-        See :func:`flowseg.stages.mask_quality`; 0 before anything is given.
+        1 where given. Between two given objects, the J of the two runs'
+        masks there: where they disagree, one of them is wrong, and the frame
+        is worth a look even where the one trusted gives its mask. Elsewhere
+        (before the first given frame, after the last, next to an empty given
+        mask) the runs' own confidence (:func:`flowseg.stages.mask_quality`),
+        weighted as their masks are.
         """
         if frame in self._given:
             return 1.0
         forward, backward, weight = self._reaching(frame)
+        if forward is not None and backward is not None and frame - forward[1] in self._meeting:
+            return self._meeting[frame - forward[1]][forward[1]]
         confidence = 0.0  # the weights of the runs that reach a frame sum to 1
         if forward is not None:
             confidence += weight * forward[0].confidences[forward[1]]
@@ -301,7 +324,33 @@ class Annotations:
         if after is not None:
             self._backward[after].end_at(after - frame, self._given[frame])
         self._run_from(frame, frame, progress)
+        self._settle(before, frame)
+        self._settle(frame, after)
         return self._between(before, after)
+
+    def _settle(self, before: int | None, after: int | None) -> None:
+        """Find how far each of the two runs between given frames `before` and `after` can be trusted.
+
+        A run is right where it starts. It is trusted all the way where it
+        meets the other given frame well (agreement at least
+        :data:`FOUND`), else up to the furthest frame where it meets the
+        other run well (J of their masks at least :data:`FOUND`): both are
+        right there, and it cannot have lost the object before. Records the
+        J of the two runs' masks on each frame from `before` (the frames'
+        confidence) where both start from an object.
+        """
+        self._meeting.pop(before, None)
+        if before is None or after is None:
+            return
+        ahead, back = self._forward[before], self._backward[after]
+        if self._given[before].any() and self._given[after].any():  # a run from an empty mask meets nothing
+            self._meeting[before] = [1.0] + [region_similarity(ahead.masks[t - before], back.masks[after - t])
+                                             for t in range(before + 1, after)]
+        meeting = self._meeting.get(before, [])
+        met = [before + position for position, j in enumerate(meeting) if position and j >= FOUND]
+        span = after - before
+        ahead.trusted = span if ahead.agreement >= FOUND else (max(met) - before if met else 0)
+        back.trusted = span if back.agreement >= FOUND else (after - min(met) if met else 0)
 
     def _run_from(self, forward_from: int | None, backward_from: int | None, progress: Progress | None) -> None:
         """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back.
