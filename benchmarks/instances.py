@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/instances.py [--configs instances,objects,copy-first,components,tracker-on-truth]
                                    [--height 480]
-                                   [--clips 5] [--frames 50] [--seed 0] [--data ../shared/data/davis2016]
+                                   [--clips 5] [--frames 50] [--seed 0] [--scaling] [--data ../shared/data/davis2016]
                                    [--work DIR] [--out /tmp/flowseg-instances] [--record benchmarks/RESULTS.md]
 
 The evaluation set
@@ -71,6 +71,11 @@ Configurations
   frame 0's ground-truth labels; ``result.labels`` keeps their numbers.
 - ``copy-first``: its baseline: frame 0's ground-truth labels as the
   prediction of every frame.
+
+- ``--scaling``: the cost of following more objects: semi-supervised mode
+  on the composites with 3 people, given the first person only, the 3
+  people, and each person cut at its median row into an upper and a lower
+  object (6), in one fresh process (:func:`run_scaling`); fps of each.
 
 Everything not named is the library default (the ``balanced`` preset).
 Each configuration runs in a fresh process with fixed seeds; the frames of
@@ -212,6 +217,9 @@ CONFIGS: tuple[str, ...] = ("instances", "objects", "copy-first", "components", 
 
 BASELINES: tuple[str, ...] = ("copy-first",)
 """Configurations that run no model (no fps)."""
+
+OBJECT_COUNTS: tuple[int, ...] = (1, 3, 6)
+"""Objects given in the cost measure (:func:`run_scaling`)."""
 
 _FRAMES, _LABELS, _SPEC = "images", "labels", "clip.json"
 
@@ -1199,6 +1207,45 @@ def run_config(config: str, folders: Sequence[str], tracker: Tracker | None = No
             "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
+def split_objects(labels: np.ndarray, count: int) -> np.ndarray:
+    """A frame's labels as `count` given objects, ``(H, W) uint16``: the first `count` objects, or, for more than
+    there are, each cut at its median row into an upper and a lower object (as many as asked, in label order)."""
+    values = [int(v) for v in np.unique(labels) if v]
+    out = np.zeros(labels.shape, np.uint16)
+    parts = []
+    for value in values:
+        rows = np.nonzero(labels == value)[0]
+        middle = int(np.median(rows))
+        upper = (labels == value) & (np.arange(labels.shape[0])[:, None] <= middle)
+        parts.append([labels == value] if len(values) >= count else [upper, (labels == value) & ~upper])
+    for label, mask in enumerate([m for pair in parts for m in pair][:count], start=1):
+        out[mask] = label
+    return out
+
+
+def run_scaling(folders: Sequence[str]) -> dict[str, Any]:
+    """Frames per second of semi-supervised mode following 1, 3 and 6 objects (:data:`OBJECT_COUNTS`) over the
+    composites with 3 people (:func:`split_objects` of frame 0's labels); meant for a fresh process.
+
+    Returns ``"fps"`` by object count (frames over seconds of the stream, all those composites) and ``"clips"``.
+    """
+    pipeline = Pipeline(target="person")
+    clips = [clip for clip in map(read_clip, map(Path, folders)) if len(clip.spec["objects"]) == 3]
+    fps = {}
+    for count in OBJECT_COUNTS:
+        frames = seconds = 0.0
+        for clip in clips:
+            fix_seeds()
+            given = split_objects(clip.labels[0], count)
+            start = time.perf_counter()
+            for _ in pipeline.stream(clip.frames, init_mask=given):
+                frames += 1
+            seconds += time.perf_counter() - start
+        fps[count] = frames / seconds
+        print(f"[scaling] {count} objects: {fps[count]:.2f} fps", file=sys.stderr, flush=True)
+    return {"fps": fps, "clips": [clip.spec["name"] for clip in clips]}
+
+
 def summarise(run: Mapping[str, Any]) -> dict[str, Any]:
     """Overall scores of one configuration: means over all objects, sums of switches and identity counts.
 
@@ -1281,6 +1328,14 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     if per_clip:
         lines += ["", "Per composite:", "",
                   markdown_table(["composite", "config", "J&F", "ID switches", "IDF1", "fps"], per_clip)]  # fmt: skip
+    scaling = report.get("scaling")
+    if scaling:
+        one = scaling["fps"][str(OBJECT_COUNTS[0])]
+        lines += ["", f"Cost per object (semi-supervised mode on {', '.join(scaling['clips'])}: the first object, "
+                  "the 3 people, and each person cut at its median row into two objects; `--scaling`):", "",
+                  markdown_table(["objects", "fps", "fps / fps with 1"],
+                                 [[count, format_number(fps, 1), format_number(fps / one, 2)]
+                                  for count, fps in scaling["fps"].items()])]  # fmt: skip
     for name, why in report["not_run"].items():
         lines.append(f"- `{name}` not measured: {why['reason']}")
     lines += ["", "J, F per object over frames 1 .. T-2 (DAVIS-2017), means over all objects; switches (CLEAR-MOT) "
@@ -1301,6 +1356,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=CLIP_FRAMES,
                         help=f"frames per composite (default: {CLIP_FRAMES})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the set (default: 0)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="also measure fps following 1, 3 and 6 given objects (semi-supervised mode)")
     parser.add_argument("--work", type=Path, default=default_work(),
                         help=f"folder caching the composites (default: {default_work()})")
     add_output_options(parser, out=Path(tempfile.gettempdir()) / "flowseg-instances")
@@ -1346,6 +1403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": {name: summarise(run) for name, run in runs.items()},
         "not_run": not_run,
     }
+    if args.scaling:
+        outcome = attempt("scaling", run_scaling, [str(f) for f in folders])
+        if outcome.reason is not None:
+            not_run["scaling"] = {"reason": outcome.reason, "failed": outcome.failed}
+        else:
+            report["scaling"] = json.loads(json.dumps(outcome.result))  # object counts as the JSON keys they become
     publish(report, report_lines(report), title="Video instance segmentation (composites)", out=args.out,
             record=args.record)  # fmt: skip
     return 1 if any(n["failed"] for n in not_run.values()) else 0

@@ -396,3 +396,15 @@ def test_main_records_a_run(tmp_path: Path) -> None:
     assert report["summary"]["copy-first"]["objects"] == 5 and report["not_run"] == {}
     text = record.read_text()
     assert "## Video instance segmentation (composites)" in text and "| copy-first " in text
+
+
+def test_split_objects_gives_the_first_objects_or_their_halves() -> None:
+    labels = np.zeros((10, 12), np.uint8)
+    labels[0:4, 0:3], labels[2:10, 5:8], labels[6:8, 9:12] = 1, 2, 3
+    assert np.array_equal(instances.split_objects(labels, 1), np.where(labels == 1, 1, 0))
+    assert np.array_equal(instances.split_objects(labels, 3), labels)
+    six = instances.split_objects(labels, 6)
+    assert six.dtype == np.uint16 and set(np.unique(six)) == set(range(7))
+    assert np.array_equal(six > 0, labels > 0)
+    rows_of = {value: np.nonzero(six == value)[0] for value in range(1, 7)}
+    assert rows_of[3].max() < rows_of[4].min(), "object 2's upper half above its lower half"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import itertools
 import time
 from pathlib import Path
@@ -89,6 +90,9 @@ _RESULT_KEYS = ("prob", "mask")
 _FINAL_STAGES = ("instances", "quality")
 """Stages that act on a run's final masks, which pipelines whose results are merged leave out: the backward pass,
 and each of several objects (they are told apart by their labels; their union has no quality of its own)."""
+
+_SCENE_KEYS = ("flow_bwd", "flow_confidence", "shot_change")
+"""Data that depends on the frames alone: with several objects, the stages providing only these run once per frame."""
 
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
 """Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`).
@@ -487,7 +491,8 @@ class Pipeline:
         if len(labels) >= 2:
             yield from self._stream_objects(frames, np.asarray(init_mask), np.asarray(labels), init_frame)
             return
-        stages = self.stages if stages is None else stages
+        if stages is None:
+            stages = self.stages if init_mask is None else self.object_stages()
         if init_mask is None and self._follows_object(stages):
             raise MaskError("this pipeline follows one given object: pass init_mask (and init_frame)")
         if init_mask is not None:
@@ -499,7 +504,6 @@ class Pipeline:
                 raise MaskError("init_mask is empty: mark the object with non-zero pixels")
             if init_frame < 0:
                 raise MaskError(f"init_frame is {init_frame}; expected a frame index >= 0")
-            stages = self.object_stages()
         self.reset()
         if self._budget is not None:
             self._budget.reset()
@@ -526,7 +530,7 @@ class Pipeline:
                     continue
                 if index == init_frame:
                     data["init_mask"] = _read_only((init_mask != 0).astype(np.float32))
-                else:
+                elif "previous_mask" not in data:  # `given` may say what the object kept of the previous frame
                     data["previous_mask"] = _read_only(previous.mask.astype(np.float32))
             image = _read_only(image)
             economy = False
@@ -553,23 +557,68 @@ class Pipeline:
     def _stream_objects(
         self, frames: Iterable[Image], init_mask: np.ndarray, values: np.ndarray, init_frame: int
     ) -> Iterator[Result]:
-        """Follow each object that `init_mask` marks with a pipeline of its own; label each pixel by the likeliest."""
+        """Follow the objects that `init_mask` marks jointly, as one label field.
+
+        The scene's stages (those providing only :data:`_SCENE_KEYS`: the flow,
+        shot boundaries) run once per frame for all objects; each object's
+        own stages (a pipeline per object, :attr:`object_runs`) start each
+        frame from the pixels it won in the previous one: its previous mask
+        is its region of the label field, and its previous probability is 0
+        where another object won. Each pixel goes to the likeliest object
+        whose mask covers it.
+        """
         names, keywords = self._given
         if not all(isinstance(name, str) for name in names):
             raise ConfigError("following several objects builds one pipeline per object from stage names; "
                               "this pipeline was given stage objects")
         names = [name for name in names if name not in _FINAL_STAGES]
+        scene = tuple(stage for stage in self.object_stages() if set(stage.provides) <= set(_SCENE_KEYS))
+        for stage in scene:
+            stage.reset()
         self.object_runs = [Pipeline(names, **keywords) for _ in values]
-        copies = itertools.tee(frames, len(values))
-        streams = [run.stream(copy, init_mask=init_mask == value, init_frame=init_frame)
-                   for run, copy, value in zip(self.object_runs, copies, values)]  # fmt: skip
+        own = [tuple(stage for stage in run.object_stages() if set(stage.provides) - set(_SCENE_KEYS))
+               for run in self.object_runs]  # fmt: skip
+        seen: dict[int, Image] = {}  # the frame the object streams are at
+        shared: dict[int, dict[str, np.ndarray]] = {}  # its scene data
+        last: dict[str, np.ndarray] = {}  # the previous frame's "labels" and each object's "probs"
+        scene_seconds = {type(stage).__name__: 0.0 for stage in scene}
+
+        def read(frames: Iterable[Image]) -> Iterator[Image]:
+            for index, image in enumerate(_checked_frames(frames)):
+                seen.clear()
+                seen[index] = image
+                yield image
+
+        def given(index: int, which: int) -> dict[str, np.ndarray]:
+            if index not in shared:
+                shared.clear()
+                data: dict[str, np.ndarray] = {}
+                for stage in scene:
+                    start = time.perf_counter()
+                    out = stage.process(Frame(index, _read_only(seen[index]), MappingProxyType(data)))
+                    scene_seconds[type(stage).__name__] += time.perf_counter() - start
+                    data.update({key: _read_only(out[key]) for key in stage.provides})
+                shared[index] = data
+            data = dict(shared[index])
+            if index > init_frame:
+                labels, prob = last["labels"], last["probs"][which]
+                data["previous_mask"] = _read_only((labels == values[which]).astype(np.float32))
+                data["previous_prob"] = _read_only(np.where((labels != 0) & (labels != values[which]), 0, prob)
+                                                   .astype(np.float32))  # fmt: skip
+            return data
+
+        copies = itertools.tee(read(frames), len(values))
+        streams = [run._stream(copy, init_mask=init_mask == value, init_frame=init_frame, stages=stages,
+                               given=functools.partial(given, which=which))
+                   for which, (run, copy, value, stages) in enumerate(zip(self.object_runs, copies, values, own))]
         labels_of = np.concatenate([[0], values]).astype(np.uint16)
         for results in zip(*streams):
             masks = np.stack([result.mask for result in results])
             probs = np.stack([result.prob for result in results])
             owner = np.where(masks.any(axis=0), 1 + np.argmax(np.where(masks, probs, -1.0), axis=0), 0)
             labels = labels_of[owner]
-            totals: dict[str, float] = {}
+            last.update(labels=labels, probs=probs)
+            totals = dict(scene_seconds)
             for run in self.object_runs:
                 for name, seconds in run.stage_seconds.items():
                     totals[name] = totals.get(name, 0.0) + seconds

@@ -132,22 +132,39 @@ def test_a_new_run_restarts_ids() -> None:
 def test_several_given_objects_are_each_followed_without_overlap(init_frame: int) -> None:
     frames, labels = crossing_clip(10)
     results = Pipeline(target="person").run(frames, init_mask=labels[init_frame], init_frame=init_frame)
-    alone = {value: Pipeline(target="person").run(frames, init_mask=labels[init_frame] == value,
-                                                  init_frame=init_frame)
-             for value in (1, 2)}  # fmt: skip
     np.testing.assert_array_equal(results[init_frame].labels, labels[init_frame])
     for t in range(init_frame):  # followed backwards from init_frame, each with its own label
         assert region_similarity(results[t].labels == 1, labels[t] == 1) > 0.9  # measured 0.974, 0.992
         assert region_similarity(results[t].labels == 2, labels[t] == 2) > 0.5  # measured 0.556, 0.799
-    for t, result in enumerate(results):
+    for result in results:
+        assert result.labels.dtype == np.uint16
         np.testing.assert_array_equal(result.labels > 0, result.mask)
-        for value, other in ((1, 2), (2, 1)):
-            mine = result.labels == value
-            assert not (mine & ~alone[value][t].mask).any(), "an object's pixels come from its own run"
-            only_mine = alone[value][t].mask & ~alone[other][t].mask
-            assert mine[only_mine].all(), "where only one object's run claims a pixel, it is that object's"
-    got, want = results[init_frame + 1].labels == 2, labels[init_frame + 1] == 2
-    assert (got & want).sum() / (got | want).sum() > 0.6
+    for value, least in ((1, 0.85), (2, 0.4)):  # measured 0.92 and 0.50 from frame 0, 0.93 and 0.55 from frame 2
+        ious = [region_similarity(r.labels == value, lab == value) for r, lab in zip(results, labels)]
+        assert np.mean(ious[init_frame + 1:]) > least
+
+
+def twins_clip(n: int = 16) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Two discs of one texture (r 18), touching on frame 0, moving right; the second faster, so they part."""
+    background, skin = texture(SHAPE, seed=0, low=0, high=110), tinted(1, (1.0, 0.35, 0.3))
+    frames, labels = [], []
+    for t in range(n):
+        first = disc(40 + 3 * t, 48, 18)
+        second = disc(76 + 5 * t, 48, 18) & ~first
+        frames.append(np.where((first | second)[..., None], skin, background).astype(np.uint8))
+        labels.append(first.astype(np.uint8) + 2 * second.astype(np.uint8))
+    return frames, labels
+
+
+def test_objects_compete_for_each_pixel_every_frame() -> None:
+    """Two look-alikes side by side: each followed alone claims the other's pixels (its colours, next to it), and
+    labelling by the likelier afterwards leaves each with J 0.69 and 0.72; followed jointly, each frame starts
+    from what each won in the last, and they keep 0.78 and 0.77."""
+    frames, labels = twins_clip()
+    joint = Pipeline(target="person").run(frames, init_mask=labels[0])
+    for value in (1, 2):
+        ious = [region_similarity(r.labels == value, lab == value) for r, lab in zip(joint, labels)][1:]
+        assert np.mean(ious) > 0.74
 
 
 def test_instance_outputs_decode_to_the_labels(tmp_path) -> None:

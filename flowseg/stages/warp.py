@@ -121,7 +121,10 @@ class MaskWarper:
     (from :class:`~flowseg.stages.ShotBoundaries`, when the pipeline has one)
     or ``"redetected"`` (from :class:`~flowseg.stages.ObjectAppearance`: a
     lost object found again elsewhere) is true. On a frame whose data holds
-    ``"init_mask"`` (semi-supervised mode) that mask is the output.
+    ``"init_mask"`` (semi-supervised mode) that mask is the output. Where the
+    data holds ``"previous_prob"`` (``(H, W) float32``; the pipeline gives it
+    when several objects compete: 0 where another object won) it stands in
+    for the previous output.
     """
 
     requires: tuple[str, ...] = ("evidence", "flow_bwd", "flow_confidence")
@@ -136,13 +139,14 @@ class MaskWarper:
     def process(self, frame: Frame) -> StageOutput:
         """Fused probability of ``frame``."""
         evidence = frame.data["evidence"]
+        previous = frame.data.get("previous_prob", self._prob_prev)
         if "init_mask" in frame.data:  # semi-supervised mode: the given mask is the truth
             prob = np.array(frame.data["init_mask"], dtype=np.float32)
-        elif (self._prob_prev is None or self._prob_prev.shape != evidence.shape or frame.data.get("shot_change")
+        elif (previous is None or previous.shape != evidence.shape or frame.data.get("shot_change")
               or frame.data.get("redetected")):
             prob = np.array(evidence, dtype=np.float32)
         else:
-            warped = warp_mask(self._prob_prev, frame.data["flow_bwd"])
+            warped = warp_mask(previous, frame.data["flow_bwd"])
             prob = fuse_evidence(evidence, warped, frame.data["flow_confidence"],
                                  temporal_weight=self.temporal_weight)
         self._prob_prev = prob
