@@ -208,7 +208,7 @@ class TestObjectClasses:
         assert segmenter.classes_in(frames[0], masks[0]) == ("dog", "cat")
         assert segmenter.classes_in(frames[0], masks[0], min_share=0.5) == ("dog",)
         segmenter.retarget(("dog", "cat"))
-        assert segmenter.target == ("dog", "cat") and segmenter._backend._targets == [12, 8]
+        assert segmenter.target == ("dog", "cat") and segmenter._targets == (12, 8)
 
     def test_object_mode_retargets_and_restores(self, segmenter: SemanticSegmenter, monkeypatch) -> None:
         from flowseg import Pipeline

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from ..types import Image, ProbMap
+from ._memo import LastAnswer
 
 __all__ = ["PersonModel", "PERSON_MODEL_FILES"]
 
@@ -103,6 +104,7 @@ class PersonModel:
         self._nets = {
             kind: _TFLiteNet(folder / name, size) for kind, (name, size) in PERSON_MODEL_FILES.items()
         }
+        self._answer = LastAnswer(self._predict)
 
     def _zoom_window(self, prob: ProbMap) -> tuple[slice, slice] | None:
         box = _bounding_box(prob > self.locate_threshold)
@@ -127,8 +129,12 @@ class PersonModel:
         Returns
         -------
         (H, W) float32 ndarray
-            Probability in [0, 1].
+            Probability in [0, 1]; a new array each call (the last frame's
+            answer is remembered: asked again, the model does not run).
         """
+        return self._answer(image).copy()
+
+    def _predict(self, image: Image) -> ProbMap:
         prob = self._nets["landscape"](image)
         window = self._zoom_window(prob) if self.zoom else None
         if window is not None:

@@ -7,6 +7,7 @@ the embedded MediaPipe person model (class ``person`` only).
 from __future__ import annotations
 
 import difflib
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from .._validate import check_image
 from ..errors import ConfigError, UnknownTargetError, WeightsError
+from ..models._memo import LastAnswer
 from ..models.person import PersonModel
 from ..models.weights import WEIGHTS, _missing_message, build_model, find_weights_file, load_state_dict
 from ..types import Frame, Image, ProbMap, StageOutput
@@ -98,20 +100,20 @@ def resolve_device(device: str) -> str:
 
 
 class _DeepLab:
-    """DeepLabV3 target probability: softmax over the 21 classes, summed over the targets."""
+    """DeepLabV3 class probabilities: softmax over the 21 classes (the last frame's remembered)."""
 
-    def __init__(self, name: str, targets: tuple[int, ...], *, weights: str | Path | None, sha256: str | None,
-                 device: str, input_size: int) -> None:
+    def __init__(self, name: str, *, weights: str | Path | None, sha256: str | None, device: str,
+                 input_size: int) -> None:
         import torch
 
         state = load_state_dict(name, path=weights, sha256=sha256, download=weights is None)
         self._device = torch.device(device)
         self._model = build_model(name, state_dict=state).to(self._device)
-        self._targets = list(targets)
         self._input_size = input_size
+        self._softmax = LastAnswer(self._forward)
         self.description = f"{name} (torchvision DeepLabV3, VOC classes) on {device}"
 
-    def _softmax(self, image: Image):
+    def _forward(self, image: Image):
         """``(1, 21, h, w)`` class probabilities at the model's input size, and the frame's (H, W)."""
         import torch
         import torch.nn.functional as F
@@ -133,13 +135,34 @@ class _DeepLab:
             prob = F.interpolate(prob, size=shape, mode="bilinear", align_corners=False)[0].clamp_(0.0, 1.0)
         return prob.cpu().numpy().astype(np.float32, copy=False)
 
-    def predict(self, image: Image) -> ProbMap:
-        target = self._softmax(image)[:, self._targets].sum(dim=1, keepdim=True)
+    def predict(self, image: Image, targets: Sequence[int]) -> ProbMap:
+        """``(H, W) float32``: the probability of any of the `targets` (VOC class indices)."""
+        target = self._softmax(image)[:, list(targets)].sum(dim=1, keepdim=True)
         return self._to_frame(target, image.shape[:2])[0]
 
     def class_probabilities(self, image: Image) -> np.ndarray:
         """``(21, H, W) float32``: the probability of every VOC class."""
         return self._to_frame(self._softmax(image), image.shape[:2])
+
+
+_BACKENDS: weakref.WeakValueDictionary[tuple, PersonModel | _DeepLab] = weakref.WeakValueDictionary()
+
+
+def _shared_backend(model: str, weights: str | None, sha256: str | None, device: str,
+                    input_size: int) -> PersonModel | _DeepLab:
+    """The loaded model of one configuration, shared by every segmenter that uses it while any does.
+
+    Several followed objects each have a segmenter (targets of their own)
+    asking about the same frames: one model in memory, one forward pass per
+    frame (the backends remember the last frame's answer).
+    """
+    key = (model, weights, sha256, device, input_size if model != "selfie" else None)
+    backend = _BACKENDS.get(key)
+    if backend is None:
+        backend = PersonModel() if model == "selfie" else _DeepLab(model, weights=weights, sha256=sha256,
+                                                                     device=device, input_size=input_size)
+        _BACKENDS[key] = backend
+    return backend
 
 
 class SemanticSegmenter:
@@ -215,13 +238,11 @@ class SemanticSegmenter:
                     f"target {names} needs DeepLabV3 weights (only 'person' works without them): "
                     + _missing_message(WEIGHTS[default], "is not on this machine")
                 )
-        if model == "selfie":
-            if not person_only:
-                raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
-            self._backend: PersonModel | _DeepLab = PersonModel()
-        else:
-            self._backend = _DeepLab(model, targets, weights=weights, sha256=sha256,
-                                     device=resolve_device(device), input_size=input_size)
+        if model == "selfie" and not person_only:
+            raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
+        self._backend = _shared_backend(model, None if weights is None else str(weights), sha256,
+                                        "cpu" if model == "selfie" else resolve_device(device), input_size)
+        self._targets = targets
         self.target: tuple[str, ...] = tuple(VOC_CLASSES[i] for i in targets)
         self.model_used: str = self._backend.description
         self.cheap: bool = model == "selfie"
@@ -239,7 +260,10 @@ class SemanticSegmenter:
         (H, W) float32 ndarray
             Probability in [0, 1] that each pixel belongs to a target class.
         """
-        return self._backend.predict(check_image(image))
+        image = check_image(image)
+        if isinstance(self._backend, _DeepLab):
+            return self._backend.predict(image, self._targets)
+        return self._backend.predict(image)
 
     def classes_in(self, image: Image, mask: np.ndarray, *, min_share: float = 0.25) -> tuple[str, ...]:
         """The target classes of the object a mask marks: what the model sees there.
@@ -281,7 +305,7 @@ class SemanticSegmenter:
         """
         targets = resolve_targets(target)
         if isinstance(self._backend, _DeepLab):
-            self._backend._targets = list(targets)
+            self._targets = targets
         elif targets != (VOC_CLASSES.index("person"),):
             raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
         self.target = tuple(VOC_CLASSES[i] for i in targets)
