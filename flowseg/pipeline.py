@@ -454,10 +454,11 @@ class Pipeline:
             `init_frame` (non-zero = object). Only that object is segmented,
             by the stages of :meth:`object_stages`; frames before
             `init_frame` get empty masks. An integer array labelled 1..N
-            marks N objects (see :func:`object_labels`): each is followed
-            (by a pipeline of its own, built like this one:
-            :attr:`object_runs`) and the results' ``labels`` give each pixel
-            to the object most likely there, so objects never overlap.
+            marks N objects (see :func:`object_labels`), followed jointly:
+            the flow once per frame, each object's own stages (a pipeline
+            built like this one: :attr:`object_runs`) from the pixels it won
+            in the previous frame, and the results' ``labels`` give each
+            pixel to the object most likely there, so objects never overlap.
         init_frame : int
             Index of the frame `init_mask` marks (>= 0).
 
