@@ -2,12 +2,15 @@
 
 Usage::
 
-    python benchmarks/prediction.py [--data ../shared/data/davis2016] [--sequences a,b] [--horizons 1,3]
+    python benchmarks/prediction.py [--data ../shared/data/davis2016] [--sequences a,b] [--horizons 1,3,5]
                                     [--step 2] [--out /tmp/flowseg-prediction] [--record benchmarks/RESULTS.md]
 
-For every sequence, the backward flow of each frame t (DIS, half size: the
-``balanced`` preset's flow stage) is computed from frames t - 1 and t only.
-From frame t, each method predicts frame t + h for every horizon h; the
+For every sequence, the backward flow of each frame t is computed from
+frames t - 1 and t only, with each preset's flow
+(:data:`flowseg.predictor.PREDICTION_FLOW`: DIS medium at full size for
+``balanced``, DIS medium at half size as ``flowseg predict`` had it before,
+DIS ultrafast at half size for ``fast``). From frame t, each method
+predicts frame t + h for every horizon h; the
 prediction is scored against the real frame t + h with PSNR and SSIM
 (``skimage.metrics``, SSIM over the three colour channels). Frames
 t = 1, 1 + step, ... with t + h in the sequence are scored; the means are
@@ -16,18 +19,23 @@ over all scored frames of all sequences.
 Frame methods:
 
 - ``copy``: frame t itself.
-- ``warp``: frame t warped once by its last flow (sampled at
-  ``x + flow_bwd(x)``), whatever the horizon: no extrapolation.
-- ``pixel``: :func:`flowseg.stages.predict_frame`, every pixel at constant
-  velocity, forward-splatted with independent movers in front, holes
-  inpainted.
-- ``layered``: the same with ``motion="layered"`` and the ground-truth
+- ``naive``: the baseline anyone would write: OpenCV DIS (medium preset)
+  at full size from frame t to frame t - 1, and frame t backward-warped at
+  constant velocity (sampled at ``x + h flow_bwd(x)``, bilinear, the
+  frame's edge pixels repeated outside it).
+- ``pixel``: :func:`flowseg.stages.predict_frame` with the ``balanced``
+  flow, every pixel at constant velocity, forward-splatted with independent
+  movers in front, holes inpainted: what ``flowseg predict`` does.
+- ``pixel-half``, ``pixel-fast``: the same from DIS medium at half size and
+  from the ``fast`` preset's flow.
+- ``layered``: ``pixel`` with ``motion="layered"`` and the ground-truth
   mask of frame t as the object layer (camera homography for the
   background, an affine motion for the object).
 
 Mask methods, scored with J (region IoU) against the ground truth of frame
 t + h: ``copy`` (the ground truth of frame t), ``pixel`` and ``layered``
-(:func:`flowseg.stages.predict_mask` of the ground truth of frame t).
+(:func:`flowseg.stages.predict_mask` of the ground truth of frame t, the
+``balanced`` flow).
 """
 
 from __future__ import annotations
@@ -55,10 +63,14 @@ from _common import (
 )
 from flowseg.evaluation import read_mask_png
 from flowseg.metrics import region_similarity
-from flowseg.stages import FlowEstimator, predict_frame, predict_mask, warp_mask
+from flowseg.predictor import PREDICTION_FLOW
+from flowseg.stages import FlowEstimator, predict_frame, predict_mask
 from flowseg.types import Frame
 
-FRAME_METHODS: tuple[str, ...] = ("copy", "warp", "pixel", "layered")
+FRAME_METHODS: tuple[str, ...] = ("copy", "naive", "pixel", "pixel-half", "pixel-fast", "layered")
+FLOWS: dict[str, tuple[str, float]] = {"balanced": PREDICTION_FLOW["balanced"], "half": ("dis", 0.5),
+                                       "fast": PREDICTION_FLOW["fast"]}  # fmt: skip
+"""The flows the methods predict from: each preset's, and DIS medium at half size (the former default)."""
 MASK_METHODS: tuple[str, ...] = ("copy", "pixel", "layered")
 
 
@@ -67,19 +79,24 @@ def default_root() -> Path:
     return shared_dir() / "data" / "davis2016"
 
 
-def warp_image(image: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """Frame t sampled at ``x + flow_bwd(x)``: the last motion applied once, backward-warped."""
-    return np.dstack([warp_mask(image[..., c].astype(np.float32), flow_bwd) for c in range(3)]).round().astype(np.uint8)
+def naive_warp(image: np.ndarray, flow_bwd: np.ndarray, horizon: int) -> np.ndarray:
+    """Frame t sampled at ``x + horizon * flow_bwd(x)``: constant velocity, backward-warped, edges repeated."""
+    h, w = flow_bwd.shape[:2]
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, xx + horizon * flow_bwd[..., 0], yy + horizon * flow_bwd[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
 
 
-def predictions(method: str, image: np.ndarray, flow_bwd: np.ndarray, mask: np.ndarray, horizon: int) -> np.ndarray:
-    """The prediction of frame t + `horizon` from frame t by one frame method."""
+def predictions(method: str, image: np.ndarray, flows: Mapping[str, np.ndarray], mask: np.ndarray,
+                horizon: int) -> np.ndarray:
+    """The prediction of frame t + `horizon` from frame t by one frame method, given frame t's flows (by FLOWS)."""
     if method == "copy":
         return image
-    if method == "warp":
-        return warp_image(image, flow_bwd)
+    if method == "naive":
+        return naive_warp(image, flows["naive"], horizon)
+    flow = {"pixel-half": flows["half"], "pixel-fast": flows["fast"]}.get(method, flows["balanced"])
     prob = mask.astype(np.float32) if method == "layered" else None
-    return predict_frame(image, flow_bwd, horizon, prob=prob, motion=method)
+    return predict_frame(image, flow, horizon, prob=prob, motion="layered" if method == "layered" else "pixel")
 
 
 def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: int) -> dict[str, Any]:
@@ -87,8 +104,11 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
     files = sorted(folder.glob("*.jpg"))
     frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
     masks = [read_mask_png(truths / f"{f.stem}.png") for f in files]
-    flow = FlowEstimator(method="dis", scale=0.5)
-    flows = [flow.process(Frame(i, image, {}))["flow_bwd"] for i, image in enumerate(frames)]
+    estimators = {name: FlowEstimator(method=method, scale=scale) for name, (method, scale) in FLOWS.items()}
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in frames]
+    flows = [{**{name: flow.process(Frame(i, image, {}))["flow_bwd"] for name, flow in estimators.items()},
+              "naive": dis.calc(grey[i], grey[max(i - 1, 0)], None)} for i, image in enumerate(frames)]
     scores: dict[str, Any] = {f"h{h}": {"frames": {m: {"psnr": [], "ssim": []} for m in FRAME_METHODS},
                                         "masks": {m: [] for m in MASK_METHODS}} for h in horizons}  # fmt: skip
     seconds = {m: 0.0 for m in FRAME_METHODS}
@@ -106,7 +126,7 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
                                                                              data_range=255))  # fmt: skip
             entry["masks"]["copy"].append(region_similarity(masks[t], masks[t + h]))
             for motion in ("pixel", "layered"):
-                predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t], h, motion=motion) > 0.5
+                predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"], h, motion=motion) > 0.5
                 entry["masks"][motion].append(region_similarity(predicted_mask, masks[t + h]))
     return {"scores": scores, "seconds": seconds}
 
@@ -165,7 +185,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="DAVIS-2016 root with JPEGImages/480p and Annotations/480p "
                              "(default: $FLOWSEG_SHARED/data/davis2016 or ../shared/data/davis2016)")
     parser.add_argument("--sequences", type=comma_list, default=None, help="comma-separated (default: all)")
-    parser.add_argument("--horizons", type=comma_list, default=["1", "3"], help="frames ahead (default: 1,3)")
+    parser.add_argument("--horizons", type=comma_list, default=["1", "3", "5"], help="frames ahead (default: 1,3,5)")
     parser.add_argument("--step", type=int, default=2, help="score every STEP-th frame (default: 2)")
     add_output_options(parser, out=Path("/tmp/flowseg-prediction"))
     args = parser.parse_args(argv)

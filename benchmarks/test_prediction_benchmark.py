@@ -40,6 +40,7 @@ def test_extrapolation_beats_copying_on_known_motion(tmp_path: Path) -> None:
         frames, masks = report["summary"][horizon]["frames"], report["summary"][horizon]["masks"]
         assert set(frames) == set(prediction.FRAME_METHODS) and set(masks) == set(prediction.MASK_METHODS)
         assert frames["pixel"]["psnr"] > frames["copy"]["psnr"] and masks["pixel"] > masks["copy"] + 0.2
+        assert frames["naive"]["psnr"] > frames["copy"]["psnr"]
     # t = 1 .. 5 predict t + 1; t = 1 .. 3 predict t + 3 (7 frames per sequence).
     assert (report["summary"]["h1"]["scored"], report["summary"]["h3"]["scored"]) == (10, 6)
 

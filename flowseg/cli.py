@@ -482,8 +482,8 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
                                         device=device)
     with _Progress(input_path.name, shown=not quiet) as progress:
         summary = predict_video(input_path, output_dir, horizon=horizon, pipeline=pipeline, init_mask=init_mask,
-                                init_frame=init_frame, motion=motion, videos=not no_video, overwrite=overwrite,
-                                progress=progress)
+                                init_frame=init_frame, motion=motion, preset=preset, videos=not no_video,
+                                overwrite=overwrite, progress=progress)  # fmt: skip
     _echo_warnings(summary)
     if not quiet:
         click.echo(f"{summary['predicted']} of {summary['frames']} frames predicted {horizon} ahead in "

@@ -276,7 +276,7 @@ class Annotations:
     def confidence(self, frame: int) -> float:
         """How far the mask of `frame` can be trusted, in [0, 1]; 0 before anything is given.
 
-        1 where given. Between two given objects, the J of the two runs'
+        1 where given. Between two frames given the object, the J of the two runs'
         masks there: where they disagree, one of them is wrong, and the frame
         is worth a look even where the one trusted gives its mask. Elsewhere
         (before the first given frame, after the last, next to an empty given

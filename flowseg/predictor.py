@@ -13,6 +13,7 @@ import numpy as np
 
 from ._concurrency import BackgroundWorker, configure_threads, prefetch
 from ._summary import json_safe, provenance
+from .errors import ConfigError
 from .evaluation import read_mask_png
 from .io import FrameSource, PredictionWriter
 from .pipeline import Pipeline
@@ -21,7 +22,16 @@ from .stages.flow import FlowEstimator
 from .stages.prediction import extrapolate
 from .types import Frame, Image, ProbMap
 
-__all__ = ["Prediction", "predict", "predict_video"]
+__all__ = ["PREDICTION_FLOW", "Prediction", "predict", "predict_video"]
+
+PREDICTION_FLOW: dict[str, tuple[str, float]] = {
+    "fast": ("dis_ultrafast", 0.5),
+    "balanced": ("dis", 1.0),
+    "quality": ("dis", 1.0),
+}
+"""The flow (method, size) each preset predicts from. Every pixel's motion is all a prediction has, so its
+precision counts: on the 34 DAVIS-2016 sequences (``benchmarks/prediction.py``) DIS medium at full size beats
+it at half size at every horizon (see ``benchmarks/RESULTS.md``)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ def predict(
     init_mask: np.ndarray | None = None,
     init_frame: int = 0,
     motion: str = "pixel",
+    preset: str = "balanced",
 ) -> Iterator[Prediction | None]:
     """For every frame, its prediction made `horizon` frames earlier.
 
@@ -71,6 +82,8 @@ def predict(
         Semi-supervised mode of the pipeline, see :meth:`Pipeline.stream`.
     motion : {"pixel", "layered"}
         See :func:`~flowseg.stages.velocity`.
+    preset : {"fast", "balanced", "quality"}
+        The flow the motion is measured with (:data:`PREDICTION_FLOW`).
 
     Yields
     ------
@@ -87,13 +100,16 @@ def predict(
     """
     if horizon < 1:
         raise ValueError(f"horizon is {horizon}; expected at least 1")
+    if preset not in PREDICTION_FLOW:
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PREDICTION_FLOW)}")
+    method, scale = PREDICTION_FLOW[preset]
     if pipeline is not None:
         for_pipeline, frames = itertools.tee(frames)
         masks: Iterator[np.ndarray | None] = (r.mask for r in pipeline.stream(for_pipeline, init_mask=init_mask,
                                                                                 init_frame=init_frame))
     else:
         masks = itertools.repeat(None)
-    flow = FlowEstimator(method="dis", scale=0.5)
+    flow = FlowEstimator(method=method, scale=scale)
     pending: collections.deque[Prediction] = collections.deque()
     for index, (image, mask) in enumerate(zip(frames, masks)):
         yield pending.popleft() if pending and pending[0].index == index else None
@@ -121,6 +137,7 @@ def predict_video(
     init_mask: str | Path | np.ndarray | None = None,
     init_frame: int = 0,
     motion: str = "pixel",
+    preset: str = "balanced",
     videos: bool = True,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -135,7 +152,7 @@ def predict_video(
         Output folder, laid out as in :class:`flowseg.io.PredictionWriter`
         (predicted masks only with a `pipeline`). It appears only once every
         frame is written.
-    horizon, pipeline, init_frame, motion
+    horizon, pipeline, init_frame, motion, preset
         See :func:`predict`.
     init_mask : str, Path or (H, W) array_like, optional
         See :meth:`Pipeline.stream`; a path is read as a PNG.
@@ -151,7 +168,8 @@ def predict_video(
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``
         (read), ``"predicted"`` (frames written: all but the first
-        `horizon`), ``"horizon"``, ``"motion"``, ``"masks"`` (whether masks
+        `horizon`), ``"horizon"``, ``"motion"``, ``"flow"`` (method, scale,
+        preset), ``"masks"`` (whether masks
         were predicted), ``"psnr"`` (mean PSNR in dB of the predicted frames
         against the real ones, 100 for identical frames) and ``"copy_psnr"``
         (the same for copying the frame `horizon` before: the baseline),
@@ -176,7 +194,8 @@ def predict_video(
         with BackgroundWorker(writer.write) as background:
             for_names, for_images = itertools.tee(prefetch(source.timed()))
             predictions = predict((frame.image for frame in for_images), horizon=horizon, pipeline=pipeline,
-                                  init_mask=init_mask, init_frame=init_frame, motion=motion)  # fmt: skip
+                                  init_mask=init_mask, init_frame=init_frame, motion=motion,
+                                  preset=preset)  # fmt: skip
             recent: collections.deque[Image] = collections.deque(maxlen=horizon + 1)
             frames = 0
             for frames, (prediction, (name, image, frame_time, _)) in enumerate(zip(predictions, for_names), start=1):
@@ -198,6 +217,7 @@ def predict_video(
             "predicted": writer.frames_written,
             "horizon": horizon,
             "motion": motion,
+            "flow": dict(zip(("method", "scale"), PREDICTION_FLOW[preset]), preset=preset),
             "masks": masks,
             "psnr": round(float(np.mean(scores)), 3) if scores else None,
             "copy_psnr": round(float(np.mean(copy_scores)), 3) if copy_scores else None,

@@ -328,13 +328,17 @@ class TestPredict:
         summary = json.loads((out / "summary.json").read_text())
         assert (summary["frames"], summary["predicted"], summary["horizon"], summary["masks"]) == (6, 4, 2, True)
         assert summary["psnr"] > summary["copy_psnr"]  # the object moves: extrapolating beats copying
+        assert summary["flow"] == {"method": "dis", "scale": 1.0, "preset": "balanced"}
         assert "4 of 6 frames predicted 2 ahead" in result.stderr
 
     def test_frames_only_without_a_target(self, runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
         out = tmp_path / "out"
-        result = runner.invoke(main, ["predict", str(clip_folder), "-o", str(out), "--no-video", "-q"])
+        result = runner.invoke(main, ["predict", str(clip_folder), "-o", str(out), "--no-video", "-q",
+                                      "--preset", "fast"])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert sorted(p.name for p in out.iterdir()) == ["predicted", "summary.json"]
+        flow = json.loads((out / "summary.json").read_text())["flow"]
+        assert flow == {"method": "dis_ultrafast", "scale": 0.5, "preset": "fast"}
         assert sorted(p.name for p in (out / "predicted").iterdir()) == [f"frame_{i:03d}.png" for i in (1, 2, 3)]
 
     def test_bad_input_and_horizon(self, runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
