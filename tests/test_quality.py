@@ -12,7 +12,8 @@ from scipy.stats import spearmanr
 
 from flowseg import Pipeline, segment_video
 from flowseg.metrics import region_similarity
-from flowseg.stages import QUALITY_TERMS, mask_quality
+from flowseg.stages import QUALITY_TERMS, MaskQuality, mask_quality
+from flowseg.types import Frame
 
 from davis_clips import davis_clip
 from synthetic import moving_object_clip
@@ -48,6 +49,21 @@ class TestMaskQuality:
         unsure = np.full((40, 60), 0.4, np.float32)
         assert mask_quality(empty, unsure, empty)[0] == pytest.approx(0.2 * 0.6)
         assert len(QUALITY_TERMS) == 4
+
+    @pytest.mark.parametrize("left, in_doubt", [(20, True), (0, False)])
+    def test_a_followed_object_lost_in_view_stays_in_doubt(self, left: int, in_doubt: bool) -> None:
+        """Lost away from the frame's edges, an object is not gone: its empty masks stay in doubt. Last seen at an
+        edge it may have left the view, and its empty masks are trusted from the second on."""
+        stage, shape = MaskQuality(), (40, 60)
+        seen, empty = square(shape, 10, left, 16), np.zeros(shape, bool)
+        still = {"flow_bwd": np.zeros((*shape, 2), np.float32), "prob": np.zeros(shape, np.float32)}
+        confidences = []
+        for index, (mask, given) in enumerate([(seen, "init_mask"), (seen, "previous_mask"), (empty, "previous_mask"),
+                                                (empty, "previous_mask"), (empty, "previous_mask")]):
+            data = {**still, "mask": mask, given: seen.astype(np.float32)}
+            confidences.append(float(stage.process(Frame(index, np.zeros((*shape, 3), np.uint8), data))["quality"][0]))
+        assert confidences[2] == 0.0  # it was there a frame ago
+        assert confidences[3:] == ([0.0, 0.0] if in_doubt else [1.0, 1.0])
 
 
 def test_every_result_has_a_quality_and_the_given_frame_is_trusted() -> None:

@@ -81,6 +81,13 @@ class MaskQuality:
     provides : tuple of str
         ``("quality",)``: ``(4,) float32``, see :data:`QUALITY_TERMS`; all
         ones on a frame that carries ``"init_mask"`` (given, so trusted).
+
+    Notes
+    -----
+    Following one given object, an empty mask stays in doubt (``shape`` 0)
+    while the object was last seen away from the frame's edges: it was lost
+    in view, not gone out of it. An object last seen at an edge may have
+    left, and its empty masks are trusted from the second on.
     """
 
     requires: tuple[str, ...] = ("flow_bwd", "prob", "mask")
@@ -98,10 +105,21 @@ class MaskQuality:
             carried = None
             if self._previous is not None and not frame.data.get("shot_change"):
                 carried = warp_mask(self._previous.astype(np.float32), frame.data["flow_bwd"]) > 0.5
+                if not (mask.any() or carried.any()) and self._lost_in_view is not None:
+                    carried = self._lost_in_view  # lost in view, not gone: still in doubt
             quality = mask_quality(mask, frame.data["prob"], carried)
+        if mask.any():
+            followed = "init_mask" in frame.data or "previous_mask" in frame.data  # one given object
+            self._lost_in_view = mask if followed and not _touches_edge(mask) else None
         self._previous = mask
         return {"quality": quality}
 
     def reset(self) -> None:
         """Forget the previous mask."""
         self._previous: Mask | None = None
+        self._lost_in_view: Mask | None = None
+
+
+def _touches_edge(mask: Mask) -> bool:
+    """Whether a mask reaches the frame's edge (an object that vanishes from there may have left the view)."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
