@@ -65,6 +65,7 @@ from flowseg.evaluation import read_mask_png
 from flowseg.metrics import region_similarity
 from flowseg.predictor import PREDICTION_FLOW
 from flowseg.stages import FlowEstimator, predict_frame, predict_mask
+from flowseg.stages._sampling import flow_targets
 from flowseg.types import Frame
 
 FRAME_METHODS: tuple[str, ...] = ("copy", "naive", "pixel", "pixel-half", "pixel-fast", "layered")
@@ -81,10 +82,7 @@ def default_root() -> Path:
 
 def naive_warp(image: np.ndarray, flow_bwd: np.ndarray, horizon: int) -> np.ndarray:
     """Frame t sampled at ``x + horizon * flow_bwd(x)``: constant velocity, backward-warped, edges repeated."""
-    h, w = flow_bwd.shape[:2]
-    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, xx + horizon * flow_bwd[..., 0], yy + horizon * flow_bwd[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return cv2.remap(image, flow_targets(horizon * flow_bwd), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def predictions(method: str, image: np.ndarray, flows: Mapping[str, np.ndarray], mask: np.ndarray,

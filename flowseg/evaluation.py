@@ -172,9 +172,10 @@ def read_objects(path: str | Path) -> NDArray[np.uint8] | NDArray[np.uint16]:
     files, _ = image_files(path)
     if not files:
         raise VideoOpenError(f"mask folder {str(path)!r} holds no image (one mask per object)")
-    labels = np.zeros(read_mask_png(files[0]).shape, np.uint8 if len(files) <= 255 else np.uint16)
+    first = read_mask_png(files[0])
+    labels = np.zeros(first.shape, np.uint8 if len(files) <= 255 else np.uint16)
     for number, file in enumerate(files, start=1):
-        mask = read_mask_png(file)
+        mask = first if number == 1 else read_mask_png(file)
         if mask.shape != labels.shape:
             raise ShapeError(f"mask {file.name!r} is {mask.shape[1]}x{mask.shape[0]} but {files[0].name!r} is "
                              f"{labels.shape[1]}x{labels.shape[0]}: the masks of one frame must be the same size",
