@@ -156,7 +156,9 @@ def _shared_backend(model: str, weights: str | None, sha256: str | None, device:
     asking about the same frames: one model in memory, one forward pass per
     frame (the backends remember the last frame's answer).
     """
-    key = (model, weights, sha256, device, input_size if model != "selfie" else None)
+    if model != "selfie":
+        device = resolve_device(device)
+    key = (model,) if model == "selfie" else (model, weights, sha256, device, input_size)  # the person model has one
     backend = _BACKENDS.get(key)
     if backend is None:
         backend = PersonModel() if model == "selfie" else _DeepLab(model, weights=weights, sha256=sha256,
@@ -240,8 +242,7 @@ class SemanticSegmenter:
                 )
         if model == "selfie" and not person_only:
             raise UnknownTargetError("the embedded person model ('selfie') only segments the target 'person'")
-        self._backend = _shared_backend(model, None if weights is None else str(weights), sha256,
-                                        "cpu" if model == "selfie" else resolve_device(device), input_size)
+        self._backend = _shared_backend(model, None if weights is None else str(weights), sha256, device, input_size)
         self._targets = targets
         self.target: tuple[str, ...] = tuple(VOC_CLASSES[i] for i in targets)
         self.model_used: str = self._backend.description
