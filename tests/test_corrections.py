@@ -76,6 +76,15 @@ def test_an_empty_mask_says_the_object_is_not_there(clip) -> None:
     assert video.confidence(10) < video.confidence(2)
 
 
+def test_among_frames_equally_in_doubt_the_one_furthest_from_a_given_frame_is_suspected_first(clip) -> None:
+    frames, masks = clip
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    video.annotate(3, np.zeros_like(masks[0]))  # hidden there: nothing is known of frames 4..11
+    assert [video.confidence(t) for t in range(4, 12)] == [0.0] * 8
+    assert video.suspect_frames(3) == [11, 10, 9]  # a correction at 4 would tell little of 5..11
+
+
 def test_a_box_on_any_frame_annotates_it(clip) -> None:
     frames, masks = clip
     video = Annotations(frames)
