@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/instances.py [--configs instances,objects,copy-first,components,tracker-on-truth]
                                    [--height 480]
-                                   [--clips 5] [--frames 50] [--seed 0] [--scaling] [--data ../shared/data/davis2016]
+                                   [--clips 5] [--frames 50] [--seed 0] [--scaling] [--people]
+                                   [--data ../shared/data/davis2016]
                                    [--work DIR] [--out /tmp/flowseg-instances] [--record benchmarks/RESULTS.md]
 
 The evaluation set
@@ -71,6 +72,13 @@ Configurations
   frame 0's ground-truth labels; ``result.labels`` keeps their numbers.
 - ``copy-first``: its baseline: frame 0's ground-truth labels as the
   prediction of every frame.
+
+- ``--people``: IDs per real person (:func:`run_people`): the instances
+  configuration on the DAVIS-2016 sequences of one person alone
+  (:data:`ONE_PERSON`), where an ID whose pixels lie mostly on the
+  annotated person is one of that person's (:func:`ids_on_object`), and on
+  the real clips of ``shared/data/videos`` (:data:`REAL_CLIPS`, people
+  counted by eye), every ID shown.
 
 - ``--scaling``: the cost of following more objects: semi-supervised mode
   on the composites with 3 people, given the first person only, the 3
@@ -156,6 +164,8 @@ from _common import (
     shared_dir,
 )
 from flowseg import Pipeline
+from flowseg.evaluation import read_mask_png
+from flowseg.io import FrameSource
 from flowseg.metrics import evaluate_sequence
 
 # --------------------------------------------------------------------------
@@ -220,6 +230,14 @@ BASELINES: tuple[str, ...] = ("copy-first",)
 
 OBJECT_COUNTS: tuple[int, ...] = (1, 3, 6)
 """Objects given in the cost measure (:func:`run_scaling`)."""
+
+ONE_PERSON: tuple[str, ...] = ("breakdance", "dance-jump", "hockey", "kite-surf", "kite-walk", "parkour",
+                               "rollerblade", "swing", "tennis")  # fmt: skip
+"""DAVIS-2016 sequences whose annotated object is one person alone (of those whose target is ``person`` alone,
+soapbox annotates two people and their cart, stroller a woman and a pram)."""
+
+REAL_CLIPS: dict[str, int] = {"dog.mp4": 1, "juggle.mp4": 1}
+"""The real clips of ``shared/data/videos`` and the people in each (a woman playing with a dog; a man juggling)."""
 
 _FRAMES, _LABELS, _SPEC = "images", "labels", "clip.json"
 
@@ -645,7 +663,8 @@ def score_clip(
         ``"objects"``: per object label (str): ``"id"`` (its predicted ID or
         None), ``"J"``, ``"F"``, ``"JF"``, ``"switches"``, ``"hidden"``;
         ``"J"``, ``"F"``, ``"JF"``: means over the objects; ``"switches"``:
-        their sum; and the :func:`identity_scores` entries.
+        their sum; ``"ids"``: how many IDs it shows; and the
+        :func:`identity_scores` entries.
     """
     gt_ids = object_ids(gt_seq)
     mapping = {k: k for k in gt_ids} if given_ids else match_tracks(pred_seq, gt_seq)
@@ -656,8 +675,14 @@ def score_clip(
         "objects": objects,
         **{m: float(np.mean([scores[k][m] for k in gt_ids])) for m in ("J", "F", "JF")},
         "switches": int(sum(switches.values())),
+        "ids": len(shown_ids(pred_seq)),
         **identity_scores(pred_seq, gt_seq),
     }
+
+
+def shown_ids(pred_seq: Iterable[np.ndarray]) -> set[int]:
+    """The IDs a prediction shows on any frame (non-zero labels)."""
+    return {int(v) for labels in pred_seq for v in np.unique(labels) if v}
 
 
 # --------------------------------------------------------------------------
@@ -1246,6 +1271,48 @@ def run_scaling(folders: Sequence[str]) -> dict[str, Any]:
     return {"fps": fps, "clips": [clip.spec["name"] for clip in clips]}
 
 
+def ids_on_object(pred_seq: Iterable[np.ndarray], truths: Sequence[np.ndarray]) -> tuple[int, int]:
+    """How many shown IDs lie on the annotated object and how many elsewhere.
+
+    An ID lies on the object when, over the frames it shows, the median
+    share of its pixels inside the object's true mask is at least a half.
+    """
+    shares: dict[int, list[float]] = {}
+    for labels, truth in zip(pred_seq, truths):
+        for value in np.unique(labels):
+            if value:
+                mine = labels == value
+                shares.setdefault(int(value), []).append(np.count_nonzero(mine & truth) / np.count_nonzero(mine))
+    on = sum(np.median(s) >= 0.5 for s in shares.values())
+    return int(on), len(shares) - int(on)
+
+
+def run_people(data: str, videos: str) -> dict[str, Any]:
+    """IDs per real person of ``Pipeline(target="person", instances=True)`` on real footage; for a fresh process.
+
+    Returns ``"davis"``: per sequence of :data:`ONE_PERSON`, ``"on_person"``
+    and ``"elsewhere"`` (:func:`ids_on_object`); ``"clips"``: per clip of
+    :data:`REAL_CLIPS` found in `videos`, ``"ids"`` shown and ``"people"``.
+    """
+    pipeline = Pipeline(target="person", instances=True)
+    davis = {}
+    for name in ONE_PERSON:
+        frames = [image for _, image in FrameSource(Path(data) / "JPEGImages" / "480p" / name)]
+        truths = [read_mask_png(Path(data) / "Annotations" / "480p" / name / f"{t:05d}.png")
+                  for t in range(len(frames))]  # fmt: skip
+        on, elsewhere = ids_on_object((r.labels for r in pipeline.stream(frames)), truths)
+        davis[name] = {"on_person": on, "elsewhere": elsewhere}
+        print(f"[people] {name}: {on} IDs on the person, {elsewhere} elsewhere", file=sys.stderr, flush=True)
+    clips = {}
+    for name, people in REAL_CLIPS.items():
+        path = Path(videos) / name
+        if path.is_file():
+            frames = (image for _, image in FrameSource(path))
+            clips[name] = {"ids": len(shown_ids(r.labels for r in pipeline.stream(frames))), "people": people}
+            print(f"[people] {name}: {clips[name]['ids']} IDs, {people} people", file=sys.stderr, flush=True)
+    return {"davis": davis, "clips": clips}
+
+
 def summarise(run: Mapping[str, Any]) -> dict[str, Any]:
     """Overall scores of one configuration: means over all objects, sums of switches and identity counts.
 
@@ -1258,7 +1325,8 @@ def summarise(run: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``"objects"``, ``"J"``, ``"F"``, ``"JF"`` (means over all objects
-        of all composites), ``"switches"``, the :func:`identity_counts`
+        of all composites), ``"switches"``, ``"ids_per_object"`` (IDs shown over
+        objects, summed over composites), the :func:`identity_counts`
         of the summed counts, ``"frames"``, ``"seconds"``, ``"fps"``,
         ``"bad_frames"``.
     """
@@ -1270,6 +1338,7 @@ def summarise(run: Mapping[str, Any]) -> dict[str, Any]:
         "objects": len(objects),
         **{m: float(np.mean([o[m] for o in objects])) if objects else float("nan") for m in ("J", "F", "JF")},
         "switches": sum(c["switches"] for c in clips),
+        "ids_per_object": sum(c["ids"] for c in clips) / len(objects) if objects else float("nan"),
         **identity_counts(sum(c["idtp"] for c in clips), sum(c["gt_detections"] for c in clips),
                           sum(c["pred_detections"] for c in clips)),  # fmt: skip
         "frames": frames,
@@ -1293,14 +1362,14 @@ def _describe(spec: Mapping[str, Any]) -> list[str]:
 def _row(name: str, s: Mapping[str, Any], peak: float | None, model: str | None) -> list[str]:
     fps = "—" if name in BASELINES else format_number(s["fps"], 1)
     return [name, format_number(s["JF"]), format_number(s["J"]), format_number(s["F"]), str(s["switches"]),
-            format_number(s["idf1"]), format_number(s["idp"]), format_number(s["idr"]), str(s["bad_frames"]), fps,
-            format_number(peak, 0), model or "—"]  # fmt: skip
+            format_number(s["ids_per_object"], 2), format_number(s["idf1"]), format_number(s["idp"]),
+            format_number(s["idr"]), str(s["bad_frames"]), fps, format_number(peak, 0), model or "—"]  # fmt: skip
 
 
 def report_lines(report: Mapping[str, Any]) -> list[str]:
     """The markdown description of a run."""
-    headers = ["config", "J&F", "J", "F", "ID switches", "IDF1", "IDP", "IDR", "bad frames", "fps", "peak RSS MB",
-               "model"]  # fmt: skip
+    headers = ["config", "J&F", "J", "F", "ID switches", "IDs per person", "IDF1", "IDP", "IDR", "bad frames", "fps",
+               "peak RSS MB", "model"]  # fmt: skip
     runs, summary = report["configs"], report["summary"]
     specs = report["set"]
     objects = sum(len(s["objects"]) for s in specs)
@@ -1336,6 +1405,20 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                   markdown_table(["objects", "fps", "fps / fps with 1"],
                                  [[count, format_number(fps, 1), format_number(fps / one, 2)]
                                   for count, fps in scaling["fps"].items()])]  # fmt: skip
+    people = report.get("people")
+    if people:
+        rows = [[name, str(n["on_person"]), str(n["elsewhere"])] for name, n in people["davis"].items()]
+        on = [n["on_person"] for n in people["davis"].values()]
+        rows.append(["mean", format_number(float(np.mean(on)), 2),
+                     format_number(float(np.mean([n["elsewhere"] for n in people["davis"].values()])), 2)])
+        lines += ["", "IDs per real person (`target=\"person\"`, `instances=True`; `--people`): on the DAVIS-2016 "
+                  "sequences of one person alone, the IDs whose pixels lie mostly on the annotated person (median "
+                  "share at least half) and the others (bystanders, false finds); on the real clips, every ID "
+                  "shown:", "", markdown_table(["sequence", "IDs on the person", "IDs elsewhere"], rows)]
+        if people["clips"]:
+            lines += ["", markdown_table(["clip", "people", "IDs shown", "IDs per person"],
+                                         [[name, str(c["people"]), str(c["ids"]), format_number(c["ids"] / c["people"], 2)]
+                                          for name, c in people["clips"].items()])]  # fmt: skip
     for name, why in report["not_run"].items():
         lines.append(f"- `{name}` not measured: {why['reason']}")
     lines += ["", "J, F per object over frames 1 .. T-2 (DAVIS-2017), means over all objects; switches (CLEAR-MOT) "
@@ -1358,6 +1441,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the set (default: 0)")
     parser.add_argument("--scaling", action="store_true",
                         help="also measure fps following 1, 3 and 6 given objects (semi-supervised mode)")
+    parser.add_argument("--people", action="store_true",
+                        help="also count IDs per real person on DAVIS-2016 one-person sequences and the real clips")
     parser.add_argument("--work", type=Path, default=default_work(),
                         help=f"folder caching the composites (default: {default_work()})")
     add_output_options(parser, out=Path(tempfile.gettempdir()) / "flowseg-instances")
@@ -1409,6 +1494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             not_run["scaling"] = {"reason": outcome.reason, "failed": outcome.failed}
         else:
             report["scaling"] = json.loads(json.dumps(outcome.result))  # object counts as the JSON keys they become
+    if args.people:
+        outcome = attempt("people", run_people, str(args.data), str(args.data.parent / "videos"))
+        if outcome.reason is not None:
+            not_run["people"] = {"reason": outcome.reason, "failed": outcome.failed}
+        else:
+            report["people"] = outcome.result
     publish(report, report_lines(report), title="Video instance segmentation (composites)", out=args.out,
             record=args.record)  # fmt: skip
     return 1 if any(n["failed"] for n in not_run.values()) else 0

@@ -24,6 +24,7 @@ from instances import (
     build_clip,
     id_switches,
     identity_scores,
+    ids_on_object,
     label_problem,
     match_tracks,
     object_scores,
@@ -32,6 +33,7 @@ from instances import (
     render,
     run_config,
     score_clip,
+    shown_ids,
     summarise,
 )
 
@@ -77,8 +79,19 @@ def test_perfect_prediction_scores_one() -> None:
         s = score_clip(_relabel(gt, {}), gt, given_ids=given)
         assert (s["J"], s["F"], s["JF"]) == (1.0, 1.0, 1.0)
         assert s["switches"] == 0 and s["idf1"] == 1.0 and s["idtp"] == 2 * T
-        assert (s["idfp"], s["idfn"]) == (0, 0)
+        assert (s["idfp"], s["idfn"]) == (0, 0) and s["ids"] == 2
         assert {k: o["id"] for k, o in s["objects"].items()} == {"1": 1, "2": 2}
+
+
+def test_ids_shown_and_ids_on_the_object() -> None:
+    gt = _two_objects()
+    truth = [lab == 1 for lab in gt]
+    pieces = [lab.copy() for lab in gt]
+    for lab in pieces[T // 2:]:
+        lab[lab == 1] = np.where(np.arange(lab.shape[1]) % 2 == 0, 1, 9)[np.nonzero(lab == 1)[1]]  # 1 in two IDs
+    assert shown_ids(pieces) == {1, 2, 9}
+    assert score_clip(pieces, gt, given_ids=False)["ids"] == 3
+    assert ids_on_object(pieces, truth) == (2, 1)  # 1 and 9 lie on object 1; 2 elsewhere
 
 
 def test_permuted_ids_are_perfect_after_matching() -> None:
@@ -330,6 +343,7 @@ def test_harness_with_stand_in_trackers(source: Source, clips: list[Composite], 
     total = summarise(run)
     assert (total["switches"], total["idtp"], total["gt_detections"]) == tuple(totals)
     assert total["idf1"] == pytest.approx(totals[1] / totals[2]) and total["objects"] == 5
+    assert total["ids_per_object"] == 1.0  # the swapping tracker shows the objects' own two or three IDs
 
     # The semi-supervised harness with the ground truth itself, and the copy-first baseline.
     perfect = run_config("objects", folders, tracker=lambda clip: iter(clip.labels))
@@ -347,9 +361,14 @@ def test_harness_with_stand_in_trackers(source: Source, clips: list[Composite], 
     report = {"data": "x", "work": "w", "seed": 3, "size": [128, 72], "set": [c.spec for c in clips],
               "configs": {"instances": run, "objects": perfect, "copy-first": copy},
               "summary": {"instances": total, "objects": summarise(perfect), "copy-first": first},
-              "not_run": {"components": {"reason": "failed: TypeError", "failed": True}}}  # fmt: skip
+              "not_run": {"components": {"reason": "failed: TypeError", "failed": True}},
+              "people": {"davis": {"tennis": {"on_person": 1, "elsewhere": 0}, "swing": {"on_person": 4, "elsewhere": 1}},
+                         "clips": {"juggle.mp4": {"ids": 2, "people": 1}}}}  # fmt: skip
     text = "\n".join(instances.report_lines(report))
     assert "| instances " in text and "| copy-first " in text and "`components` not measured" in text
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| ")}  # fmt: skip
+    assert rows["mean"] == ["2.50", "0.50"] and rows["juggle.mp4"] == ["1", "2", "2.00"]
     assert clips[1].spec["name"] in text
 
 

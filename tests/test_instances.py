@@ -102,6 +102,37 @@ def test_objects_that_arrive_touching_are_two() -> None:
     assert split_touching(single).max() == 1
 
 
+def in_pieces(region: np.ndarray, rows: tuple[int, ...], width: int) -> np.ndarray:
+    """`region` cut across at each of `rows` by a gap `width` pixels high (head, torso, legs seen apart)."""
+    cut = region.copy()
+    for row in rows:
+        cut[row:row + width] = False
+    return cut
+
+
+def test_pieces_within_the_gap_are_one_object() -> None:
+    body = cv2.ellipse(np.zeros(SHAPE, np.uint8), (88, 48), (14, 40), 0, 0, 360, 1, -1) > 0
+    pieces = in_pieces(body, (28, 60), 5)
+    assert split_touching(pieces, gap=4).max() == 1
+    assert split_touching(pieces).max() == 3  # without the gap each piece has its own peak
+    twins = disc(50, 48, 20) | disc(126, 48, 20)  # 36 px apart: two objects whatever the gap
+    assert split_touching(twins, gap=4).max() == 2
+
+
+def test_a_person_seen_in_pieces_is_one_track() -> None:
+    background = texture(SHAPE, seed=0, low=0, high=110)
+    person = tinted(1, (1.0, 0.35, 0.3))
+    frames, labels = [], []
+    for t in range(10):
+        body = cv2.ellipse(np.zeros(SHAPE, np.uint8), (40 + 6 * t, 48), (14, 40), 0, 0, 360, 1, -1) > 0
+        frames.append(np.where(body[..., None], np.roll(person, 6 * t, axis=1), background).astype(np.uint8))
+        labels.append(in_pieces(body, (28, 60), 5).astype(np.uint8))  # what a person model sees of it
+    results = tracker_pipeline(labels).run(frames)
+    shown = {int(i) for r in results for i in np.unique(r.labels)} - {0}
+    assert len(shown) == 1
+    assert all((r.labels[lab > 0] > 0).all() for r, lab in zip(results, labels))
+
+
 @pytest.mark.parametrize("angle", range(0, 180, 15))
 def test_a_tilted_body_is_one_object(angle: int) -> None:
     # A tilted ellipse's distance transform has a ridge whose equal tops touch no other: still one peak.
