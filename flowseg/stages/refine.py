@@ -81,14 +81,12 @@ def crf_refine(
             f"pairwise_weight={pairwise_weight}, spatial_sigma={spatial_sigma}, color_sigma={color_sigma}; "
             "expected pairwise_weight >= 0 and both sigmas > 0"
         )
-    p = np.clip(prob, _EPS, 1.0 - _EPS)
-    unary = np.log(p) - np.log1p(-p)
-    out = p.copy()
-    window = _undecided_window(unary, pairwise_weight, margin=round(3 * spatial_sigma))
+    out = np.clip(prob, _EPS, 1.0 - _EPS)
+    window = _undecided_window(out, pairwise_weight, margin=round(3 * spatial_sigma))
     if window is None:
         return out
-    image, unary = np.ascontiguousarray(image[window]), unary[window]
-    q = p[window]
+    q = out[window]
+    image, unary = np.ascontiguousarray(image[window]), np.log(q) - np.log1p(-q)
     for _ in range(iterations):
         smoothed = cv2.ximgproc.dtFilter(image, q, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC)
         q = 1.0 / (1.0 + np.exp(-(unary + pairwise_weight * (2.0 * smoothed - 1.0))))
@@ -96,14 +94,17 @@ def crf_refine(
     return out
 
 
-def _undecided_window(unary: np.ndarray, pairwise_weight: float, margin: int) -> tuple[slice, slice] | None:
+def _undecided_window(prob: ProbMap, pairwise_weight: float, margin: int) -> tuple[slice, slice] | None:
     """Bounding box, grown by `margin`, of the pixels whose label the pairwise term can still flip.
 
     The pairwise term moves a logit by at most `pairwise_weight`, so a pixel
-    with ``|unary| >= pairwise_weight`` keeps its side of 0.5 whatever its
-    neighbours do; only the others (and their context) need the filter.
+    with ``|logit(prob)| >= pairwise_weight`` keeps its side of 0.5 whatever
+    its neighbours do; only the others (and their context) need the filter.
+    Tested on `prob` itself (``|logit(p)| < w`` is ``sigmoid(-w) < p <
+    sigmoid(w)``): no logarithm over the whole frame.
     """
-    return grown_box(np.abs(unary) < pairwise_weight, margin)
+    low = 1.0 / (1.0 + np.exp(pairwise_weight))
+    return grown_box((prob > low) & (prob < 1.0 - low), margin)
 
 
 def graphcut_refine(
