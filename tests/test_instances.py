@@ -16,6 +16,7 @@ from flowseg.cli import main
 from flowseg.io import instance_overlay
 from flowseg.metrics import region_similarity
 from flowseg.stages import InstanceTracker, split_touching
+from flowseg.types import Frame
 
 from synthetic import KnownMasks, texture
 from test_io import write_folder
@@ -131,6 +132,23 @@ def test_a_person_seen_in_pieces_is_one_track() -> None:
     shown = {int(i) for r in results for i in np.unique(r.labels)} - {0}
     assert len(shown) == 1
     assert all((r.labels[lab > 0] > 0).all() for r, lab in zip(results, labels))
+
+
+def test_pieces_the_flow_loses_stay_with_the_person_they_came_from() -> None:
+    """The model finds a person only in scattered pieces, where the flow is untrusted (a fast swing)."""
+    image = tinted(1, (1.0, 0.35, 0.3))
+    body = cv2.ellipse(np.zeros(SHAPE, np.uint8), (88, 48), (14, 40), 0, 0, 360, 1, -1) > 0
+    scattered = disc(88, 14, 5) | disc(84, 48, 5) | disc(92, 80, 5)  # head, hand, foot: far apart
+    still = np.zeros((*SHAPE, 2), np.float32)
+    tracker = InstanceTracker()
+    labels = []
+    for t, (mask, trusted) in enumerate([(body, True), (body, True), (scattered, False), (scattered, False),
+                                         (body, True), (body, True), (body, True)]):  # fmt: skip
+        confidence = np.full(SHAPE, 1.0 if trusted else 0.0, np.float32)
+        data = {"mask": mask, "flow_bwd": still, "flow_confidence": confidence}
+        labels.append(tracker.process(Frame(t, image, data))["labels"])
+    assert tracker.track_ids == [1]
+    assert all((lab[mask] == 1).all() for lab, mask in zip(labels, [body, body, scattered, scattered, body]))
 
 
 @pytest.mark.parametrize("angle", range(0, 180, 15))

@@ -209,6 +209,9 @@ class InstanceTracker:
         self._merged_into = {}
         keys = np.zeros(mask.shape, np.uint16)
         seen: set[int] = set()
+        boxes = [] if self._keys is None or first else ndimage.find_objects(self._keys)
+        before = {key: (boxes[key - 1], self._tracks[key].area) for key in range(1, len(boxes) + 1)
+                  if boxes[key - 1] is not None and key in self._tracks}  # fmt: skip
         claims: dict[int, list[tuple[int, tuple[slice, slice], Mask]]] = {}  # key -> (reach, box, part)
         unexplained: list[tuple[tuple[slice, slice], Mask]] = []
         gap = max(1, round(GAP_FRACTION * float(np.hypot(*mask.shape))))
@@ -250,11 +253,40 @@ class InstanceTracker:
                     unexplained.append((box, part))
                 else:
                     self._claim(keys, box, part, key, image, seen, blend=True)
+        carried_well = {key for key in before if 2 * np.count_nonzero(keys == key) >= before[key][1]}
         for box, part in unexplained:
-            if part.sum() >= new_area:
+            owner = self._missing_piece_of(keys, box, part, {k: v for k, v in before.items() if k not in carried_well},
+                                           gap)  # fmt: skip
+            if owner is not None:
+                self._claim(keys, box, part, owner, image, seen, blend=False)
+            elif part.sum() >= new_area:
                 self._claim(keys, box, part, None, image, seen, blend=True, first=first)
         self._age(seen, first=first)
         return keys
+
+    def _missing_piece_of(self, keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask,
+                          before: dict[int, tuple[tuple[slice, slice], int]], gap: int) -> int | None:
+        """The track that `part`, which no carried label reaches, is a piece of, if any.
+
+        `before` holds the box and area of each track seen in the last frame
+        whose carried label found less than half of it in this one. Of
+        those still missing at least the part's area (`keys`: what each has
+        now), whose last box, grown by `gap`, holds the part's centre, the
+        one missing most: the person model saw it in pieces, and the flow,
+        untrusted there (a fast move), did not carry its label onto them.
+        """
+        area = int(part.sum())
+        rows, cols = np.nonzero(part)
+        y, x = rows.mean() + box[0].start, cols.mean() + box[1].start
+        best, most = None, area - 1
+        for key, ((last_rows, last_cols), last_area) in before.items():
+            if key not in self._tracks:  # merged into another in this frame
+                continue
+            missing = last_area - int(np.count_nonzero(keys == key))
+            if (missing > most and last_rows.start - gap <= y < last_rows.stop + gap
+                    and last_cols.start - gap <= x < last_cols.stop + gap):
+                best, most = key, missing
+        return best
 
     def _carve_lost(self, keys: NDArray[np.uint16], box: tuple[slice, slice], region: Mask, owner: _Track,
                     image: Image, seen: set[int], min_area: int) -> Mask:
@@ -357,6 +389,10 @@ class InstanceTracker:
             track.lost = 0
             track.alone += blend
             seen.add(key)
+        else:  # another piece of it in this frame: its place and size are those of all its pieces
+            area = int(part.sum())
+            track.centre = (track.centre * track.area + centre * area) / (track.area + area)
+            track.area += area
         if blend:
             track.colours = 0.9 * track.colours + 0.1 * colours
         keys[box][part] = key
