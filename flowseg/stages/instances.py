@@ -9,8 +9,11 @@ objects reach (people crossing) is divided between them, each pixel going to
 the nearest carried object; a region no carried object reaches is split
 where its distance transform has separate peaks (people that arrive touching).
 The regions are then matched to the tracks by overlap with the carried
-labels; a region that matches none is compared by colour with the tracks
-that were lost, near where they would be, and otherwise starts a new track.
+labels; a region that matches none is a piece of a track whose carried
+label found less than half of it, where it was (the model saw it in pieces
+where the flow could not follow), else is compared by colour with the
+tracks that were lost, near where they would be, and otherwise starts a
+new track.
 
 Tracks start and end with hysteresis, so IDs do not flicker: a new track
 needs a region of at least 0.1% of the frame and is shown from its
