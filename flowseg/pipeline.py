@@ -581,7 +581,7 @@ class Pipeline:
                for run in self.object_runs]  # fmt: skip
         seen: dict[int, Image] = {}  # the frame the object streams are at
         shared: dict[int, dict[str, np.ndarray]] = {}  # its scene data
-        last: dict[str, np.ndarray] = {}  # the previous frame's "labels" and each object's "probs"
+        last: dict[str, np.ndarray] = {}  # the previous frame's "labels", where an object won ("claimed"), "probs"
         scene_seconds = {type(stage).__name__: 0.0 for stage in scene}
 
         def read(frames: Iterable[Image]) -> Iterator[Image]:
@@ -602,10 +602,10 @@ class Pipeline:
                 shared[index] = data
             data = dict(shared[index])
             if index > init_frame:
-                labels, prob = last["labels"], last["probs"][which]
-                data["previous_mask"] = _read_only((labels == values[which]).astype(np.float32))
-                data["previous_prob"] = _read_only(np.where((labels != 0) & (labels != values[which]), 0, prob)
-                                                   .astype(np.float32))  # fmt: skip
+                mine = last["labels"] == values[which]
+                data["previous_mask"] = _read_only(mine.astype(np.float32))
+                data["previous_prob"] = _read_only(np.where(last["claimed"] & ~mine, 0, last["probs"][which])
+                                                   .astype(np.float32, copy=False))  # fmt: skip
             return data
 
         copies = itertools.tee(read(frames), len(values))
@@ -618,7 +618,7 @@ class Pipeline:
             probs = np.stack([result.prob for result in results])
             owner = np.where(masks.any(axis=0), 1 + np.argmax(np.where(masks, probs, -1.0), axis=0), 0)
             labels = labels_of[owner]
-            last.update(labels=labels, probs=probs)
+            last.update(labels=labels, claimed=owner > 0, probs=probs)
             totals = dict(scene_seconds)
             for run in self.object_runs:
                 for name, seconds in run.stage_seconds.items():
