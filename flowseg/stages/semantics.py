@@ -114,7 +114,7 @@ class _DeepLab:
         self.description = f"{name} (torchvision DeepLabV3, VOC classes) on {device}"
 
     def _forward(self, image: Image):
-        """``(1, 21, h, w)`` class probabilities at the model's input size, and the frame's (H, W)."""
+        """``(1, 21, h, w)`` torch tensor: the class probabilities at the model's input size (shared: not to modify)."""
         import torch
         import torch.nn.functional as F
 
