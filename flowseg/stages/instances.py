@@ -213,9 +213,8 @@ class InstanceTracker:
         self._merged_into = {}
         keys = np.zeros(mask.shape, np.uint16)
         seen: set[int] = set()
-        boxes = [] if self._keys is None or first else ndimage.find_objects(self._keys)
-        before = {key: (boxes[key - 1], self._tracks[key].area) for key in range(1, len(boxes) + 1)
-                  if boxes[key - 1] is not None and key in self._tracks}  # fmt: skip
+        # The tracks seen in the last frame (those its labels hold) and their areas then, before claims change them.
+        areas = {} if first else {key: track.area for key, track in self._tracks.items() if not track.lost}
         claims: dict[int, list[tuple[int, tuple[slice, slice], Mask]]] = {}  # key -> (reach, box, part)
         unexplained: list[tuple[tuple[slice, slice], Mask]] = []
         gap = max(1, round(GAP_FRACTION * float(np.hypot(*mask.shape))))
@@ -257,8 +256,7 @@ class InstanceTracker:
                     unexplained.append((box, part))
                 else:
                     self._claim(keys, box, part, key, image, seen, blend=True)
-        # The tracks whose carried labels found less than half of them: pieces no label reaches may be theirs.
-        in_pieces = {key: last for key, last in before.items() if 2 * np.count_nonzero(keys == key) < last[1]}
+        in_pieces = self._found_in_pieces(keys, areas) if unexplained else {}
         for box, part in unexplained:
             owner = self._missing_piece_of(keys, box, part, in_pieces, gap)
             if owner is not None:
@@ -268,24 +266,32 @@ class InstanceTracker:
         self._age(seen, first=first)
         return keys
 
-    def _missing_piece_of(self, keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask,
-                          before: dict[int, tuple[tuple[slice, slice], int]], gap: int) -> int | None:
+    def _found_in_pieces(self, keys: NDArray[np.uint16],
+                         areas: dict[int, int]) -> dict[int, tuple[tuple[slice, slice], int]]:
+        """The tracks seen in the last frame (with their `areas` then) whose carried labels found less than half
+        of them in this one (`keys`), each with its box in the last frame and that area: pieces that no label
+        reaches may be theirs (:meth:`_missing_piece_of`)."""
+        found = np.bincount(keys.ravel(), minlength=self._next_key)
+        short = [key for key, area in areas.items() if key in self._tracks and 2 * found[key] < area]
+        boxes = ndimage.find_objects(self._keys) if short else []
+        return {key: (boxes[key - 1], areas[key]) for key in short}
+
+    @staticmethod
+    def _missing_piece_of(keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask,
+                          in_pieces: dict[int, tuple[tuple[slice, slice], int]], gap: int) -> int | None:
         """The track that `part`, which no carried label reaches, is a piece of, if any.
 
-        `before` holds the box and area of each track seen in the last frame
-        whose carried label found less than half of it in this one. Of
-        those still missing at least the part's area (`keys`: what each has
-        now), whose last box, grown by `gap`, holds the part's centre, the
-        one missing most: the person model saw it in pieces, and the flow,
-        untrusted there (a fast move), did not carry its label onto them.
+        Of the tracks `in_pieces` (:meth:`_found_in_pieces`) still missing at
+        least the part's area (`keys`: what each has now), whose last box,
+        grown by `gap`, holds the part's centre, the one missing most: the
+        person model saw it in pieces, and the flow, untrusted there (a fast
+        move), did not carry its label onto them.
         """
         area = int(part.sum())
         rows, cols = np.nonzero(part)
         y, x = rows.mean() + box[0].start, cols.mean() + box[1].start
         best, most = None, area - 1
-        for key, ((last_rows, last_cols), last_area) in before.items():
-            if key not in self._tracks:  # merged into another in this frame
-                continue
+        for key, ((last_rows, last_cols), last_area) in in_pieces.items():
             missing = last_area - int(np.count_nonzero(keys == key))
             if (missing > most and last_rows.start - gap <= y < last_rows.stop + gap
                     and last_cols.start - gap <= x < last_cols.stop + gap):
