@@ -27,6 +27,8 @@ import numpy as np
 
 import flowseg
 from flowseg import MaskRefiner, Pipeline, Prompt, SemanticSegmenter, WeightsError, mask_from_prompt
+from flowseg.evaluation import read_mask_png
+from flowseg.io import FrameSource
 from flowseg.stages import MovingObjects
 from flowseg.models import find_weights_file
 
@@ -183,6 +185,14 @@ def davis_sequences(parser: argparse.ArgumentParser, root: Path, flag: str, sequ
     if unknown:
         parser.error(f"--sequences: not in {images}: {', '.join(unknown)}")
     return sequences or found
+
+
+def read_davis_sequence(root: Path, name: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every frame of sequence `name` under the DAVIS folder `root` (``(H, W, 3) uint8`` RGB) and its true mask
+    (``(H, W) bool``, ``Annotations/480p/<name>/<frame>.png``)."""
+    frames = [image for _, image in FrameSource(root / "JPEGImages" / "480p" / name)]
+    truths = [read_mask_png(root / "Annotations" / "480p" / name / f"{t:05d}.png") for t in range(len(frames))]
+    return frames, truths
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, out: Path) -> None:

@@ -36,13 +36,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from _common import display_path, environment, fix_seeds, format_number, markdown_table, publish
+from _common import display_path, environment, fix_seeds, format_number, markdown_table, publish, read_davis_sequence
 from davis import load_folds, worst_sequence
 from prompts import parse_sequence_args
 from flowseg import Pipeline
 from flowseg.corrections import Annotations
-from flowseg.evaluation import read_mask_png
-from flowseg.io import FrameSource
 from flowseg.metrics import boundary_measure, region_similarity
 
 SUSPECTS = 5
@@ -88,7 +86,8 @@ def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray], correctio
     seconds = time.perf_counter() - start
 
     def truly_worst(video: Annotations, masks: list[np.ndarray]) -> int:
-        return min((t for t in range(len(frames)) if t not in video.given),
+        given = set(video.given)
+        return min((t for t in range(len(frames)) if t not in given),
                    key=lambda t: region_similarity(masks[t], truths[t]))  # fmt: skip
 
     oracle_scores, oracle_at, _ = correct(frames, truths, corrections, truly_worst)
@@ -177,10 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fix_seeds()
     per_sequence = {}
     for name in args.sequences:
-        frames = [image for _, image in FrameSource(args.root / "JPEGImages" / "480p" / name)]
-        truths = [read_mask_png(args.root / "Annotations" / "480p" / name / f"{i:05d}.png")
-                  for i in range(len(frames))]  # fmt: skip
-        per_sequence[name] = score_sequence(frames, truths, corrections)
+        per_sequence[name] = score_sequence(*read_davis_sequence(args.root, name), corrections)
         print(f"[corrections] {name}: J&F " + " ".join(f"{x:.3f}" for x in per_sequence[name]["J&F"]), flush=True)
     report = {"environment": env, "root": display_path(args.root), "corrections": corrections,
               "summary": summarise(per_sequence, load_folds(args.root), corrections), "per_sequence": per_sequence}

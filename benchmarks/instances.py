@@ -161,10 +161,10 @@ from _common import (
     markdown_table,
     peak_rss_mb,
     publish,
+    read_davis_sequence,
     shared_dir,
 )
 from flowseg import Pipeline
-from flowseg.evaluation import read_mask_png
 from flowseg.io import FrameSource
 from flowseg.metrics import evaluate_sequence
 
@@ -1297,9 +1297,7 @@ def run_people(data: str, videos: str) -> dict[str, Any]:
     pipeline = Pipeline(target="person", instances=True)
     davis = {}
     for name in ONE_PERSON:
-        frames = [image for _, image in FrameSource(Path(data) / "JPEGImages" / "480p" / name)]
-        truths = [read_mask_png(Path(data) / "Annotations" / "480p" / name / f"{t:05d}.png")
-                  for t in range(len(frames))]  # fmt: skip
+        frames, truths = read_davis_sequence(Path(data), name)
         on, elsewhere = ids_on_object((r.labels for r in pipeline.stream(frames)), truths)
         davis[name] = {"on_person": on, "elsewhere": elsewhere}
         print(f"[people] {name}: {on} IDs on the person, {elsewhere} elsewhere", file=sys.stderr, flush=True)
