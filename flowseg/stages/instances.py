@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from ..types import Frame, Image, Mask, StageOutput
+from ._boxes import grown_box
 from ._sampling import flow_targets
 
 __all__ = ["CONFIRM_FRAMES", "GAP_FRACTION", "MAX_LOST_FRAMES", "MERGE_FRAMES", "InstanceTracker", "split_touching"]
@@ -129,8 +130,11 @@ def split_touching(region: Mask, gap: int = 0) -> NDArray[np.int32]:
 def _joined(mask: Mask, gap: int, *, close: bool = False) -> Mask:
     """`mask` grown (or, with `close`, closed) by a disc of radius `gap` pixels: pieces within about 2 `gap` join."""
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1, 2 * gap + 1))
-    if not close:
-        return cv2.dilate(mask.view(np.uint8), disc) > 0
+    if not close:  # nothing beyond the mask's box grown by the gap is reached: only that box is dilated
+        joined, box = np.zeros_like(mask), grown_box(mask, gap)
+        if box is not None:
+            joined[box] = cv2.dilate(np.ascontiguousarray(mask[box]).view(np.uint8), disc) > 0
+        return joined
     padded = np.pad(mask, gap + 1).view(np.uint8)  # the closing's dilation must not be cut at the box's edge
     return (cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disc)[gap + 1:-gap - 1, gap + 1:-gap - 1] > 0) | mask
 
@@ -234,9 +238,13 @@ class InstanceTracker:
                 continue
             if len(present) == 1:  # a lost object coming out from behind this one is told apart by its colours
                 region = self._carve_lost(keys, box, region, self._tracks[present[0]], image, seen, min_area)
-            parts = split_touching(region, gap)
-            if len(present) == 1 and (parts.max() == 1 or region.sum() <= 1.5 * self._tracks[present[0]].area):
-                parts = region.astype(np.int32)  # one object, or one grown by less than a split would explain
+            # One object, or one grown by less than a split would explain (then not even looked at for peaks).
+            if present and region.sum() <= 1.5 * self._tracks[present[0]].area:
+                parts = region.astype(np.int32)
+            else:
+                parts = split_touching(region, gap)
+                if present and parts.max() == 1:
+                    parts = region.astype(np.int32)
             for part in (parts == n for n in range(1, int(parts.max()) + 1)):
                 if part.sum() < min_area:
                     continue
