@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from flowseg import Pipeline, segment_video
+from flowseg.errors import ShapeError
 from flowseg.cli import main
 from flowseg.io import instance_overlay
 from flowseg.metrics import region_similarity
@@ -191,6 +192,24 @@ def test_several_given_objects_are_each_followed_without_overlap(init_frame: int
     for value, least in ((1, 0.85), (2, 0.4)):  # measured 0.92 and 0.50 from frame 0, 0.93 and 0.55 from frame 2
         ious = [region_similarity(r.labels == value, lab == value) for r, lab in zip(results, labels)]
         assert np.mean(ious[init_frame + 1:]) > least
+
+
+def test_several_objects_read_one_frame_ahead_and_a_bad_frame_fails_after_those_before() -> None:
+    """The objects are followed in threads while the next frame is read: no further ahead, and in order."""
+    frames, labels = crossing_clip(8)
+    pulled = []
+
+    def source():
+        for t, frame in enumerate(frames):
+            pulled.append(t)
+            yield frame if t != 5 else frame[:, :, 0]
+
+    done = []
+    with pytest.raises(ShapeError, match="frame 5"):
+        for result in Pipeline(target="person").stream(source(), init_mask=labels[0]):
+            assert len(pulled) <= result.index + 2
+            done.append(result.index)
+    assert done == [0, 1, 2, 3, 4]
 
 
 def twins_clip(n: int = 16) -> tuple[list[np.ndarray], list[np.ndarray]]:
