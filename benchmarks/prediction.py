@@ -25,8 +25,12 @@ Frame methods:
   frame's edge pixels repeated outside it).
 - ``pixel``: :func:`flowseg.stages.predict_frame` with the ``balanced``
   flow, every pixel at constant velocity, forward-splatted with independent
-  movers in front, holes inpainted: what ``flowseg predict`` does.
-- ``pixel-half``, ``pixel-fast``: the same from DIS medium at half size and
+  movers in front, holes inpainted, then hedged (averaged with the backward
+  warp where pixels landed, blurred by each pixel's position uncertainty,
+  :data:`flowseg.stages.prediction.UNCERTAINTY`): what ``flowseg predict``
+  does.
+- ``pixel-sharp``: ``pixel`` without the hedge (``flowseg predict --sharp``).
+- ``pixel-half``, ``pixel-fast``: ``pixel`` from DIS medium at half size and
   from the ``fast`` preset's flow.
 - ``layered``: ``pixel`` with ``motion="layered"`` and the ground-truth
   mask of frame t as the object layer (camera homography for the
@@ -68,7 +72,7 @@ from flowseg.stages import FlowEstimator, predict_frame, predict_mask
 from flowseg.stages._sampling import flow_targets
 from flowseg.types import Frame
 
-FRAME_METHODS: tuple[str, ...] = ("copy", "naive", "pixel", "pixel-half", "pixel-fast", "layered")
+FRAME_METHODS: tuple[str, ...] = ("copy", "naive", "pixel", "pixel-sharp", "pixel-half", "pixel-fast", "layered")
 FLOWS: dict[str, tuple[str, float]] = {"balanced": PREDICTION_FLOW["balanced"], "half": ("dis", 0.5),
                                        "fast": PREDICTION_FLOW["fast"]}  # fmt: skip
 """The flows the methods predict from: each preset's, and DIS medium at half size (the former default)."""
@@ -94,7 +98,8 @@ def predictions(method: str, image: np.ndarray, flows: Mapping[str, np.ndarray],
         return naive_warp(image, flows["naive"], horizon)
     flow = {"pixel-half": flows["half"], "pixel-fast": flows["fast"]}.get(method, flows["balanced"])
     prob = mask.astype(np.float32) if method == "layered" else None
-    return predict_frame(image, flow, horizon, prob=prob, motion="layered" if method == "layered" else "pixel")
+    return predict_frame(image, flow, horizon, prob=prob, motion="layered" if method == "layered" else "pixel",
+                         sharp=method == "pixel-sharp")
 
 
 def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: int) -> dict[str, Any]:

@@ -436,6 +436,9 @@ def app(input_path: Path, output_dir: Path | None, preset: str, device: str, por
 @click.option("--motion", type=click.Choice(MOTION_MODELS), default="pixel", show_default=True,
               help="pixel: every pixel keeps its velocity; layered: the camera's motion for the background and, "
                    "with --target or --init-mask, one affine motion for the object.")
+@click.option("--sharp", is_flag=True,
+              help="Forward-warp each frame only: crisp, but further off on average than the default, which "
+                   "blurs where the motion is uncertain.")
 @click.option("-t", "--target", multiple=True, callback=_split_targets_or_none,
               help="Also segment these VOC class(es) and predict their masks (see 'flowseg models').")
 @_init_mask_option
@@ -448,16 +451,18 @@ def app(input_path: Path, output_dir: Path | None, preset: str, device: str, por
 @click.option("--no-video", is_flag=True, help="Skip side_by_side.mp4.")
 @_overwrite_option
 @_quiet_option
-def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str, target: tuple[str, ...],
-            init_mask: Path | None, box: Marked | None, points: tuple[Marked, ...],
+def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str, sharp: bool,
+            target: tuple[str, ...], init_mask: Path | None, box: Marked | None, points: tuple[Marked, ...],
             negative_points: tuple[Marked, ...], init_frame: int, preset: str, model: str, weights: Path | None,
             device: str, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Predict every frame of INPUT (a video file or a folder of images) from the frames K before it.
 
     Each pixel keeps the motion the optical flow measured last, and the
     frame is forward-warped K frames ahead; what moving objects uncover is
-    inpainted. With --target, --init-mask or --box/--point the masks are
-    segmented and predicted the same way.
+    inpainted. Unless --sharp, the frame then hedges as the one nearest the
+    real frame on average must: it is averaged with the backward warp and
+    blurred where the motion is uncertain. With --target, --init-mask or
+    --box/--point the masks are segmented and predicted the same way.
 
     \b
     Writes to the output folder, which appears only when complete:
@@ -482,8 +487,8 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
                                         device=device)
     with _Progress(input_path.name, shown=not quiet) as progress:
         summary = predict_video(input_path, output_dir, horizon=horizon, pipeline=pipeline, init_mask=init_mask,
-                                init_frame=init_frame, motion=motion, preset=preset, videos=not no_video,
-                                overwrite=overwrite, progress=progress)  # fmt: skip
+                                init_frame=init_frame, motion=motion, preset=preset, sharp=sharp,
+                                videos=not no_video, overwrite=overwrite, progress=progress)  # fmt: skip
     _echo_warnings(summary)
     if not quiet:
         click.echo(f"{summary['predicted']} of {summary['frames']} frames predicted {horizon} ahead in "

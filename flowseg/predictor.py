@@ -62,6 +62,7 @@ def predict(
     init_frame: int = 0,
     motion: str = "pixel",
     preset: str = "balanced",
+    sharp: bool = False,
 ) -> Iterator[Prediction | None]:
     """For every frame, its prediction made `horizon` frames earlier.
 
@@ -84,6 +85,10 @@ def predict(
         See :func:`~flowseg.stages.velocity`.
     preset : {"fast", "balanced", "quality"}
         The flow the motion is measured with (:data:`PREDICTION_FLOW`).
+    sharp : bool
+        Each frame forward-warped alone, crisp but further off on average
+        than the default, which hedges where the motion is uncertain (see
+        :mod:`flowseg.stages.prediction`).
 
     Yields
     ------
@@ -115,7 +120,8 @@ def predict(
         yield pending.popleft() if pending and pending[0].index == index else None
         flow_bwd = flow.process(Frame(index, image, {}))["flow_bwd"]
         prob = None if mask is None else mask.astype(np.float32)
-        pending.append(Prediction(index + horizon, *extrapolate(image, flow_bwd, horizon, prob=prob, motion=motion)))
+        predicted = extrapolate(image, flow_bwd, horizon, prob=prob, motion=motion, sharp=sharp)
+        pending.append(Prediction(index + horizon, *predicted))
 
 
 _MAX_PSNR = 100.0
@@ -138,6 +144,7 @@ def predict_video(
     init_frame: int = 0,
     motion: str = "pixel",
     preset: str = "balanced",
+    sharp: bool = False,
     videos: bool = True,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -152,7 +159,7 @@ def predict_video(
         Output folder, laid out as in :class:`flowseg.io.PredictionWriter`
         (predicted masks only with a `pipeline`). It appears only once every
         frame is written.
-    horizon, pipeline, init_frame, motion, preset
+    horizon, pipeline, init_frame, motion, preset, sharp
         See :func:`predict`.
     init_mask : str, Path or (H, W) array_like, optional
         See :meth:`Pipeline.stream`; a path is read as a PNG.
@@ -168,7 +175,7 @@ def predict_video(
     summary : dict
         What ``summary.json`` holds: ``"input"``, ``"output"``, ``"frames"``
         (read), ``"predicted"`` (frames written: all but the first
-        `horizon`), ``"horizon"``, ``"motion"``, ``"flow"`` (method, scale,
+        `horizon`), ``"horizon"``, ``"motion"``, ``"sharp"``, ``"flow"`` (method, scale,
         preset), ``"masks"`` (whether masks
         were predicted), ``"psnr"`` (mean PSNR in dB of the predicted frames
         against the real ones, 100 for identical frames) and ``"copy_psnr"``
@@ -195,7 +202,7 @@ def predict_video(
             for_names, for_images = itertools.tee(prefetch(source.timed()))
             predictions = predict((frame.image for frame in for_images), horizon=horizon, pipeline=pipeline,
                                   init_mask=init_mask, init_frame=init_frame, motion=motion,
-                                  preset=preset)  # fmt: skip
+                                  preset=preset, sharp=sharp)  # fmt: skip
             recent: collections.deque[Image] = collections.deque(maxlen=horizon + 1)
             frames = 0
             for frames, (prediction, (name, image, frame_time, _)) in enumerate(zip(predictions, for_names), start=1):
@@ -217,6 +224,7 @@ def predict_video(
             "predicted": writer.frames_written,
             "horizon": horizon,
             "motion": motion,
+            "sharp": sharp,
             "flow": dict(zip(("method", "scale"), PREDICTION_FLOW[preset]), preset=preset),
             "masks": masks,
             "psnr": round(float(np.mean(scores)), 3) if scores else None,

@@ -329,7 +329,21 @@ class TestPredict:
         assert (summary["frames"], summary["predicted"], summary["horizon"], summary["masks"]) == (6, 4, 2, True)
         assert summary["psnr"] > summary["copy_psnr"]  # the object moves: extrapolating beats copying
         assert summary["flow"] == {"method": "dis", "scale": 1.0, "preset": "balanced"}
+        assert summary["sharp"] is False
         assert "4 of 6 frames predicted 2 ahead" in result.stderr
+
+    def test_sharp_frames_are_the_forward_warp_alone(self, runner: CliRunner, tmp_path: Path) -> None:
+        frames, _ = moving_object_clip(4, shift=(3, -2), size=24)
+        video = write_video(tmp_path / "clip.mp4", frames)
+        outputs = {}
+        for flags in ([], ["--sharp"]):
+            out = tmp_path / ("sharp" if flags else "hedged")
+            result = runner.invoke(main, ["predict", str(video), "-o", str(out), "--no-video", "-q", *flags])
+            assert result.exit_code == 0, result.output
+            assert json.loads((out / "summary.json").read_text())["sharp"] is bool(flags)
+            outputs[out.name] = cv2.imread(str(out / "predicted" / "00003.png")).astype(float)
+        # The object moves: the hedged frame is blurred there, the sharp one keeps the texture's contrast.
+        assert np.abs(np.diff(outputs["sharp"], axis=1)).mean() > np.abs(np.diff(outputs["hedged"], axis=1)).mean()
 
     def test_frames_only_without_a_target(self, runner: CliRunner, clip_folder: Path, tmp_path: Path) -> None:
         out = tmp_path / "out"

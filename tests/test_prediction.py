@@ -80,6 +80,25 @@ class TestHolesAndStillness:
         np.testing.assert_allclose(predict_mask(prob, still, 2), prob, atol=1 / 255)
 
 
+@pytest.mark.parametrize("error", [(-1, 0), (1, 0), (0, 1), (1, -1), (-1, 1)])
+def test_the_hedged_frame_is_nearer_where_the_velocity_is_off(error: tuple[int, int]) -> None:
+    """A pan of (3, -2) px a frame, its velocity measured a pixel off: two frames on, the hedged prediction is
+    nearer the real frame than the forward warp alone (measured 0.2 to 0.6 dB); with the velocity exact, it costs
+    0.2 dB."""
+    scene = texture((160, 200), seed=3)
+
+    def frame(t: int) -> np.ndarray:
+        return np.roll(scene, (-2 * t, 3 * t), axis=(0, 1))[30:130, 30:170].copy()
+
+    flow_bwd = np.empty((100, 140, 2), np.float32)
+    flow_bwd[...] = (-3 - error[0], 2 - error[1])
+    hedged, sharp = (predict_frame(frame(1), flow_bwd, 2, sharp=s) for s in (False, True))
+    assert psnr(hedged, frame(3)) > psnr(sharp, frame(3)) + 0.1
+    flow_bwd[...] = (-3, 2)
+    exact = predict_frame(frame(1), flow_bwd, 2, sharp=True)
+    assert psnr(exact, frame(3)) > psnr(predict_frame(frame(1), flow_bwd, 2), frame(3)) > 25
+
+
 def test_extrapolate_gives_the_frame_and_the_mask_of_predict_mask() -> None:
     frames, masks = moving_object_clip(2, shift=(3, -2), size=24)
     flow_bwd = np.zeros((*masks[1].shape, 2), np.float32)
