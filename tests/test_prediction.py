@@ -119,6 +119,16 @@ class TestSplat:
         assert moved[0, 1] == pytest.approx(10.0, abs=0.1) and coverage[0, 1] == 2.0
         assert coverage[0, 0] == 0.0
 
+    def test_a_fast_pan_with_a_mover_keeps_its_background(self) -> None:
+        """The camera pans 150 px a frame and an object stands still in the frame: its priority (150 px of
+        independent motion) is e^150 the background's, which float32 takes for 0: the background came out black."""
+        image = texture((64, 400), seed=1, low=60, high=200)
+        flow_bwd = np.zeros((64, 400, 2), np.float32)
+        flow_bwd[..., 0] = -150
+        flow_bwd[20:40, 200:240] = 0
+        predicted = predict_frame(image, flow_bwd, 1, sharp=True)
+        np.testing.assert_array_equal(predicted[:44, 170:200], image[:44, 20:50])  # background moved 150 px right
+
     def test_layered_motion_moves_the_object_as_one(self) -> None:
         """Noisy flow under the mask is replaced by its affine fit; the background follows the camera."""
         rng = np.random.default_rng(0)

@@ -164,7 +164,8 @@ def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np
     shares = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
     shares[(xs < 0) | (xs >= w) | (ys < 0) | (ys >= h)] = 0.0
     index = (np.clip(ys, 0, h - 1) * w + np.clip(xs, 0, w - 1)).ravel()
-    weights = shares * np.exp(priority.reshape(1, -1) - float(priority.max()))
+    # In float64: priorities span residual motions of over 100 px in a fast pan, and exp(-100) is 0 in float32.
+    weights = shares * np.exp(priority.reshape(1, -1).astype(np.float64) - float(priority.max()))
     coverage = np.bincount(index, shares.ravel(), minlength=h * w)
     total = np.bincount(index, weights.ravel(), minlength=h * w)
     moved = np.stack([np.bincount(index, (weights * channels[..., c]).ravel(), minlength=h * w)
