@@ -55,6 +55,20 @@ def test_a_correction_wins_near_its_frame(clip) -> None:
     assert min(region_similarity(video.mask(t), masks[t]) for t in range(6, 12)) > 0.8  # nearer the correction
 
 
+def test_where_the_runs_disagree_the_frames_midway_are_suspected_not_those_next_to_a_given_frame(clip) -> None:
+    """The first mask marks the wrong thing, the correction at 8 the object: the two runs disagree on every frame
+    between (J 0). Next to a given frame the run from it holds the mask (measured confidence 0.96 and 0.99 on
+    frames 1 and 7); midway either may be wrong (0.33 and 0.25 on frames 3 and 4)."""
+    frames, masks = clip
+    wrong = np.zeros_like(masks[0])
+    wrong[:20, :20] = True
+    video = Annotations(frames)
+    video.annotate(0, wrong)
+    video.annotate(8, masks[8])
+    assert max(video.confidence(t) for t in (3, 4)) < 0.5 < 0.9 < min(video.confidence(t) for t in (1, 7))
+    assert video.suspect_frames(2) == [4, 3]
+
+
 def test_removing_a_correction_restores_the_runs(clip) -> None:
     frames, masks = clip
     video = Annotations(frames)
