@@ -578,8 +578,8 @@ class Pipeline:
         read there, one frame ahead. :attr:`stage_seconds` then sums the
         threads' seconds, which may exceed the run's. On the 3-person
         composites of ``benchmarks/instances.py --scaling`` (2 cores) 6
-        objects went from 4.2 to 6.0 frames per second and 3 objects from
-        6.5 to 8.5, with the same labels on every frame.
+        objects went from 4.5 to 6.0 frames per second and 3 objects from
+        6.5 to 8.5 (1 object: 11.4), with the same labels on every frame.
         """
         names, keywords = self._given
         if not all(isinstance(name, str) for name in names):
