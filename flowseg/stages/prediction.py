@@ -50,9 +50,9 @@ UNCERTAINTY: float = 0.05
 of the frames ahead.
 
 On the 34 DAVIS-2016 sequences (``benchmarks/prediction.py``, every 8th
-frame) the hedged frames scored PSNR 24.23 / 19.80 / 18.21 dB at 1 / 3 / 5
-frames ahead against 23.85 / 18.88 / 17.05 for the forward warp alone, SSIM
-0.700 / 0.518 / 0.469 against 0.683 / 0.468 / 0.396 (both folds gain at
+frame) the hedged frames scored PSNR 24.31 / 19.86 / 18.26 dB at 1 / 3 / 5
+frames ahead against 23.98 / 18.95 / 17.12 for the forward warp alone, SSIM
+0.701 / 0.520 / 0.471 against 0.688 / 0.471 / 0.399 (both folds gain at
 every horizon). Measured beside it (an earlier harness, every 8th frame):
 the mean of the two warps without blur gave 24.06 / 19.21 / 17.51 dB; twice
 the spread 24.18 / 19.98 / 18.42 with SSIM 0.687 one frame ahead; a spread
