@@ -266,9 +266,11 @@ class InstanceTracker:
                     self._claim(keys, box, part, key, image, seen, blend=True)
         in_pieces = self._found_in_pieces(keys, areas) if unexplained else {}
         for box, part in unexplained:
-            owner = self._missing_piece_of(keys, box, part, in_pieces, gap)
+            owner = self._missing_piece_of(box, part, in_pieces, gap)
             if owner is not None:
                 self._claim(keys, box, part, owner, image, seen, blend=False)
+                last_box, missing = in_pieces[owner]
+                in_pieces[owner] = (last_box, missing - int(part.sum()))
             elif part.sum() >= new_area:
                 self._claim(keys, box, part, None, image, seen, blend=True, first=first)
         self._age(seen, first=first)
@@ -277,30 +279,30 @@ class InstanceTracker:
     def _found_in_pieces(self, keys: NDArray[np.uint16],
                          areas: dict[int, int]) -> dict[int, tuple[tuple[slice, slice], int]]:
         """The tracks seen in the last frame (with their `areas` then) whose carried labels found less than half
-        of them in this one (`keys`), each with its box in the last frame and that area: pieces that no label
-        reaches may be theirs (:meth:`_missing_piece_of`)."""
+        of them in this one (`keys`), each with its box in the last frame and the pixels it misses: pieces that no
+        label reaches may be theirs (:meth:`_missing_piece_of`)."""
         found = np.bincount(keys.ravel(), minlength=self._next_key)
         short = [key for key, area in areas.items() if key in self._tracks and 2 * found[key] < area]
         boxes = ndimage.find_objects(self._keys) if short else []
-        return {key: (boxes[key - 1], areas[key]) for key in short}
+        return {key: (boxes[key - 1], areas[key] - int(found[key])) for key in short}
 
     @staticmethod
-    def _missing_piece_of(keys: NDArray[np.uint16], box: tuple[slice, slice], part: Mask,
+    def _missing_piece_of(box: tuple[slice, slice], part: Mask,
                           in_pieces: dict[int, tuple[tuple[slice, slice], int]], gap: int) -> int | None:
         """The track that `part`, which no carried label reaches, is a piece of, if any.
 
-        Of the tracks `in_pieces` (:meth:`_found_in_pieces`) still missing at
-        least the part's area (`keys`: what each has now), whose last box,
-        grown by `gap`, holds the part's centre, the one missing most: the
-        person model saw it in pieces, and the flow, untrusted there (a fast
-        move), did not carry its label onto them.
+        Of the tracks `in_pieces` (:meth:`_found_in_pieces`, the pixels each
+        misses kept up to date as pieces go to it) still missing at least the
+        part's area, whose last box, grown by `gap`, holds the part's centre,
+        the one missing most: the person model saw it in pieces, and the
+        flow, untrusted there (a fast move), did not carry its label onto
+        them.
         """
         area = int(part.sum())
         rows, cols = np.nonzero(part)
         y, x = rows.mean() + box[0].start, cols.mean() + box[1].start
         best, most = None, area - 1
-        for key, ((last_rows, last_cols), last_area) in in_pieces.items():
-            missing = last_area - int(np.count_nonzero(keys == key))
+        for key, ((last_rows, last_cols), missing) in in_pieces.items():
             if (missing > most and last_rows.start - gap <= y < last_rows.stop + gap
                     and last_cols.start - gap <= x < last_cols.stop + gap):
                 best, most = key, missing
