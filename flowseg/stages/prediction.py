@@ -27,7 +27,7 @@ import numpy as np
 from .._validate import check_flow, check_image, check_prob
 from ..errors import ConfigError
 from ..types import Flow, Frame, Image, ProbMap, StageOutput
-from ._sampling import pixel_grid
+from ._sampling import flow_targets, pixel_grid
 from .motion import camera_flow, residual_motion
 
 __all__ = ["MOTION_MODELS", "UNCERTAINTY", "velocity", "splat", "blur_by", "extrapolate", "predict_frame",
@@ -154,7 +154,7 @@ def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np
     """
     h, w = displacement.shape[:2]
     channels = values.reshape(1, h * w, -1)
-    target = (pixel_grid(h, w) + displacement).reshape(-1, 2)
+    target = flow_targets(displacement).reshape(-1, 2)
     corner = np.floor(target)
     fx, fy = (target - corner).T
     x0, y0 = corner.astype(np.int64).T
@@ -215,9 +215,7 @@ def blur_by(image: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 def _hedge(forward: Image, image: Image, displacement: Flow, landed: np.ndarray, steps: int) -> Image:
     """The least-squares prediction around the forward-warped `forward`: see the module docstring."""
-    h, w = landed.shape
-    backward = cv2.remap(image, pixel_grid(h, w) - displacement, None, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    backward = cv2.remap(image, flow_targets(-displacement), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mean = forward.astype(np.float32)
     mean[landed] = 0.5 * (mean[landed] + backward[landed])
     spread = UNCERTAINTY * np.sqrt(steps) * np.hypot(displacement[..., 0], displacement[..., 1])
