@@ -106,8 +106,8 @@ def _agreement(reached: Mask, given: Mask, started: Mask) -> float:
     as large as there, and where it has shrunk (it leaves the frame, or is
     mostly hidden) the pixels in dispute count against the object's size at
     the start, so a sliver given where the object leaves does not condemn
-    a run that followed it all the way (a run that lost it, or swallowed
-    its surroundings, still disputes as many pixels). An empty given mask says
+    a run that followed it all the way; a run that holds a large wrong
+    region there still disputes many pixels. An empty given mask says
     the object is hidden or gone, which a run cannot be expected to know (it
     may still hold the occluder's edge): no verdict, 1.
 
