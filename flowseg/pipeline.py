@@ -161,6 +161,55 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
+def _run_stages(stages: Sequence[Stage], index: int, image: Image, data: dict[str, np.ndarray],
+                seconds: dict[str, float]) -> None:
+    """Run `stages` in order on frame `index`: each one's outputs join `data`, its seconds are added to `seconds`."""
+    for stage in stages:
+        name = type(stage).__name__
+        start = time.perf_counter()
+        out = stage.process(Frame(index, image, MappingProxyType(data)))
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+        data.update({key: _read_only(out[key]) for key in stage.provides})
+
+
+def _read_with_scene(frames: Iterable[Image], scene: Sequence[Stage], seconds: dict[str, float], *,
+                     from_frame: int = 0, ahead: bool = True) -> Iterator[tuple[int, Image, dict[str, np.ndarray]]]:
+    """Each frame of `frames` (checked, read-only) with its index and the data the `scene` stages give it.
+
+    The scene stages run from frame `from_frame` on (earlier frames get no
+    data), their seconds added to `seconds`. With `ahead`, each next frame is
+    read and its scene computed in another thread while the caller works on
+    the frame before: one frame ahead, no more; an error reading a frame
+    comes when the caller asks for that frame.
+    """
+    upcoming = enumerate(_checked_frames(frames))
+
+    def read_next() -> tuple[int, Image, dict[str, np.ndarray]] | None:
+        following = next(upcoming, None)
+        if following is None:
+            return None
+        index, image = following[0], _read_only(following[1])
+        found: dict[str, np.ndarray] = {}
+        if index >= from_frame:
+            _run_stages(scene, index, image, found, seconds)
+        return index, image, found
+
+    if not ahead:
+        yield from iter(read_next, None)
+        return
+    with ThreadPoolExecutor(1) as worker:
+        pending = worker.submit(read_next)
+        while (current := pending.result()) is not None:
+            pending = worker.submit(read_next)
+            yield current
+
+
+def _scene_prefix(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    """The leading stages of `stages` that provide only scene data (:data:`_SCENE_KEYS`: the flow, shot boundaries)."""
+    count = next((i for i, stage in enumerate(stages) if not set(stage.provides) <= set(_SCENE_KEYS)), len(stages))
+    return stages[:count]
+
+
 class Pipeline:
     """A sequence of stages run on every frame of a video.
 
@@ -490,8 +539,17 @@ class Pipeline:
         init_frame: int = 0,
         stages: tuple[Stage, ...] | None = None,
         given: Callable[[int], dict[str, np.ndarray]] | None = None,
+        read_ahead: bool = True,
     ) -> Iterator[Result]:
-        """:meth:`stream` with other `stages` than the pipeline's, and `given(index)`: data for each frame's stages."""
+        """:meth:`stream` with other `stages` than the pipeline's, and `given(index)`: data for each frame's stages.
+
+        With `read_ahead`, another thread reads each next frame and runs its
+        scene stages (the leading ones, that provide only the flow and shot
+        boundaries) while the other stages work on the frame before, unless a
+        speed budget (``target_fps``) settles each frame's flow as it comes:
+        `frames` is read there, one frame ahead. Without, each frame is read
+        when its turn comes (as :meth:`_stream_objects` feeds its objects).
+        """
         labels = object_labels(init_mask) if init_mask is not None else ()
         if len(labels) >= 2:
             yield from self._stream_objects(frames, np.asarray(init_mask), np.asarray(labels), init_frame)
@@ -515,10 +573,13 @@ class Pipeline:
         economisers = [stage for stage in stages if hasattr(stage, "economise")]
         scheduled = any("keyframe" in stage.provides for stage in stages)  # keyframes can wait
         self.stage_seconds = {type(stage).__name__: 0.0 for stage in stages}
+        scene = _scene_prefix(stages) if read_ahead and self._budget is None else ()
+        reading = _read_with_scene(frames, scene, self.stage_seconds, ahead=read_ahead,
+                                   from_frame=0 if init_mask is None else init_frame)  # no stage sees frames before
         size: tuple[int, int] | None = None
         previous: Result | None = None
         index = -1
-        for index, image in enumerate(_checked_frames(frames)):
+        for index, image, scene_data in reading:
             if size is None:
                 size = image.shape[:2]
                 if init_mask is not None and init_mask.shape != size:
@@ -537,7 +598,7 @@ class Pipeline:
                     data["init_mask"] = _read_only((init_mask != 0).astype(np.float32))
                 elif "previous_mask" not in data:  # `given` may say what the object kept of the previous frame
                     data["previous_mask"] = _read_only(previous.mask.astype(np.float32))
-            image = _read_only(image)
+            data.update(scene_data)
             economy = False
             if self._budget is not None:
                 self._budget.start_frame(keyframe=scheduled and previous is not None and previous.keyframe)
@@ -545,12 +606,7 @@ class Pipeline:
                 for stage in economisers:
                     stage.economise(economy)
                 data["behind_schedule"] = np.array(not self._budget.affords_keyframe())
-            for stage in stages:
-                name = type(stage).__name__
-                start = time.perf_counter()
-                out = stage.process(Frame(index, image, MappingProxyType(data)))
-                self.stage_seconds[name] += time.perf_counter() - start
-                data.update({key: _read_only(out[key]) for key in stage.provides})
+            _run_stages(stages[len(scene):], index, image, data, self.stage_seconds)
             quality = data.get("quality")
             previous = Result(index=index, mask=data["mask"], prob=data["prob"],
                               keyframe=bool(data.get("keyframe", True)), economy=economy, labels=data.get("labels"),
@@ -596,15 +652,6 @@ class Pipeline:
         last: dict[str, np.ndarray] = {}  # the previous frame's "labels", where an object won ("claimed"), "probs"
         scene_seconds = {type(stage).__name__: 0.0 for stage in scene}
 
-        def scene_data(index: int, image: Image) -> dict[str, np.ndarray]:
-            data: dict[str, np.ndarray] = {}
-            for stage in scene:
-                start = time.perf_counter()
-                out = stage.process(Frame(index, _read_only(image), MappingProxyType(data)))
-                scene_seconds[type(stage).__name__] += time.perf_counter() - start
-                data.update({key: _read_only(out[key]) for key in stage.provides})
-            return data
-
         def fed() -> Iterator[Image]:
             while now["image"] is not None:
                 yield now["image"]
@@ -619,21 +666,13 @@ class Pipeline:
             return data
 
         streams = [run._stream(fed(), init_mask=init_mask == value, init_frame=init_frame, stages=stages,
-                               given=functools.partial(given, which=which))
+                               given=functools.partial(given, which=which), read_ahead=False)
                    for which, (run, value, stages) in enumerate(zip(self.object_runs, values, own))]  # fmt: skip
         labels_of = np.concatenate([[0], values]).astype(np.uint16)
-        upcoming = enumerate(_checked_frames(frames))
-
-        def read_next() -> tuple[Image, dict[str, np.ndarray]] | None:
-            following = next(upcoming, None)
-            return None if following is None else (following[1], scene_data(*following))
-
         # One thread reads each frame and computes its scene data while the objects follow the frame before.
-        with ThreadPoolExecutor(1) as ahead, ThreadPoolExecutor(min(len(streams), usable_cores())) as workers:
-            pending = ahead.submit(read_next)
-            while (current := pending.result()) is not None:
-                pending = ahead.submit(read_next)
-                now.update(image=current[0], scene=current[1])
+        with ThreadPoolExecutor(min(len(streams), usable_cores())) as workers:
+            for _, image, scene_data in _read_with_scene(frames, scene, scene_seconds):
+                now.update(image=image, scene=scene_data)
                 results = list(workers.map(next, streams))
                 masks = np.stack([result.mask for result in results])
                 probs = np.stack([result.prob for result in results])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 import pytest
 
@@ -122,20 +123,33 @@ class TestStreaming:
             assert r.prob.shape == (96, 128) and r.prob.dtype == np.float32
             assert not r.mask.flags.writeable
 
-    def test_stream_reads_one_frame_per_result(self, moving_clip) -> None:
-        frames, _ = moving_clip
+    def test_stream_reads_one_frame_ahead_and_a_bad_frame_fails_after_those_before(self) -> None:
+        """The next frame is read, and its flow computed, while the current one is segmented: no further ahead."""
+        frames, masks = moving_object_clip(6, shift=(3, -2))
         pulled: list[int] = []
 
         def source() -> Iterator[np.ndarray]:
             for i, frame in enumerate(frames):
                 pulled.append(i)
-                yield frame
+                yield frame if i != 4 else frame[:, :, 0]
 
-        stream = Pipeline().stream(source())
-        next(stream)
-        assert pulled == [0]
-        next(stream)
-        assert pulled == [0, 1]
+        done = []
+        with pytest.raises(ShapeError, match="frame 4"):
+            for result in Pipeline().stream(source(), init_mask=masks[0]):
+                assert len(pulled) <= result.index + 2
+                done.append(result.index)
+        assert done == [0, 1, 2, 3]
+
+    def test_reading_ahead_changes_no_result(self, moving_clip) -> None:
+        """Each frame's flow, computed in another thread, meets that frame's other stages (as read in step)."""
+        frames, masks = moving_clip
+        cv2.setRNGSeed(0)  # the object's motion is fitted with RANSAC
+        ahead = Pipeline().run(frames, init_mask=masks[0])
+        cv2.setRNGSeed(0)
+        in_step = list(Pipeline()._stream(frames, init_mask=masks[0], read_ahead=False))
+        for a, b in zip(ahead, in_step, strict=True):
+            np.testing.assert_array_equal(a.mask, b.mask)
+            np.testing.assert_allclose(a.prob, b.prob, atol=1e-6)  # OpenCV's threads may sum in another order
 
     def test_reset_equals_new(self, moving_clip) -> None:
         frames, _ = moving_clip
