@@ -19,7 +19,9 @@ What is measured
   range (IQR, 75th minus 25th percentile) and fps = N / their sum.
 - Seconds per stage per frame, from :attr:`flowseg.Pipeline.stage_seconds`
   over the same N frames; ``other`` is the rest of the wall time (decoding,
-  resizing, the pipeline's own checks).
+  resizing, the pipeline's own checks), negative where the stages running
+  at once in two threads (the next frame's flow beside the rest) overlap
+  by more than that.
 - Peak resident memory of the process (``VmHWM``; model loading included).
 - End to end: a third fresh process runs :func:`flowseg.segment_video`
   (what ``flowseg run`` does: decode, segment, write the mask PNGs, the

@@ -375,7 +375,8 @@ class Pipeline:
         self._check_order(given=_SEMI_SUPERVISED_KEYS if self._follows_object(self.stages) else ())
         self._object_stages: tuple[Stage, ...] | None = None
         self.stage_seconds: dict[str, float] = {}
-        """Seconds spent in each stage during the last run, by stage class name."""
+        """Seconds spent in each stage during the last run, by stage class name. Stages run in several threads at
+        once (the next frame's flow beside the current frame's other stages), so the sum may exceed the run's."""
         self.object_runs: list[Pipeline] = []
         """The pipelines of the last run that followed several objects, one per object, in label order."""
         self.passes: dict[str, Any] = {"count": 1, "why": "no run yet"}
