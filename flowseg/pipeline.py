@@ -204,9 +204,14 @@ def _read_with_scene(frames: Iterable[Image], scene: Sequence[Stage], seconds: d
             yield current
 
 
+def _gives_scene_only(stage: Stage) -> bool:
+    """Whether `stage` provides only scene data (:data:`_SCENE_KEYS`: the flow, shot boundaries)."""
+    return set(stage.provides) <= set(_SCENE_KEYS)
+
+
 def _scene_prefix(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
-    """The leading stages of `stages` that provide only scene data (:data:`_SCENE_KEYS`: the flow, shot boundaries)."""
-    count = next((i for i, stage in enumerate(stages) if not set(stage.provides) <= set(_SCENE_KEYS)), len(stages))
+    """The leading stages of `stages` that provide only scene data (see :func:`_gives_scene_only`)."""
+    count = next((i for i, stage in enumerate(stages) if not _gives_scene_only(stage)), len(stages))
     return stages[:count]
 
 
@@ -643,11 +648,11 @@ class Pipeline:
             raise ConfigError("following several objects builds one pipeline per object from stage names; "
                               "this pipeline was given stage objects")
         names = [name for name in names if name not in _FINAL_STAGES]
-        scene = tuple(stage for stage in self.object_stages() if set(stage.provides) <= set(_SCENE_KEYS))
+        scene = tuple(stage for stage in self.object_stages() if _gives_scene_only(stage))
         for stage in scene:
             stage.reset()
         self.object_runs = [Pipeline(names, **keywords) for _ in values]
-        own = [tuple(stage for stage in run.object_stages() if set(stage.provides) - set(_SCENE_KEYS))
+        own = [tuple(stage for stage in run.object_stages() if not _gives_scene_only(stage))
                for run in self.object_runs]  # fmt: skip
         now: dict[str, Any] = {"image": None, "scene": {}}  # the frame every object stream takes next, its scene data
         last: dict[str, np.ndarray] = {}  # the previous frame's "labels", where an object won ("claimed"), "probs"
