@@ -27,8 +27,8 @@ Frame methods:
   flow, every pixel at constant velocity, forward-splatted with independent
   movers in front, holes inpainted, then hedged (averaged with the backward
   warp where pixels landed, blurred by each pixel's position uncertainty,
-  :data:`flowseg.stages.prediction.UNCERTAINTY`): what ``flowseg predict``
-  does.
+  :data:`flowseg.stages.prediction.UNCERTAINTY`, and by the flow's own
+  error): what ``flowseg predict`` does.
 - ``pixel-sharp``: ``pixel`` without the hedge (``flowseg predict --sharp``).
 - ``pixel-half``, ``pixel-fast``: ``pixel`` from DIS medium at half size and
   from the ``fast`` preset's flow.
@@ -96,10 +96,11 @@ def predictions(method: str, image: np.ndarray, flows: Mapping[str, np.ndarray],
         return image
     if method == "naive":
         return naive_warp(image, flows["naive"], horizon)
-    flow = {"pixel-half": flows["half"], "pixel-fast": flows["fast"]}.get(method, flows["balanced"])
+    flow = flows[{"pixel-half": "half", "pixel-fast": "fast"}.get(method, "balanced")]
     prob = mask.astype(np.float32) if method == "layered" else None
-    return predict_frame(image, flow, horizon, prob=prob, motion="layered" if method == "layered" else "pixel",
-                         sharp=method == "pixel-sharp")
+    return predict_frame(image, flow["flow_bwd"], horizon, prob=prob,
+                         motion="layered" if method == "layered" else "pixel", sharp=method == "pixel-sharp",
+                         flow_error=flow["flow_error"])  # fmt: skip
 
 
 def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: int) -> dict[str, Any]:
@@ -110,8 +111,10 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
     estimators = {name: FlowEstimator(method=method, scale=scale) for name, (method, scale) in FLOWS.items()}
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in frames]
-    flows = [{**{name: flow.process(Frame(i, image, {}))["flow_bwd"] for name, flow in estimators.items()},
-              "naive": dis.calc(grey[i], grey[max(i - 1, 0)], None)} for i, image in enumerate(frames)]
+    measured = ({name: flow.process(Frame(i, image, {})) for name, flow in estimators.items()}
+                for i, image in enumerate(frames))  # fmt: skip
+    flows = [{**{name: {key: out[key] for key in ("flow_bwd", "flow_error")} for name, out in outputs.items()},
+              "naive": dis.calc(grey[i], grey[max(i - 1, 0)], None)} for i, outputs in enumerate(measured)]
     scores: dict[str, Any] = {f"h{h}": {"frames": {m: {"psnr": [], "ssim": []} for m in FRAME_METHODS},
                                         "masks": {m: [] for m in MASK_METHODS}} for h in horizons}  # fmt: skip
     seconds = {m: 0.0 for m in FRAME_METHODS}
@@ -129,7 +132,8 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
                                                                              data_range=255))  # fmt: skip
             entry["masks"]["copy"].append(region_similarity(masks[t], masks[t + h]))
             for motion in ("pixel", "layered"):
-                predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"], h, motion=motion) > 0.5
+                predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"]["flow_bwd"], h,
+                                              motion=motion) > 0.5
                 entry["masks"][motion].append(region_similarity(predicted_mask, masks[t + h]))
     return {"scores": scores, "seconds": seconds}
 

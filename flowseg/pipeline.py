@@ -93,7 +93,7 @@ _FINAL_STAGES = ("instances", "quality")
 """Stages that act on a run's final masks, which pipelines whose results are merged leave out: the backward pass,
 and each of several objects (they are told apart by their labels; their union has no quality of its own)."""
 
-_SCENE_KEYS = ("flow_bwd", "flow_confidence", "shot_change")
+_SCENE_KEYS = ("flow_bwd", "flow_confidence", "flow_error", "shot_change")
 """Data that depends on the frames alone: with several objects, the stages providing only these run once per frame."""
 
 _SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")

@@ -118,9 +118,10 @@ def predict(
     pending: collections.deque[Prediction] = collections.deque()
     for index, (image, mask) in enumerate(zip(frames, masks)):
         yield pending.popleft() if pending and pending[0].index == index else None
-        flow_bwd = flow.process(Frame(index, image, {}))["flow_bwd"]
+        measured = flow.process(Frame(index, image, {}))
         prob = None if mask is None else mask.astype(np.float32)
-        predicted = extrapolate(image, flow_bwd, horizon, prob=prob, motion=motion, sharp=sharp)
+        predicted = extrapolate(image, measured["flow_bwd"], horizon, prob=prob, motion=motion, sharp=sharp,
+                                flow_error=measured["flow_error"])  # fmt: skip
         pending.append(Prediction(index + horizon, *predicted))
 
 

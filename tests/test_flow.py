@@ -1,4 +1,4 @@
-"""Tests of flowseg.stages.flow: estimate_flow, flow_confidence and FlowEstimator (OpenCV methods)."""
+"""Tests of flowseg.stages.flow: estimate_flow, flow_confidence, flow_error and FlowEstimator (OpenCV methods)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from flowseg.errors import ConfigError, ShapeError
-from flowseg.stages.flow import FlowEstimator, estimate_flow, flow_confidence
+from flowseg.stages.flow import FlowEstimator, estimate_flow, flow_confidence, flow_error
 from flowseg.types import Frame
 from synthetic import degrade_mask, shifted_pair
 
@@ -134,6 +134,17 @@ class TestFlowConfidence:
         share = np.mean(confidence > 0.8)
         assert share > 0.99, f"{share:.1%} of interior pixels have confidence > 0.8, limit 99%"
 
+    def test_error_is_how_far_the_round_trip_misses_in_frame_pixels(self) -> None:
+        dx, dy = SHIFT
+        flow_fwd = self.constant(dx, dy)
+        flow_fwd[10:30, 10:30] = 0.0  # the forward flow misses by (dx, dy) there
+        for scale in (1.0, 2.0):  # flows of a frame at half size: their pixels are 2 frame pixels
+            error = flow_error(self.constant(-dx, -dy), flow_fwd, pixel_scale=scale)
+            assert error.shape == self.SHAPE and error.dtype == np.float32
+            np.testing.assert_allclose(error[11 + dy : 29 + dy, 11 + dx : 29 + dx], scale * np.hypot(dx, dy),
+                                       rtol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(error[: self.SHAPE[0] + dy, 35:], 0.0, atol=1e-5)
+
     def test_mismatched_shapes_are_refused(self) -> None:
         expected = r"flow_fwd has shape \(40, 49, 2\); expected \(H, W, 2\) with H, W = 40, 50"
         with pytest.raises(ShapeError, match=expected):
@@ -152,10 +163,11 @@ class TestFlowEstimator:
     def test_first_frame_has_zero_flow_and_zero_confidence(self, moving_clip) -> None:
         frames, _ = moving_clip
         out = FlowEstimator(method="dis").process(Frame(index=0, image=frames[0]))
-        assert set(out) == {"flow_bwd", "flow_confidence"}
+        assert set(out) == {"flow_bwd", "flow_confidence", "flow_error"}
         assert out["flow_bwd"].shape == (*frames[0].shape[:2], 2) and out["flow_bwd"].dtype == np.float32
-        assert out["flow_confidence"].shape == frames[0].shape[:2] and out["flow_confidence"].dtype == np.float32
-        assert not out["flow_bwd"].any() and not out["flow_confidence"].any()
+        for name in ("flow_confidence", "flow_error"):
+            assert out[name].shape == frames[0].shape[:2] and out[name].dtype == np.float32
+        assert not out["flow_bwd"].any() and not out["flow_confidence"].any() and not out["flow_error"].any()
 
     # The coarser DIS presets miss these limits on a 32 px object (dis_fast:
     # 0.57 px on the object, 84% of the background trusted); the translation

@@ -7,7 +7,7 @@ import pytest
 
 from flowseg import ConfigError, FlowEstimator, MaskRefiner, Pipeline, predict, predict_video
 from flowseg.metrics import region_similarity
-from flowseg.stages import PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
+from flowseg.stages import PredictionPrior, extrapolate, flow_error, predict_frame, predict_mask, splat, velocity
 from flowseg.types import Frame
 
 from synthetic import KnownMasks, moving_object_clip, texture
@@ -97,6 +97,28 @@ def test_the_hedged_frame_is_nearer_where_the_velocity_is_off(error: tuple[int, 
     flow_bwd[...] = (-3, 2)
     exact = predict_frame(frame(1), flow_bwd, 2, sharp=True)
     assert psnr(exact, frame(3)) > psnr(predict_frame(frame(1), flow_bwd, 2), frame(3)) > 25
+
+
+def test_the_hedge_blurs_where_the_flow_says_it_is_off() -> None:
+    """A pan of (3, -2) px a frame whose backward flow failed in a patch (zero there) while the forward flow is right:
+    given the pair's error (flow_error, about 3.6 px in the patch), the prediction two frames on is nearer the real
+    frame in the patch and the same elsewhere."""
+    scene = texture((160, 200), seed=3)
+
+    def frame(t: int) -> np.ndarray:
+        return np.roll(scene, (-2 * t, 3 * t), axis=(0, 1))[30:130, 30:170].copy()
+
+    flow_bwd = np.empty((100, 140, 2), np.float32)
+    flow_bwd[...] = (-3, 2)
+    flow_fwd = -flow_bwd
+    flow_bwd[30:70, 40:90] = 0.0
+    error = flow_error(flow_bwd, flow_fwd)
+    assert error[35:65, 45:85].min() > 3.5 and error[:, 100:].max() < 1e-5
+    told, untold = (predict_frame(frame(1), flow_bwd, 2, flow_error=e) for e in (error, None))
+    patch = (slice(40, 60), slice(55, 80))  # well inside where the failed flow put the patch two frames on
+    assert psnr(told[patch], frame(3)[patch]) > psnr(untold[patch], frame(3)[patch]) + 1
+    far = (slice(0, 100), slice(120, 140))
+    np.testing.assert_array_equal(told[far], untold[far])
 
 
 def test_extrapolate_gives_the_frame_and_the_mask_of_predict_mask() -> None:

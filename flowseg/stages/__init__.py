@@ -3,7 +3,7 @@
 from ._colours import ColourModel
 from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
 from .bidirectional import PassFusion, fuse_passes, stored_prob
-from .flow import FlowEstimator, estimate_flow, flow_confidence
+from .flow import FlowEstimator, estimate_flow, flow_confidence, flow_error
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
 from .motion import (
@@ -34,6 +34,7 @@ __all__ = [
     "FlowEstimator",
     "estimate_flow",
     "flow_confidence",
+    "flow_error",
     "InstanceTracker",
     "split_touching",
     "KeyframeScheduler",

@@ -19,7 +19,7 @@ from ..errors import ConfigError, ShapeError
 from ..types import Flow, Frame, Image, ProbMap, StageOutput
 from ._sampling import flow_targets
 
-__all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "FlowEstimator"]
+__all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "flow_error", "FlowEstimator"]
 
 FLOW_METHODS: tuple[str, ...] = ("dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large")
 """Flow methods: OpenCV DIS (its medium, fast and ultrafast presets) and Farneback
@@ -234,6 +234,34 @@ def flow_confidence(flow_bwd: Flow, flow_fwd: Flow, *, pixel_scale: float = 1.0)
     array([[0., 1., 1.],
            [0., 1., 1.]], dtype=float32)
     """
+    return _consistency(flow_bwd, flow_fwd, pixel_scale)[0]
+
+
+def flow_error(flow_bwd: Flow, flow_fwd: Flow, *, pixel_scale: float = 1.0) -> ProbMap:
+    """How far, in frame pixels, a pixel's round trip through a pair of flows misses it: the flows' own error.
+
+    ``|flow_bwd(x) + flow_fwd(x + flow_bwd(x))|`` times `pixel_scale`, the
+    square root of :func:`flow_confidence`'s ``e`` (the flows as there): an
+    estimate of where the flow may be off by how much, large at occlusions.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Pixels, >= 0 (where ``x + flow_bwd(x)`` leaves the frame, ``flow_fwd``
+        is read at the nearest edge pixel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = np.full((1, 2, 2), -1.0, np.float32); f = np.full((1, 2, 2), 0.5, np.float32)
+    >>> flow_error(b, f).round(2)
+    array([[0.71, 0.71]], dtype=float32)
+    """
+    return _consistency(flow_bwd, flow_fwd, pixel_scale)[1]
+
+
+def _consistency(flow_bwd: Flow, flow_fwd: Flow, pixel_scale: float) -> tuple[ProbMap, ProbMap]:
+    """:func:`flow_confidence` and :func:`flow_error` of one pair of flows, from one round trip."""
     h, w = flow_bwd.shape[:2]
     flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
     flow_fwd = check_flow(flow_fwd, (h, w), "flow_fwd")
@@ -249,7 +277,7 @@ def flow_confidence(flow_bwd: Flow, flow_fwd: Flow, *, pixel_scale: float = 1.0)
     confidence = np.exp(-error / tolerance)
     map_x, map_y = cv2.split(targets)
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    return np.where(inside, confidence, 0.0).astype(np.float32)
+    return np.where(inside, confidence, 0.0).astype(np.float32), np.sqrt(error).astype(np.float32)
 
 
 class FlowEstimator:
@@ -275,8 +303,10 @@ class FlowEstimator:
     provides : tuple of str
         ``"flow_bwd"``: ``(H, W, 2) float32`` flow from frame t to t - 1;
         ``"flow_confidence"``: ``(H, W) float32`` in [0, 1] from
-        :func:`flow_confidence`. On the first frame (and after :meth:`reset`)
-        the flow is zero and the confidence is zero everywhere.
+        :func:`flow_confidence`; ``"flow_error"``: ``(H, W) float32``, the
+        flows' error in pixels from :func:`flow_error`. On the first frame
+        (and after :meth:`reset`) the flow is zero, the confidence zero
+        everywhere and the error zero (no motion is known).
 
     Notes
     -----
@@ -284,7 +314,7 @@ class FlowEstimator:
     """
 
     requires: tuple[str, ...] = ()
-    provides: tuple[str, ...] = ("flow_bwd", "flow_confidence")
+    provides: tuple[str, ...] = ("flow_bwd", "flow_confidence", "flow_error")
 
     def __init__(
         self,
@@ -318,13 +348,14 @@ class FlowEstimator:
         current = self._backend.prepare(_scaled(image, self.scale))
         previous, self._previous = self._previous, current
         if previous is None:
-            return {"flow_bwd": np.zeros((h, w, 2), np.float32), "flow_confidence": np.zeros((h, w), np.float32)}
+            nothing = np.zeros((h, w), np.float32)
+            return {"flow_bwd": np.zeros((h, w, 2), np.float32), "flow_confidence": nothing, "flow_error": nothing}
         flow_bwd, flow_fwd = self._backend.flows([(current, previous), (previous, current)])
-        # Consistency at the working size (measured in frame pixels), then both outputs to frame size.
-        confidence = flow_confidence(flow_bwd, flow_fwd, pixel_scale=w / flow_bwd.shape[1])
+        # Consistency at the working size (measured in frame pixels), then every output to frame size.
+        confidence, error = _consistency(flow_bwd, flow_fwd, pixel_scale=w / flow_bwd.shape[1])
         if confidence.shape != (h, w):
-            confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
-        return {"flow_bwd": _resize_flow(flow_bwd, (h, w)), "flow_confidence": confidence}
+            confidence, error = (cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in (confidence, error))
+        return {"flow_bwd": _resize_flow(flow_bwd, (h, w)), "flow_confidence": confidence, "flow_error": error}
 
     def reset(self) -> None:
         """Forget the previous frame, and leave economy (see :meth:`economise`)."""
