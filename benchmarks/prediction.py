@@ -24,11 +24,12 @@ Frame methods:
   constant velocity (sampled at ``x + h flow_bwd(x)``, bilinear, the
   frame's edge pixels repeated outside it).
 - ``pixel``: :func:`flowseg.stages.predict_frame` with the ``balanced``
-  flow, every pixel at constant velocity, forward-splatted with independent
+  flows of frames t and t - 1, every pixel at constant velocity plus a
+  share of its last change of velocity, forward-splatted with independent
   movers in front, holes inpainted, then hedged (averaged with the backward
   warp where pixels landed, blurred by each pixel's position uncertainty,
-  :data:`flowseg.stages.prediction.UNCERTAINTY`, and by the flow's own
-  error): what ``flowseg predict`` does.
+  :data:`flowseg.stages.prediction.UNCERTAINTY`, by the flow's own error
+  and by the change of velocity): what ``flowseg predict`` does.
 - ``pixel-sharp``: ``pixel`` without the hedge (``flowseg predict --sharp``).
 - ``pixel-half``, ``pixel-fast``: ``pixel`` from DIS medium at half size and
   from the ``fast`` preset's flow.
@@ -39,7 +40,7 @@ Frame methods:
 Mask methods, scored with J (region IoU) against the ground truth of frame
 t + h: ``copy`` (the ground truth of frame t), ``pixel`` and ``layered``
 (:func:`flowseg.stages.predict_mask` of the ground truth of frame t, the
-``balanced`` flow).
+``balanced`` flows of frames t and t - 1).
 """
 
 from __future__ import annotations
@@ -89,18 +90,20 @@ def naive_warp(image: np.ndarray, flow_bwd: np.ndarray, horizon: int) -> np.ndar
     return cv2.remap(image, flow_targets(horizon * flow_bwd), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def predictions(method: str, image: np.ndarray, flows: Mapping[str, np.ndarray], mask: np.ndarray,
-                horizon: int) -> np.ndarray:
-    """The prediction of frame t + `horizon` from frame t by one frame method, given frame t's flows (by FLOWS)."""
+def predictions(method: str, image: np.ndarray, flows: Mapping[str, Any], before: Mapping[str, Any] | None,
+                mask: np.ndarray, horizon: int) -> np.ndarray:
+    """The prediction of frame t + `horizon` from frame t by one frame method, given the flows (by FLOWS) of frame t
+    and of frame t - 1 (None for frame 1: frame 0 has no flow)."""
     if method == "copy":
         return image
     if method == "naive":
         return naive_warp(image, flows["naive"], horizon)
-    flow = flows[{"pixel-half": "half", "pixel-fast": "fast"}.get(method, "balanced")]
+    name = {"pixel-half": "half", "pixel-fast": "fast"}.get(method, "balanced")
     prob = mask.astype(np.float32) if method == "layered" else None
-    return predict_frame(image, flow["flow_bwd"], horizon, prob=prob,
+    return predict_frame(image, flows[name]["flow_bwd"], horizon, prob=prob,
                          motion="layered" if method == "layered" else "pixel", sharp=method == "pixel-sharp",
-                         flow_error=flow["flow_error"])  # fmt: skip
+                         flow_error=flows[name]["flow_error"],
+                         flow_before=None if before is None else before[name]["flow_bwd"])  # fmt: skip
 
 
 def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: int) -> dict[str, Any]:
@@ -125,15 +128,16 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
             real, entry = frames[t + h], scores[f"h{h}"]
             for method in FRAME_METHODS:
                 start = time.perf_counter()
-                predicted = predictions(method, frames[t], flows[t], masks[t], h)
+                predicted = predictions(method, frames[t], flows[t], flows[t - 1] if t > 1 else None, masks[t], h)
                 seconds[method] += time.perf_counter() - start
                 entry["frames"][method]["psnr"].append(peak_signal_noise_ratio(real, predicted, data_range=255))
                 entry["frames"][method]["ssim"].append(structural_similarity(real, predicted, channel_axis=2,
                                                                              data_range=255))  # fmt: skip
             entry["masks"]["copy"].append(region_similarity(masks[t], masks[t + h]))
             for motion in ("pixel", "layered"):
+                before = flows[t - 1]["balanced"]["flow_bwd"] if t > 1 else None
                 predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"]["flow_bwd"], h,
-                                              motion=motion) > 0.5
+                                              motion=motion, flow_before=before) > 0.5
                 entry["masks"][motion].append(region_similarity(predicted_mask, masks[t + h]))
     return {"scores": scores, "seconds": seconds}
 

@@ -66,9 +66,10 @@ def predict(
 ) -> Iterator[Prediction | None]:
     """For every frame, its prediction made `horizon` frames earlier.
 
-    Frame ``t`` is predicted from frame ``t - horizon`` and the flow that
-    brought it (:func:`~flowseg.stages.extrapolate`), so nothing of frames
-    after ``t - horizon`` is used. With a `pipeline`, the masks it gives are
+    Frame ``t`` is predicted from frame ``t - horizon``, the flow that
+    brought it and the flow of the frame before
+    (:func:`~flowseg.stages.extrapolate`), so nothing of frames after
+    ``t - horizon`` is used. With a `pipeline`, the masks it gives are
     predicted with them.
 
     Parameters
@@ -116,13 +117,15 @@ def predict(
         masks = itertools.repeat(None)
     flow = FlowEstimator(method=method, scale=scale)
     pending: collections.deque[Prediction] = collections.deque()
+    before = None  # the flow of the frame before, once there is one (frame 0 has none)
     for index, (image, mask) in enumerate(zip(frames, masks)):
         yield pending.popleft() if pending and pending[0].index == index else None
         measured = flow.process(Frame(index, image, {}))
         prob = None if mask is None else mask.astype(np.float32)
         predicted = extrapolate(image, measured["flow_bwd"], horizon, prob=prob, motion=motion, sharp=sharp,
-                                flow_error=measured["flow_error"])  # fmt: skip
+                                flow_error=measured["flow_error"], flow_before=before)  # fmt: skip
         pending.append(Prediction(index + horizon, *predicted))
+        before = measured["flow_bwd"] if index else None
 
 
 _MAX_PSNR = 100.0

@@ -7,7 +7,8 @@ import pytest
 
 from flowseg import ConfigError, FlowEstimator, MaskRefiner, Pipeline, predict, predict_video
 from flowseg.metrics import region_similarity
-from flowseg.stages import PredictionPrior, extrapolate, flow_error, predict_frame, predict_mask, splat, velocity
+from flowseg.stages import (PredictionPrior, extrapolate, flow_error, predict_frame, predict_mask, splat, velocity,
+                            velocity_change)
 from flowseg.types import Frame
 
 from synthetic import KnownMasks, moving_object_clip, texture
@@ -119,6 +120,29 @@ def test_the_hedge_blurs_where_the_flow_says_it_is_off() -> None:
     assert psnr(told[patch], frame(3)[patch]) > psnr(untold[patch], frame(3)[patch]) + 1
     far = (slice(0, 100), slice(120, 140))
     np.testing.assert_array_equal(told[far], untold[far])
+
+
+def test_a_pan_that_speeds_up_is_predicted_nearer_with_the_flow_before() -> None:
+    """A pan at 2, then 3 px a frame, then 4: from frame 2 and both flows, frame 3 is predicted nearer than at constant
+    velocity (measured 26.2 against 24.1 dB, sharp 26.1 against 24.0); the mask moves as the frame does."""
+    scene = texture((100, 220), seed=4)
+    positions = (0, 2, 5, 9)
+
+    def frame(t: int) -> np.ndarray:
+        return np.roll(scene, positions[t], axis=1)[:, 40:180].copy()
+
+    flow_bwd, flow_before = (np.zeros((100, 140, 2), np.float32) for _ in range(2))
+    flow_bwd[..., 0], flow_before[..., 0] = -3, -2  # where each pixel came from, a frame earlier
+    change = velocity_change(flow_bwd, flow_before)
+    np.testing.assert_array_equal(change[..., 0], 1.0)  # speeding up by 1 px a frame
+    np.testing.assert_array_equal(change[..., 1], 0.0)
+    for sharp in (False, True):
+        told, untold = (predict_frame(frame(2), flow_bwd, 1, sharp=sharp, flow_before=before)
+                        for before in (flow_before, None))  # fmt: skip
+        assert psnr(told, frame(3)) > psnr(untold, frame(3)) + 1
+    prob = blob((100, 140), (60.0, 50.0))
+    moved = predict_mask(prob, flow_bwd, 1, flow_before=flow_before)
+    assert abs(centroid(moved)[0] - (60.0 + 3.25)) < 0.05  # 3 px and a quarter of the 1 px speed-up
 
 
 def test_extrapolate_gives_the_frame_and_the_mask_of_predict_mask() -> None:

@@ -15,7 +15,8 @@ from .motion import (
     object_motion_agreement,
     residual_motion,
 )
-from .prediction import MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity
+from .prediction import (MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity,
+                         velocity_change)
 from .quality import QUALITY_TERMS, MaskQuality, mask_quality
 from .refine import MaskRefiner, crf_refine, graphcut_refine
 from .semantics import VOC_CLASSES, SemanticSegmenter, resolve_targets
@@ -53,6 +54,7 @@ __all__ = [
     "predict_mask",
     "splat",
     "velocity",
+    "velocity_change",
     "MaskWarper",
     "PassFusion",
     "fuse_passes",

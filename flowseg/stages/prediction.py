@@ -4,7 +4,10 @@ Every pixel of frame t keeps the velocity it had from t - 1 to t (constant
 velocity: minus the backward flow), or, with ``motion="layered"``, the
 velocity of its layer: the camera's homography for the background and an
 affine motion fitted to the flow under the object's mask. Frame t is then
-forward-warped (splatted) by ``steps`` times that velocity. Where several
+forward-warped (splatted) by ``steps`` times that velocity; given the flow
+of the frame before too, plus a share of how the pixel's velocity last
+changed (:data:`VELOCITY_CHANGE_CARRIED`: a camera speeding up keeps
+speeding up for a while). Where several
 pixels land on one, the one in front wins: independent movers (motion the
 camera does not explain) and the object under the mask are taken to be in
 front of the background. Pixels that nothing reaches (what the movers
@@ -17,8 +20,9 @@ pixels landed it is the mean of that forward warp and the backward warp
 blurred by how far off its position may be: a spread that grows with its
 displacement and with the square root of the frames ahead (a velocity that
 drifts as a random walk), and, given the flow's own error (its
-forward-backward inconsistency, :func:`~flowseg.stages.flow_error`), with
-that error times the frames ahead.
+forward-backward inconsistency, :func:`~flowseg.stages.flow_error`) and
+how the velocity last changed, with each of those times the frames ahead
+(:data:`VELOCITY_CHANGE_SPREAD`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from ..types import Flow, Frame, Image, ProbMap, StageOutput
 from ._sampling import flow_targets, pixel_grid
 from .motion import camera_flow, residual_motion
 
-__all__ = ["MOTION_MODELS", "UNCERTAINTY", "velocity", "splat", "blur_by", "extrapolate", "predict_frame",
+__all__ = ["MOTION_MODELS", "UNCERTAINTY", "VELOCITY_CHANGE_CARRIED", "VELOCITY_CHANGE_SPREAD", "velocity",
+           "velocity_change", "splat", "blur_by", "extrapolate", "predict_frame",
            "predict_mask", "PredictionPrior"]
 
 MOTION_MODELS: tuple[str, ...] = ("pixel", "layered")
@@ -68,6 +73,30 @@ gain in both folds at every horizon (fold A +0.04 / +0.07 / +0.05, B +0.06 /
 0.667, every other figure up). A spread of ``2 (1 - flow confidence)``
 pixels instead (an earlier harness, every 16th frame) gained +0.06 / +0.03 /
 +0.01 dB."""
+
+VELOCITY_CHANGE_CARRIED: float = 0.25
+"""Share of each pixel's last change of velocity (:func:`velocity_change`) added to its displacement, whatever
+the frames ahead.
+
+The change goes on for a while where a camera or an object speeds up or
+slows down smoothly, and reverses where it shakes. Measured with the hedge
+of :data:`VELOCITY_CHANGE_SPREAD` on the 34 DAVIS-2016 sequences (every 16th
+frame, a harness of ``benchmarks/prediction.py``'s ``pixel`` row): +0.12 dB
+PSNR one frame ahead in both folds, within 0.02 dB either way three and
+five ahead; 0.5 gained less one frame ahead (+0.09 / +0.15 dB against +0.13
+/ +0.21 for 0.25, without that hedge), and a change carried on at every
+frame ahead (``steps`` times it) lost up to 0.35 dB three ahead."""
+
+VELOCITY_CHANGE_SPREAD: float = 0.5
+"""Spread (Gaussian sigma) of a predicted pixel's position, per frame ahead, as a fraction of its last change of
+velocity: a velocity that has just changed is the less sure to hold.
+
+On the 34 DAVIS-2016 sequences (every 16th frame, a harness of
+``benchmarks/prediction.py``'s ``pixel`` row) +0.24 / +0.24 / +0.15 dB PSNR
+at 1 / 3 / 5 frames ahead in fold A, +0.16 / +0.28 / +0.16 in fold B; 0.35
+gained less at every horizon, 1.0 lost 0.26 dB one frame ahead in fold B;
+a spread growing as a random walk's (the square root of the sum of squares
+of 1 .. ``steps``) instead of as ``steps`` did as well."""
 
 _BLUR_LEVELS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Gaussian sigmas (pixels) of the copies :func:`blur_by` interpolates between."""
@@ -126,6 +155,37 @@ def velocity(flow_bwd: Flow, prob: ProbMap | None = None, *, motion: str = "pixe
         if region.sum() >= 16:
             layered[region] = _affine_flow(flow_bwd, region)[region]
     return -layered
+
+
+def velocity_change(flow_bwd: Flow, flow_before: Flow) -> Flow:
+    """Each pixel's change of velocity between the last two frame pairs.
+
+    Parameters
+    ----------
+    flow_bwd : (H, W, 2) float32 ndarray
+        Flow from frame t to frame t - 1 in pixels, dx first.
+    flow_before : (H, W, 2) float32 ndarray
+        Flow from frame t - 1 to frame t - 2, at frame t - 1's pixels.
+
+    Returns
+    -------
+    (H, W, 2) float32 ndarray
+        Velocity from t - 1 to t minus the velocity the pixel had from
+        t - 2 to t - 1 (read where it was in frame t - 1), in pixels per
+        frame, dx first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> before = np.full((2, 3, 2), -1.0, np.float32)  # came 1 px a frame from the top left
+    >>> velocity_change(1.5 * before, before)[0, 2].tolist()  # now 1.5 px a frame: speeding up
+    [0.5, 0.5]
+    """
+    h, w = flow_bwd.shape[:2]
+    flow_bwd = check_flow(flow_bwd, (h, w), "flow_bwd")
+    flow_before = check_flow(flow_before, (h, w), "flow_before")
+    earlier = cv2.remap(flow_before, flow_targets(flow_bwd), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (earlier - flow_bwd).astype(np.float32)
 
 
 def splat(values: np.ndarray, displacement: Flow, priority: ProbMap) -> tuple[np.ndarray, ProbMap]:
@@ -222,15 +282,21 @@ def blur_by(image: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hedge(forward: Image, image: Image, displacement: Flow, landed: np.ndarray, steps: int,
-           flow_error: ProbMap | None) -> Image:
+def _spread(displacement: Flow, steps: int, flow_error: ProbMap | None, change: Flow | None) -> ProbMap:
+    """How far off each predicted pixel's position may be, in pixels: see the module docstring."""
+    spread = UNCERTAINTY * np.sqrt(steps) * np.hypot(displacement[..., 0], displacement[..., 1])
+    if flow_error is not None:
+        spread = np.hypot(spread, steps * flow_error)
+    if change is not None:
+        spread = np.hypot(spread, VELOCITY_CHANGE_SPREAD * steps * np.hypot(change[..., 0], change[..., 1]))
+    return spread
+
+
+def _hedge(forward: Image, image: Image, displacement: Flow, landed: np.ndarray, spread: ProbMap) -> Image:
     """The least-squares prediction around the forward-warped `forward`: see the module docstring."""
     backward = cv2.remap(image, flow_targets(-displacement), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mean = forward.astype(np.float32)
     mean[landed] = 0.5 * (mean[landed] + backward[landed])
-    spread = UNCERTAINTY * np.sqrt(steps) * np.hypot(displacement[..., 0], displacement[..., 1])
-    if flow_error is not None:
-        spread = np.hypot(spread, steps * flow_error)
     return np.clip(blur_by(mean, spread) + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -261,7 +327,7 @@ def _fill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
 
 def extrapolate(
     image: Image, flow_bwd: Flow, steps: int = 1, *, prob: ProbMap | None = None, motion: str = "pixel",
-    sharp: bool = False, flow_error: ProbMap | None = None,
+    sharp: bool = False, flow_error: ProbMap | None = None, flow_before: Flow | None = None,
 ) -> tuple[Image, ProbMap | None]:
     """Frame t + `steps` and, given frame t's mask, its mask, predicted from frame t and the flow that brought it.
 
@@ -285,6 +351,11 @@ def extrapolate(
         The error of `flow_bwd` in pixels (:func:`~flowseg.stages.flow_error`,
         as :class:`~flowseg.stages.FlowEstimator` gives it): the hedge
         blurs more where the flow is off. Not used with `sharp`.
+    flow_before : (H, W, 2) float32 ndarray, optional
+        Flow from frame t - 1 to frame t - 2: each pixel's change of velocity
+        (:func:`velocity_change`) is then partly carried on
+        (:data:`VELOCITY_CHANGE_CARRIED`), and unless `sharp` the hedge blurs
+        more where it is large (:data:`VELOCITY_CHANGE_SPREAD`).
 
     Returns
     -------
@@ -302,7 +373,7 @@ def extrapolate(
         flow_error = check_prob(flow_error, (h, w), "flow_error")
     if steps < 1:
         raise ValueError(f"steps is {steps}; expected at least 1")
-    displacement = steps * velocity(flow_bwd, prob, motion=motion)
+    displacement, change = _displacement(flow_bwd, steps, prob, motion, flow_before)
     values = image.astype(np.float32) if prob is None else np.dstack([image, prob]).astype(np.float32)
     moved, coverage = splat(values, displacement, _priority(flow_bwd, prob))
     rgb = np.clip(moved[..., :3] + 0.5, 0, 255).astype(np.uint8)
@@ -313,15 +384,28 @@ def extrapolate(
         in_front = (moved[..., 3] > 0.5) & ~holes
         frame = np.where(in_front[..., None], rgb, _fill(rgb, holes | in_front))
         mask = _filled_mask(moved[..., 3], holes)
-    return (frame if sharp else _hedge(frame, image, displacement, ~holes, steps, flow_error)), mask
+    if sharp:
+        return frame, mask
+    return _hedge(frame, image, displacement, ~holes, _spread(displacement, steps, flow_error, change)), mask
+
+
+def _displacement(flow_bwd: Flow, steps: int, prob: ProbMap | None, motion: str,
+                  flow_before: Flow | None) -> tuple[Flow, Flow | None]:
+    """Each pixel's displacement `steps` frames ahead, and its last change of velocity (None without `flow_before`)."""
+    displacement = steps * velocity(flow_bwd, prob, motion=motion)
+    if flow_before is None:
+        return displacement, None
+    change = velocity_change(flow_bwd, flow_before)
+    return displacement + VELOCITY_CHANGE_CARRIED * change, change
 
 
 def predict_frame(
     image: Image, flow_bwd: Flow, steps: int = 1, *, prob: ProbMap | None = None, motion: str = "pixel",
-    sharp: bool = False, flow_error: ProbMap | None = None,
+    sharp: bool = False, flow_error: ProbMap | None = None, flow_before: Flow | None = None,
 ) -> Image:
     """Frame t + `steps`, predicted from frame t and the flow that brought it: :func:`extrapolate`'s frame."""
-    return extrapolate(image, flow_bwd, steps, prob=prob, motion=motion, sharp=sharp, flow_error=flow_error)[0]
+    return extrapolate(image, flow_bwd, steps, prob=prob, motion=motion, sharp=sharp, flow_error=flow_error,
+                       flow_before=flow_before)[0]  # fmt: skip
 
 
 def _filled_mask(moved: ProbMap, holes: np.ndarray) -> ProbMap:
@@ -330,7 +414,8 @@ def _filled_mask(moved: ProbMap, holes: np.ndarray) -> ProbMap:
     return filled.astype(np.float32) / 255.0
 
 
-def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str = "pixel") -> ProbMap:
+def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str = "pixel",
+                 flow_before: Flow | None = None) -> ProbMap:
     """The soft mask of frame t + `steps`, predicted from frame t's and the flow that brought it.
 
     Parameters
@@ -343,6 +428,8 @@ def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str =
         How many frames ahead (>= 1).
     motion : {"pixel", "layered"}
         See :func:`velocity`.
+    flow_before : (H, W, 2) float32 ndarray, optional
+        Flow from frame t - 1 to frame t - 2, as for :func:`extrapolate`.
 
     Returns
     -------
@@ -361,7 +448,7 @@ def predict_mask(prob: ProbMap, flow_bwd: Flow, steps: int = 1, *, motion: str =
     prob = check_prob(prob, (h, w), "prob")
     if steps < 1:
         raise ValueError(f"steps is {steps}; expected at least 1")
-    displacement = steps * velocity(flow_bwd, prob, motion=motion)
+    displacement, _ = _displacement(flow_bwd, steps, prob, motion, flow_before)
     moved, coverage = splat(prob, displacement, _priority(flow_bwd, prob))
     return _filled_mask(moved, coverage < _HOLE)
 
