@@ -457,12 +457,14 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
             device: str, no_video: bool, overwrite: bool, quiet: bool) -> None:
     """Predict every frame of INPUT (a video file or a folder of images) from the frames K before it.
 
-    Each pixel keeps the motion the optical flow measured last, and the
-    frame is forward-warped K frames ahead; what moving objects uncover is
-    inpainted. Unless --sharp, the frame then hedges as the one nearest the
-    real frame on average must: it is averaged with the backward warp and
-    blurred where the motion is uncertain. With --target, --init-mask or
-    --box/--point the masks are segmented and predicted the same way.
+    Each pixel keeps the motion the optical flow measured last (and a
+    quarter of how it last changed), and the frame is forward-warped K
+    frames ahead; what moving objects uncover is inpainted. Unless --sharp,
+    the frame then hedges as the one nearest the real frame on average must:
+    it is averaged with the backward warp and blurred where the motion is
+    uncertain. --preset sets the flow: DIS ultrafast at half size (fast),
+    DIS medium at full size (balanced, quality). With --target, --init-mask
+    or --box/--point the masks are segmented and predicted the same way.
 
     \b
     Writes to the output folder, which appears only when complete:

@@ -31,7 +31,10 @@ PREDICTION_FLOW: dict[str, tuple[str, float]] = {
 }
 """The flow (method, size) each preset predicts from. Every pixel's motion is all a prediction has, so its
 precision counts: on the 34 DAVIS-2016 sequences (``benchmarks/prediction.py``) DIS medium at full size gave
-+0.19 dB PSNR over half size one frame ahead, +0.04 three ahead, the same five ahead (``benchmarks/RESULTS.md``)."""
++0.19 dB PSNR over half size one frame ahead, +0.04 three ahead, the same five ahead (``benchmarks/RESULTS.md``;
++0.14 / +0.04 / +0.01 once the hedge took the flow's error and the change of velocity). Refined down to every
+pixel (DIS's finest scale 0: 59 ms a flow at 854x480 against 14) it gained only +0.02 / +0.00 / +0.02 more, and so
+``quality`` predicts from the same flow as ``balanced``."""
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ slows down smoothly, and reverses where it shakes. Measured with the hedge
 of :data:`VELOCITY_CHANGE_SPREAD` on the 34 DAVIS-2016 sequences (every 16th
 frame, a harness of ``benchmarks/prediction.py``'s ``pixel`` row): +0.12 dB
 PSNR one frame ahead in both folds, within 0.02 dB either way three and
-five ahead; 0.5 gained less one frame ahead (+0.09 / +0.15 dB against +0.13
+five ahead. Chosen on fold A among 0.15, 0.25 and 0.35 (fold B gained most
+at 0.35: +0.23 against +0.21 dB, without that hedge); 0.5 gained less one frame ahead (+0.09 / +0.15 dB against +0.13
 / +0.21 for 0.25, without that hedge), and a change carried on at every
 frame ahead (``steps`` times it) lost up to 0.35 dB three ahead."""
 
@@ -93,8 +94,9 @@ velocity: a velocity that has just changed is the less sure to hold.
 
 On the 34 DAVIS-2016 sequences (every 16th frame, a harness of
 ``benchmarks/prediction.py``'s ``pixel`` row) +0.24 / +0.24 / +0.15 dB PSNR
-at 1 / 3 / 5 frames ahead in fold A, +0.16 / +0.28 / +0.16 in fold B; 0.35
-gained less at every horizon, 1.0 lost 0.26 dB one frame ahead in fold B;
+at 1 / 3 / 5 frames ahead in fold A, +0.16 / +0.28 / +0.16 in fold B
+(chosen on fold A among 0.35, 0.5 and 1.0); 0.35 gained less at every
+horizon, 1.0 lost 0.05 dB one frame ahead in fold A and 0.26 in fold B;
 a spread growing as a random walk's (the square root of the sum of squares
 of 1 .. ``steps``) instead of as ``steps`` did as well."""
 
