@@ -134,8 +134,8 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
                 entry["frames"][method]["ssim"].append(structural_similarity(real, predicted, channel_axis=2,
                                                                              data_range=255))  # fmt: skip
             entry["masks"]["copy"].append(region_similarity(masks[t], masks[t + h]))
+            before = flows[t - 1]["balanced"]["flow_bwd"] if t > 1 else None
             for motion in ("pixel", "layered"):
-                before = flows[t - 1]["balanced"]["flow_bwd"] if t > 1 else None
                 predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"]["flow_bwd"], h,
                                               motion=motion, flow_before=before) > 0.5
                 entry["masks"][motion].append(region_similarity(predicted_mask, masks[t + h]))
