@@ -264,8 +264,8 @@ def _default_output(input_path: Path, what: str) -> Path:
               help="Read the input's video stream N (0 = the first) where it has several.")
 @click.option("--causal", is_flag=True,
               help="Segment each frame from itself and the frames before it only, as on a live feed. By default "
-                   "--target moving also goes over the video backwards and fuses both passes, and frames before "
-                   "--init-frame get the object followed backwards.")
+                   "--target moving first finds the movers, then follows them both ways from the frame of each "
+                   "shot where they were surest, and frames before --init-frame get the object followed backwards.")
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,

@@ -91,8 +91,8 @@ def segment_video(
         Which video stream of a file to read (0 = the first).
     causal : bool
         Segment each frame from itself and the frames before it only
-        (:meth:`Pipeline.stream`); by default a backward pass joins where it
-        helps (:meth:`Pipeline.stream_two_pass`).
+        (:meth:`Pipeline.stream`); by default the whole video is used where
+        it helps (:meth:`Pipeline.stream_two_pass`).
     prompt : Prompt, optional
         Semi-supervised mode from a box, clicks or strokes instead of
         `init_mask`: the object to follow is :func:`prompted_object`'s mask, on
@@ -121,7 +121,7 @@ def segment_video(
         their ``"mean_confidence"`` and the ``"suspect_frames"``, the
         least confident first; also written as ``quality.csv``, a row per
         frame with the confidence's terms), ``"passes"`` (``"count"``: 1 for the forward,
-        causal pass alone, 2 with a backward pass; ``"why"``: a sentence; see
+        causal pass alone, 2 where the whole video was used; ``"why"``: a sentence; see
         :attr:`Pipeline.passes`), ``"shot_changes"`` (frames where propagation
         restarted at a shot boundary), ``"model"`` (the semantic
         model used), ``"preset"`` (None unless built by

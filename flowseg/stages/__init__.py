@@ -2,7 +2,6 @@
 
 from ._colours import ColourModel
 from .appearance import LocalColourModel, ObjectAppearance, regions_apart, spatial_prior
-from .bidirectional import PassFusion, fuse_passes, stored_prob
 from .flow import FlowEstimator, estimate_flow, flow_confidence, flow_error
 from .instances import InstanceTracker, split_touching
 from .keyframes import KeyframeScheduler, stale_fraction
@@ -56,9 +55,6 @@ __all__ = [
     "velocity",
     "velocity_change",
     "MaskWarper",
-    "PassFusion",
-    "fuse_passes",
-    "stored_prob",
     "warp_mask",
     "fuse_evidence",
     "ShotBoundaries",
