@@ -764,10 +764,12 @@ class Pipeline:
         -----
         On the 34 DAVIS-2016 sequences (``target="moving"``, ``balanced``)
         J&F was 0.546 forward only, 0.569 with the former backward pass fused
-        with the forward one, and 0.651 found then followed (fold A 0.722, B
-        0.580). Choosing the key frame by the steadiest mask (its IoU with
-        the masks two frames either side) gave 0.622; a two-pass finder
-        gave the same 0.651 at twice the cost. For ``target="person"`` on
+        with the forward one, and 0.648 found then followed (fold A 0.717, B
+        0.580; ``benchmarks/davis.py``). In ad-hoc runs, choosing the key
+        frame by the steadiest mask (its IoU with the masks two frames either
+        side) gave 0.622 against 0.651 by the confidence; a two-pass finder
+        gave the same 0.651 at twice the cost; two key frames, one per half of
+        the shot, 0.636 (A 0.683, B 0.589). For ``target="person"`` on
         its 19 sequences a backward pass gave 0.555 against 0.558 forward,
         so class targets keep one pass.
         """
@@ -791,13 +793,14 @@ class Pipeline:
         before = list(itertools.islice(source, init_frame + 1))
         if len(before) <= init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
-        backward = list(self._stream(before[::-1], init_mask=init_mask, init_frame=0))[:0:-1]  # frames 0 .. k-1
+        backward = [dataclasses.replace(result, prob=result.prob.astype(np.float16))  # held at half the bytes
+                    for result in self._stream(before[::-1], init_mask=init_mask, init_frame=0)][:0:-1]  # 0 .. k-1
         backward_seconds = sum(self.stage_seconds.values())
         forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame)
         for result in forward:  # its frames before init_frame are empty: the backward pass gave them
             if result.index < init_frame:
                 found = backward[result.index]
-                result = dataclasses.replace(found, index=result.index)
+                result = dataclasses.replace(found, index=result.index, prob=_read_only(found.prob.astype(np.float32)))
             self.stage_seconds["backward pass"] = backward_seconds
             yield result
 
