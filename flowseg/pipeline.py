@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .stages.keyframes import DEFAULT_MAX_INTERVAL
 from .stages.quality import QUALITY_TERMS
 from .stages.warp import DEFAULT_TEMPORAL_WEIGHT
 from .types import Frame, Image, Result, Stage
+
+if TYPE_CHECKING:
+    from .stages import ShotBoundaries
 
 __all__ = [
     "Pipeline",
@@ -165,6 +168,15 @@ def _stretches(frames: Iterable[Image]) -> Iterator[list[Image]]:
     while stretch:
         yield stretch
         stretch = list(itertools.islice(source, length))
+
+
+def _shot_starts(shots: ShotBoundaries | None) -> list[int]:
+    """The first frame of each shot `shots` (a :class:`~flowseg.stages.ShotBoundaries`, or None) saw, 0 first.
+
+    A fade or a dissolve flags a run of frames: one shot starts at its first.
+    """
+    flagged = set(shots.boundary_frames) if shots is not None else set()
+    return [0, *sorted(frame for frame in flagged if frame - 1 not in flagged and frame > 0)]
 
 
 def _add_seconds(totals: dict[str, float], seconds: dict[str, float], under: str | None = None) -> None:
@@ -819,12 +831,12 @@ class Pipeline:
         for stretch in _stretches(frames):
             surest: dict[int, tuple[float, int, np.ndarray]] = {}  # by shot start: (confidence, frame, prob)
             for result in finder.stream(stretch):
-                shot = max([0, *(cut for cut in (shots.boundary_frames if shots else ()) if cut <= result.index)])
+                shot = max(start for start in _shot_starts(shots) if start <= result.index)
                 confidence = result.quality["confidence"] if result.quality else 0.0
                 if result.mask.any() and confidence > surest.get(shot, (-1.0,))[0]:
                     surest[shot] = (confidence, result.index, np.array(result.prob))
             _add_seconds(seconds, finder.stage_seconds, "finding movers")
-            starts = sorted({0, *(shots.boundary_frames if shots else ())})
+            starts = _shot_starts(shots)
             for start, stop in zip(starts, [*starts[1:], len(stretch)]):
                 key = surest.get(start)
                 mask = None if key is None else refiner.refine(stretch[key[1]], key[2])

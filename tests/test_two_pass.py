@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Iterator
 
 import numpy as np
@@ -44,6 +45,13 @@ def test_each_shot_is_followed_from_its_own_key_frame() -> None:
     # mean over both shots 0.57 forward only, 0.87 found and followed.
     assert max(ious[False][10:13]) < 0.1 and min(ious[True][10:13]) > 0.9, ious
     assert np.mean(ious[True]) > np.mean(ious[False]) + 0.2, ious
+
+
+def test_a_fade_starts_one_shot() -> None:
+    """A dissolve flags a run of frames: the movers are looked for once after it, not on each of its frames."""
+    dissolve = SimpleNamespace(boundary_frames=[0, 5, 6, 7, 20])
+    assert flowseg.pipeline._shot_starts(dissolve) == [0, 5, 20]
+    assert flowseg.pipeline._shot_starts(None) == [0]
 
 
 def test_memory_is_bounded_by_a_stretch(monkeypatch: pytest.MonkeyPatch) -> None:
