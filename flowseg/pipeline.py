@@ -776,7 +776,7 @@ class Pipeline:
         -----
         On the 34 DAVIS-2016 sequences (``target="moving"``, ``balanced``)
         J&F was 0.546 forward only, 0.569 with the former backward pass fused
-        with the forward one, and 0.648 found then followed (fold A 0.717, B
+        with the forward one, and 0.649 found then followed (fold A 0.718, B
         0.580; ``benchmarks/davis.py``). In ad-hoc runs, choosing the key
         frame by the steadiest mask (its IoU with the masks two frames either
         side) gave 0.622 against 0.651 by the confidence; a two-pass finder
