@@ -59,7 +59,8 @@ Frames are stored as JPEG (quality 95, like DAVIS) and labels as PNG.
 Configurations
 --------------
 - ``instances``: semantic-target mode, ``Pipeline(target="person",
-  instances=True).stream(frames)``; ``result.labels`` is the prediction.
+  instances=True).stream_two_pass(frames)`` as ``flowseg run`` runs it
+  (offline: brief tracks dropped); ``result.labels`` is the prediction.
 - ``components``: its baseline without tracking: the connected components
   (8-connected) of ``result.mask`` from ``Pipeline(target="person")``,
   numbered in raster order in every frame.
@@ -1167,7 +1168,7 @@ def make_tracker(config: str) -> tuple[Tracker, Pipeline | None]:
         return (lambda clip: (clip.labels[0].copy() for _ in clip.frames)), None
     if config == "instances":
         pipeline = Pipeline(target="person", instances=True)
-        return (lambda clip: (r.labels for r in pipeline.stream(clip.frames))), pipeline
+        return (lambda clip: (r.labels for r in pipeline.stream_two_pass(clip.frames))), pipeline
     if config == "objects":
         pipeline = Pipeline(target="person")
         return (lambda clip: (r.labels for r in pipeline.stream(clip.frames, init_mask=clip.labels[0]))), pipeline
@@ -1298,7 +1299,7 @@ def run_people(data: str, videos: str) -> dict[str, Any]:
     davis = {}
     for name in ONE_PERSON:
         frames, truths = read_davis_sequence(Path(data), name)
-        on, elsewhere = ids_on_object((r.labels for r in pipeline.stream(frames)), truths)
+        on, elsewhere = ids_on_object((r.labels for r in pipeline.stream_two_pass(frames)), truths)
         davis[name] = {"on_person": on, "elsewhere": elsewhere}
         print(f"[people] {name}: {on} IDs on the person, {elsewhere} elsewhere", file=sys.stderr, flush=True)
     clips = {}
@@ -1306,7 +1307,7 @@ def run_people(data: str, videos: str) -> dict[str, Any]:
         path = Path(videos) / name
         if path.is_file():
             frames = (image for _, image in FrameSource(path))
-            clips[name] = {"ids": len(shown_ids(r.labels for r in pipeline.stream(frames))), "people": people}
+            clips[name] = {"ids": len(shown_ids(r.labels for r in pipeline.stream_two_pass(frames))), "people": people}
             print(f"[people] {name}: {clips[name]['ids']} IDs, {people} people", file=sys.stderr, flush=True)
     return {"davis": davis, "clips": clips}
 

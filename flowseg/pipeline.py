@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import functools
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_OBJECTS",
     "TWO_PASS_BYTES",
     "MIN_STRETCH",
+    "BRIEF_TRACK_FRAMES",
     "object_labels",
     "stage_settings",
 ]
@@ -86,6 +88,11 @@ frames): 218 frames at 854x480, 97 at 1280x720, 43 at 1920x1080, 30 at 3840x2160
 MIN_STRETCH: int = 30
 """Fewest frames :meth:`Pipeline.stream_two_pass` holds at once, however large they are: a mover is found and
 followed within a stretch."""
+
+BRIEF_TRACK_FRAMES: int = 8
+"""Offline (:meth:`Pipeline.stream_two_pass`), an instance ID seen on fewer frames than this is dropped: a
+quarter of a second at 30 fps is too brief to be an object worth an ID (a flash of the model on background, a
+piece of a person that the tracker split off for a moment). Results then come this many frames behind."""
 
 MOVING = "moving"
 """The target that segments whatever moves independently of the camera (:class:`~flowseg.stages.MovingObjects`)."""
@@ -177,6 +184,33 @@ def _shot_starts(shots: ShotBoundaries | None) -> list[int]:
     """
     flagged = set(shots.boundary_frames) if shots is not None else set()
     return [0, *sorted(frame for frame in flagged if frame - 1 not in flagged and frame > 0)]
+
+
+def _without_brief_tracks(results: Iterator[Result]) -> Iterator[Result]:
+    """`results` without the instance IDs seen on fewer than :data:`BRIEF_TRACK_FRAMES` frames.
+
+    Each result waits until that many frames after it were seen, so a track
+    that starts on it is known to be brief or not; memory holds that many
+    results. The last ones are judged on the frames there are.
+    """
+    held: collections.deque[Result] = collections.deque()
+    seen: collections.Counter[int] = collections.Counter()
+
+    def cleaned(result: Result) -> Result:
+        brief = [label for label in np.unique(result.labels) if label and seen[label] < BRIEF_TRACK_FRAMES]
+        if not brief:
+            return result
+        dropped = np.isin(result.labels, brief)
+        labels = np.where(dropped, 0, result.labels).astype(result.labels.dtype)
+        return dataclasses.replace(result, labels=_read_only(labels), mask=_read_only(result.mask & ~dropped))
+
+    for result in results:
+        seen.update(int(label) for label in np.unique(result.labels) if label)
+        held.append(result)
+        if len(held) == BRIEF_TRACK_FRAMES:
+            yield cleaned(held.popleft())
+    while held:
+        yield cleaned(held.popleft())
 
 
 def _add_seconds(totals: dict[str, float], seconds: dict[str, float], under: str | None = None) -> None:
@@ -788,7 +822,9 @@ class Pipeline:
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
             self.passes = {"count": 1, "why": blocker}
-            yield from self._stream(frames, init_mask=init_mask, init_frame=init_frame)
+            results = self._stream(frames, init_mask=init_mask, init_frame=init_frame)
+            tracked = init_mask is None and any("labels" in stage.provides for stage in self.stages)
+            yield from _without_brief_tracks(results) if tracked else results
             return
         if init_mask is not None:
             self.passes = {"count": 2, "why": f"the given objects were followed backwards from frame {init_frame} "

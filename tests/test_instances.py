@@ -19,7 +19,7 @@ from flowseg.metrics import region_similarity
 from flowseg.stages import InstanceTracker, split_touching
 from flowseg.types import Frame
 
-from synthetic import KnownMasks, texture
+from synthetic import KnownMasks, moving_object_clip, object_mask, texture
 from test_io import write_folder
 
 SHAPE = (96, 176)
@@ -329,3 +329,23 @@ def test_only_masks_labelled_one_to_n_mark_several_objects(tmp_path) -> None:
     assert object_labels(np.array([[0, 1, 3]], np.uint8)) == (1,)  # 1 and 3 without 2: not 1..N
     assert object_labels(np.array([[0, 0.4, 1.0]], np.float32)) == (1,)
     assert object_labels(np.array([[1, 2, 3]], np.int64)) == (1, 2, 3)
+
+
+def test_a_brief_track_is_dropped_offline() -> None:
+    """A second object seen on 4 frames only gets an ID while streaming, none offline; the lasting one keeps its ID."""
+    frames, masks = moving_object_clip(16, shift=(2, 0), size=24)
+    flash = object_mask(masks[0].shape, (24, 20), 16)
+    evidence = [mask | (flash if 6 <= t < 10 else False) for t, mask in enumerate(masks)]
+    for t in range(6, 10):
+        frames[t][flash] = 250
+
+    def pipeline() -> Pipeline:
+        return Pipeline(["flow", "shots", KnownMasks(evidence), "warp", "refine", "instances"])
+
+    streamed = [set(np.unique(result.labels)) - {0} for result in pipeline().stream(frames)]
+    offline = list(pipeline().stream_two_pass(frames))
+    assert len(set().union(*streamed)) == 2, streamed
+    ids = [set(np.unique(result.labels)) - {0} for result in offline]
+    assert set().union(*ids) == {1} and all(ids[1:]), ids
+    assert [result.index for result in offline] == list(range(16))
+    assert not any(result.labels[flash].any() for result in offline)
