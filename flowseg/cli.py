@@ -265,7 +265,8 @@ def _default_output(input_path: Path, what: str) -> Path:
 @click.option("--causal", is_flag=True,
               help="Segment each frame from itself and the frames before it only, as on a live feed. By default "
                    "--target moving first finds the movers, then follows them both ways from the frame of each "
-                   "shot where they were surest, and frames before --init-frame get the object followed backwards.")
+                   "shot where they were surest, frames before --init-frame get the object followed backwards, and "
+                   "--instances drops IDs seen on fewer than 8 frames.")
 @_overwrite_option
 @_quiet_option
 def run(input_path: Path, target: tuple[str, ...], output_dir: Path | None, preset: str, model: str,

@@ -797,6 +797,10 @@ class Pipeline:
         the finder gave. Memory is bounded by the stretch, whatever the
         video's length, and results come out in order, a stretch at a time.
 
+        A pipeline that tracks instances makes one pass, but drops the IDs
+        seen on fewer than :data:`BRIEF_TRACK_FRAMES` frames (its results
+        come that many frames behind).
+
         Following given objects (`init_mask`) marked on a later frame than
         the first, the frames before it, which :meth:`stream` leaves empty,
         get the objects followed backwards from `init_frame` (those frames are
