@@ -825,10 +825,12 @@ class Pipeline:
         """
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
-            self.passes = {"count": 1, "why": blocker}
             results = self._stream(frames, init_mask=init_mask, init_frame=init_frame)
-            tracked = init_mask is None and any("labels" in stage.provides for stage in self.stages)
-            yield from _without_brief_tracks(results) if tracked else results
+            if init_mask is None and any("labels" in stage.provides for stage in self.stages):
+                blocker += f"; instance IDs seen on fewer than {BRIEF_TRACK_FRAMES} frames were dropped"
+                results = _without_brief_tracks(results)
+            self.passes = {"count": 1, "why": blocker}
+            yield from results
             return
         if init_mask is not None:
             self.passes = {"count": 2, "why": f"the given objects were followed backwards from frame {init_frame} "

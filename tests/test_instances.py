@@ -343,7 +343,9 @@ def test_a_brief_track_is_dropped_offline() -> None:
         return Pipeline(["flow", "shots", KnownMasks(evidence), "warp", "refine", "instances"])
 
     streamed = [set(np.unique(result.labels)) - {0} for result in pipeline().stream(frames)]
-    offline = list(pipeline().stream_two_pass(frames))
+    offline_pipeline = pipeline()
+    offline = list(offline_pipeline.stream_two_pass(frames))
+    assert "fewer than 8 frames were dropped" in offline_pipeline.passes["why"]
     assert len(set().union(*streamed)) == 2, streamed
     ids = [set(np.unique(result.labels)) - {0} for result in offline]
     assert set().union(*ids) == {1} and all(ids[1:]), ids
