@@ -193,11 +193,11 @@ def _without_brief_tracks(results: Iterator[Result]) -> Iterator[Result]:
     that starts on it is known to be brief or not; memory holds that many
     results. The last ones are judged on the frames there are.
     """
-    held: collections.deque[Result] = collections.deque()
+    held: collections.deque[tuple[Result, np.ndarray]] = collections.deque()  # each with the IDs it shows
     seen: collections.Counter[int] = collections.Counter()
 
-    def cleaned(result: Result) -> Result:
-        brief = [label for label in np.unique(result.labels) if label and seen[label] < BRIEF_TRACK_FRAMES]
+    def cleaned(result: Result, shown: np.ndarray) -> Result:
+        brief = [label for label in shown if seen[label] < BRIEF_TRACK_FRAMES]
         if not brief:
             return result
         dropped = np.isin(result.labels, brief)
@@ -205,12 +205,14 @@ def _without_brief_tracks(results: Iterator[Result]) -> Iterator[Result]:
         return dataclasses.replace(result, labels=_read_only(labels), mask=_read_only(result.mask & ~dropped))
 
     for result in results:
-        seen.update(int(label) for label in np.unique(result.labels) if label)
-        held.append(result)
+        shown = np.flatnonzero(np.bincount(result.labels.ravel()))
+        shown = shown[shown > 0]
+        seen.update(shown.tolist())
+        held.append((result, shown))
         if len(held) == BRIEF_TRACK_FRAMES:
-            yield cleaned(held.popleft())
+            yield cleaned(*held.popleft())
     while held:
-        yield cleaned(held.popleft())
+        yield cleaned(*held.popleft())
 
 
 def _add_seconds(totals: dict[str, float], seconds: dict[str, float], under: str | None = None) -> None:
