@@ -225,7 +225,8 @@ class _Worker:
         blocker = "causal: forward only" if self.run_options.get("causal") else self.pipeline.two_pass_blocker()
         if blocker is not None:
             return {"count": 1, "why": blocker}
-        return {"count": 2, "why": "each part went over its frames backwards too, fused with the forward pass"}
+        return {"count": 2, "why": "each part went over its frames as Pipeline.stream_two_pass does: the movers "
+                                   "found, then followed both ways from a key frame of each shot"}
 
     def _category(self) -> str | None:
         """The class name of instance tracks, or None without instances."""
