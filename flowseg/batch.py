@@ -230,8 +230,7 @@ class _Worker:
 
     def _category(self) -> str | None:
         """The class name of instance tracks, or None without instances."""
-        labelled = any("labels" in stage.provides for stage in self.pipeline.stages)
-        return "+".join(self.pipeline.target) if labelled else None
+        return "+".join(self.pipeline.target) if self.pipeline.tracks_instances else None
 
     def stitch(self, entry: BatchInput, parts: list[Segment], folders: list[str], output_dir: str,
                shot_changes: list[int]) -> dict[str, Any]:

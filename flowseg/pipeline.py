@@ -511,6 +511,11 @@ class Pipeline:
             )
 
     @property
+    def tracks_instances(self) -> bool:
+        """Whether a stage gives each object an ID (``Result.labels``), as ``instances=True`` adds one."""
+        return any("labels" in stage.provides for stage in self.stages)
+
+    @property
     def model_used(self) -> str | None:
         """The description of the semantic (or motion) model the stages use, or None when they use none."""
         return next((stage.model_used for stage in self.stages if hasattr(stage, "model_used")), None)
@@ -773,7 +778,7 @@ class Pipeline:
                     "person sequences: J&F 0.558 forward, 0.555 with both)")
         if self.target_fps is not None:
             return "a speed budget (target_fps) keeps the run causal"
-        if any("labels" in stage.provides for stage in self.stages):
+        if self.tracks_instances:
             return "each mover keeps an ID of its own as it is found, so the run stays causal"
         if names is not None and not all(isinstance(name, str) for name in names):
             return "the pipeline was given stage objects, and the follower is built from stage names"
@@ -828,7 +833,7 @@ class Pipeline:
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
             results = self._stream(frames, init_mask=init_mask, init_frame=init_frame)
-            if init_mask is None and any("labels" in stage.provides for stage in self.stages):
+            if init_mask is None and self.tracks_instances:
                 blocker += f"; instance IDs seen on fewer than {BRIEF_TRACK_FRAMES} frames were dropped"
                 results = _without_brief_tracks(results)
             self.passes = {"count": 1, "why": blocker}

@@ -158,7 +158,7 @@ def segment_video(
     labels = object_labels(init_mask) if init_mask is not None else ()
     several = len(labels) >= 2
     category = "object" if init_mask is not None else "+".join(pipeline.target)
-    labelled = several or any("labels" in stage.provides for stage in pipeline.stages)
+    labelled = several or pipeline.tracks_instances
     threads = configure_threads()
     start = time.perf_counter()
     writer = ResultWriter(output_dir, alpha=alpha, feather=feather, videos=videos,
