@@ -122,19 +122,20 @@ def score_sequence(folder: Path, truths: Path, horizons: Sequence[int], step: in
                                         "masks": {m: [] for m in MASK_METHODS}} for h in horizons}  # fmt: skip
     seconds = {m: 0.0 for m in FRAME_METHODS}
     for t in range(1, len(frames), step):
+        previous = flows[t - 1] if t > 1 else None  # frame 0 has no flow
+        before = None if previous is None else previous["balanced"]["flow_bwd"]
         for h in horizons:
             if t + h >= len(frames):
                 continue
             real, entry = frames[t + h], scores[f"h{h}"]
             for method in FRAME_METHODS:
                 start = time.perf_counter()
-                predicted = predictions(method, frames[t], flows[t], flows[t - 1] if t > 1 else None, masks[t], h)
+                predicted = predictions(method, frames[t], flows[t], previous, masks[t], h)
                 seconds[method] += time.perf_counter() - start
                 entry["frames"][method]["psnr"].append(peak_signal_noise_ratio(real, predicted, data_range=255))
                 entry["frames"][method]["ssim"].append(structural_similarity(real, predicted, channel_axis=2,
                                                                              data_range=255))  # fmt: skip
             entry["masks"]["copy"].append(region_similarity(masks[t], masks[t + h]))
-            before = flows[t - 1]["balanced"]["flow_bwd"] if t > 1 else None
             for motion in ("pixel", "layered"):
                 predicted_mask = predict_mask(masks[t].astype(np.float32), flows[t]["balanced"]["flow_bwd"], h,
                                               motion=motion, flow_before=before) > 0.5
