@@ -449,4 +449,5 @@ class Annotations:
                 yield mask, nothing, 1.0 if at == 0 else 0.0  # it follows nothing: no weight beyond its frame
             return
         for result in self._pipeline.stream(frames, init_mask=mask):
-            yield result.mask, _stored_prob(result.prob), 1.0 if result.quality is None else result.quality["confidence"]
+            confidence = 1.0 if result.quality is None else result.quality["confidence"]
+            yield result.mask, _stored_prob(result.prob), confidence
