@@ -713,6 +713,12 @@ class Pipeline:
         composites of ``benchmarks/instances.py --scaling`` (2 cores) 6
         objects went from 4.5 to 6.0 frames per second and 3 objects from
         6.5 to 8.5 (1 object: 11.4), with the same labels on every frame.
+        Tried and left out, on those composites: one refinement of the
+        objects' union a frame instead of one per object (each object's mask
+        its soft map above 0.5) gave 6 objects 4.46 frames per second instead
+        of 4.37 (a slower machine), and J&F 0.590 instead of 0.597 over all
+        five (``--configs objects``); cutting each object's evidence where
+        another object won the frame before gave J&F 0.563.
         """
         names, keywords = self._given
         if not all(isinstance(name, str) for name in names):

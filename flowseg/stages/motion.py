@@ -88,6 +88,14 @@ def motion_hint(residual: ProbMap, confidence: ProbMap) -> ProbMap:
     least one pixel), so flow noise and small parallax stay near 0 and a
     clear mover near 1. Where the flow is untrusted (occlusions) the hint is
     weighted down by the confidence.
+
+    Water defeats it: where the camera follows a duck on rippling water
+    (DAVIS-2016 mallard-water) the water's residual is larger than the
+    duck's. On the 34 DAVIS-2016 sequences, weighing the hint by the flow
+    confidence or by its running mean moved the mean J of ``hint > 0.5``
+    from 0.356 to 0.355-0.363 and left mallard-water at 0.00; the coherence
+    of the residual over recent frames raised the hint's precision there
+    from 0.02 to 0.03 only.
     """
     scale = max(1.0, 3.0 * float(np.median(residual)))
     return ((1.0 - np.exp(-((residual / scale) ** 2))) * np.sqrt(confidence)).astype(np.float32)

@@ -64,6 +64,10 @@ def crf_refine(
     with ``|logit(prob)| >= pairwise_weight`` cannot change side. Inference
     runs only in the bounding box of the other pixels, grown by three
     `spatial_sigma` for context; outside it `prob` is returned unchanged.
+    Filtering at half size was 3x faster (12 ms against 38 on full-frame
+    windows) but lost thin parts: on the 34 DAVIS-2016 sequences (first mask
+    given) kite-surf fell from 0.616 to 0.549 and bmx-trees from 0.457 to
+    0.436 (J&F), so the filter runs at full size.
 
     References
     ----------
