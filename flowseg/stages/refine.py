@@ -61,9 +61,14 @@ def crf_refine(
     Notes
     -----
     The pairwise term moves a logit by at most `pairwise_weight`, so pixels
-    with ``|logit(prob)| >= pairwise_weight`` cannot change side. Inference
-    runs only in the bounding box of the other pixels, grown by three
-    `spatial_sigma` for context; outside it `prob` is returned unchanged.
+    with ``|logit(prob)| >= pairwise_weight`` cannot change side, and one
+    below 0.5 only near pixels above it. Inference runs only in the bounding
+    box of the pixels that can change side (:func:`_changeable_window`),
+    grown by three `spatial_sigma` for context; outside it `prob` is
+    returned unchanged. Cutting the box to the reach of the pixels above 0.5
+    halved the refinement's time in semi-supervised runs (bmx-trees 18 ms a
+    frame to 8, breakdance 32 to 17) and changed 2 pixels in 366 frames of
+    six DAVIS-2016 sequences.
     Filtering at half size was 3x faster (12 ms against 38 on full-frame
     windows) but lost thin parts: on the 34 DAVIS-2016 sequences (first mask
     given) kite-surf fell from 0.616 to 0.549 and bmx-trees from 0.457 to
@@ -86,7 +91,7 @@ def crf_refine(
             "expected pairwise_weight >= 0 and both sigmas > 0"
         )
     out = np.clip(prob, _EPS, 1.0 - _EPS)
-    window = _undecided_window(out, pairwise_weight, margin=round(3 * spatial_sigma))
+    window = _changeable_window(out, pairwise_weight, margin=round(3 * spatial_sigma))
     if window is None:
         return out
     q = out[window]
@@ -98,17 +103,25 @@ def crf_refine(
     return out
 
 
-def _undecided_window(prob: ProbMap, pairwise_weight: float, margin: int) -> tuple[slice, slice] | None:
-    """Bounding box, grown by `margin`, of the pixels whose label the pairwise term can still flip.
+def _changeable_window(prob: ProbMap, pairwise_weight: float, margin: int) -> tuple[slice, slice] | None:
+    """Where the pairwise term can change a pixel's side of 0.5: a box, grown by `margin` for context, or None.
 
     The pairwise term moves a logit by at most `pairwise_weight`, so a pixel
-    with ``|logit(prob)| >= pairwise_weight`` keeps its side of 0.5 whatever
-    its neighbours do; only the others (and their context) need the filter.
-    Tested on `prob` itself (``|logit(p)| < w`` is ``sigmoid(-w) < p <
-    sigmoid(w)``): no logarithm over the whole frame.
+    with ``|logit(prob)| >= pairwise_weight`` keeps its side whatever its
+    neighbours do; only the others need the filter (tested on `prob`
+    itself, ``sigmoid(-w) < p < sigmoid(w)``: no logarithm over the whole
+    frame). And a pixel below 0.5 turns object only where the filtered
+    neighbourhood is above a half, which needs pixels above 0.5 within the
+    kernel's reach: the box of the undecided pixels is cut to that of the
+    pixels above 0.5, both grown by `margin`.
     """
     low = 1.0 / (1.0 + np.exp(pairwise_weight))
-    return grown_box((prob > low) & (prob < 1.0 - low), margin)
+    undecided = grown_box((prob > low) & (prob < 1.0 - low), margin)
+    near_object = grown_box(prob > 0.5, margin)
+    if undecided is None or near_object is None:
+        return None
+    window = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(undecided, near_object))
+    return window if all(part.start < part.stop for part in window) else None
 
 
 def graphcut_refine(
