@@ -65,6 +65,28 @@ class TestCrfRefine:
         flipped = (refined > 0.5) != (prob > 0.5)
         assert not (flipped & confident).any(), f"{(flipped & confident).sum()} confident pixels flipped"
 
+    @pytest.mark.parametrize("seed", [*range(3), "flat"])
+    def test_window_gives_the_whole_frame_mask(self, seed: int | str) -> None:
+        # The mask from the window (cut to the reach of the pixels above 0.5) equals mean-field inference over the
+        # whole frame, with undecided background (0.2-0.45) far from the object on every side. "flat": a grey frame,
+        # a square at 0.9 in background at 0.45 that the object's neighbourhood pulls over (beyond its box).
+        if seed == "flat":
+            frame = np.full((288, 384, 3), 128, np.uint8)
+            big = np.full(frame.shape[:2], 0.45, np.float32)
+            big[120:170, 160:220] = 0.9
+        else:
+            image, _, prob = degraded_case("disk", {"dilate": 2}, seed)
+            frame = np.tile(image, (3, 3, 1))
+            big = np.random.default_rng(seed).uniform(0.2, 0.45, frame.shape[:2]).astype(np.float32)
+            h, w = prob.shape
+            big[h:2 * h, w:2 * w] = prob
+        q = np.clip(big, 1e-4, 1 - 1e-4)
+        unary = np.log(q) - np.log1p(-q)
+        for _ in range(2):  # crf_refine's defaults, over the whole frame
+            smoothed = cv2.ximgproc.dtFilter(frame, q, 20.0, 20.0, mode=cv2.ximgproc.DTF_NC)
+            q = 1.0 / (1.0 + np.exp(-(unary + 3.0 * (2.0 * smoothed - 1.0))))
+        assert np.array_equal(crf_refine(frame, big) > 0.5, q > 0.5)
+
     def test_output_contract(self) -> None:
         image, _, prob = degraded_case("square", {}, 0)
         refined = crf_refine(image, prob)
