@@ -778,20 +778,31 @@ class Pipeline:
             next(stream, None)
 
     def two_pass_blocker(self, init_mask: np.ndarray | None = None, init_frame: int = 0) -> str | None:
-        """Why :meth:`stream_two_pass` would make one pass only (a sentence), or None when it makes two."""
+        """Why :meth:`stream_two_pass` would make one pass only (a sentence), or None when it makes two.
+
+        The sentence ends by saying so where that pass drops brief instance IDs (:meth:`_drops_brief_tracks`).
+        """
         names, _ = self._given
         if init_mask is not None:
             return None if init_frame > 0 else "following given objects from the first frame: one forward pass"
         if MOVING not in self.target:
-            return ("a class target: its model sees every frame, and a backward pass did not help it (DAVIS-2016 "
-                    "person sequences: J&F 0.558 forward, 0.555 with both)")
-        if self.target_fps is not None:
-            return "a speed budget (target_fps) keeps the run causal"
-        if self.tracks_instances:
-            return "each mover keeps an ID of its own as it is found, so the run stays causal"
-        if names is not None and not all(isinstance(name, str) for name in names):
-            return "the pipeline was given stage objects, and the follower is built from stage names"
-        return None
+            reason = ("a class target: its model sees every frame, and a backward pass did not help it (DAVIS-2016 "
+                      "person sequences: J&F 0.558 forward, 0.555 with both)")
+        elif self.target_fps is not None:
+            reason = "a speed budget (target_fps) keeps the run causal"
+        elif self.tracks_instances:
+            reason = "each mover keeps an ID of its own as it is found, so the run stays causal"
+        elif names is not None and not all(isinstance(name, str) for name in names):
+            reason = "the pipeline was given stage objects, and the follower is built from stage names"
+        else:
+            return None
+        if self._drops_brief_tracks(init_mask):
+            reason += f"; instance IDs seen on fewer than {BRIEF_TRACK_FRAMES} frames were dropped"
+        return reason
+
+    def _drops_brief_tracks(self, init_mask: np.ndarray | None) -> bool:
+        """Whether the one pass of :meth:`stream_two_pass` drops IDs seen on few frames: instances, no objects given."""
+        return init_mask is None and self.tracks_instances
 
     def stream_two_pass(
         self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0
@@ -846,8 +857,7 @@ class Pipeline:
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
             results = self._stream(frames, init_mask=init_mask, init_frame=init_frame)
-            if init_mask is None and self.tracks_instances:
-                blocker += f"; instance IDs seen on fewer than {BRIEF_TRACK_FRAMES} frames were dropped"
+            if self._drops_brief_tracks(init_mask):
                 results = _without_brief_tracks(results)
             self.passes = {"count": 1, "why": blocker}
             yield from results

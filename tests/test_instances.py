@@ -346,6 +346,7 @@ def test_a_brief_track_is_dropped_offline() -> None:
     offline_pipeline = pipeline()
     offline = list(offline_pipeline.stream_two_pass(frames))
     assert "fewer than 8 frames were dropped" in offline_pipeline.passes["why"]
+    assert offline_pipeline.passes["why"] == offline_pipeline.two_pass_blocker()  # what a batch's summary says
     assert len(set().union(*streamed)) == 2, streamed
     ids = [set(np.unique(result.labels)) - {0} for result in offline]
     assert set().union(*ids) == {1} and all(ids[1:]), ids
