@@ -149,7 +149,7 @@ def _agreement(reached: Mask, given: Mask, started: Mask) -> float:
     A 0.843, B 0.818): on surf a correction at frame 26, between the first
     mask and a 162-pixel sliver on frame 53, took frames 41-52 from the run
     back from the sliver (J 0.02) and the sequence fell from 0.948 to 0.770.
-    Now 0.838 (A 0.843, B 0.832; surf 0.950, bmx-trees 0.530 -> 0.592).
+    With it 0.838 (A 0.843, B 0.832; surf 0.950, bmx-trees 0.530 -> 0.592).
     """
     if not given.any():
         return 1.0
