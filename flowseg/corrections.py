@@ -122,6 +122,7 @@ def _vanishing_point(confidences: np.ndarray) -> int | None:
     """
     if len(confidences) < 2:
         return None
+
     def squared_error(n: int) -> float:  # about each part's mean
         return float(np.var(confidences[:n]) * n + np.var(confidences[n:]) * (len(confidences) - n))
 
