@@ -703,7 +703,11 @@ class Pipeline:
         frame from the pixels it won in the previous one: its previous mask
         is its region of the label field, and its previous probability is 0
         where another object won. Each pixel goes to the likeliest object
-        whose mask covers it.
+        whose mask covers it. Each object leaves out of where it can be the
+        parts of its carried mask that look like its first frame's background
+        (which holds the other objects), as a part that spread onto another
+        object does (:class:`~flowseg.stages.ObjectAppearance`'s
+        ``drop_foreign_parts``).
 
         The objects of a frame are followed in parallel, one thread per core
         (their stages release the GIL in numpy and OpenCV), while another
@@ -727,6 +731,8 @@ class Pipeline:
         if not all(isinstance(name, str) for name in names):
             raise ConfigError("following several objects builds one pipeline per object from stage names; "
                               "this pipeline was given stage objects")
+        from .stages import ObjectAppearance
+
         names = [name for name in names if name not in _FINAL_STAGES]
         scene = tuple(stage for stage in self.object_stages() if _gives_scene_only(stage))
         for stage in scene:
@@ -734,6 +740,9 @@ class Pipeline:
         self.object_runs = [Pipeline(names, **keywords) for _ in values]
         own = [tuple(stage for stage in run.object_stages() if not _gives_scene_only(stage))
                for run in self.object_runs]  # fmt: skip
+        for stage in itertools.chain(*own):  # each object's first-frame background holds the others
+            if isinstance(stage, ObjectAppearance):
+                stage.drop_foreign_parts = True
         now: dict[str, Any] = {"image": None, "scene": {}}  # the frame every object stream takes next, its scene data
         last: dict[str, np.ndarray] = {}  # the previous frame's "labels", where an object won ("claimed"), "probs"
         scene_seconds = {type(stage).__name__: 0.0 for stage in scene}

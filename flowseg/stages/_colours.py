@@ -66,12 +66,19 @@ class ColourModel:
         proportions (a patch of one colour the object also has), does not.
         -1 for an empty region.
         """
+        return float(self.resemblances(image, np.asarray(region, bool).view(np.uint8), 1)[0])
+
+    def resemblances(self, image: Image, labels: np.ndarray, regions: int) -> np.ndarray:
+        """:meth:`resemblance` of each region of ``(H, W)`` integer `labels` 1..`regions` (0: none), ``(regions,)
+        float64``."""
         size = self.bins**3
-        counts = np.bincount(self.bin_index(image)[region], minlength=size).astype(np.float64)
-        if counts.sum() == 0:
-            return -1.0
-        counts /= counts.sum()
-        return float(np.sqrt(counts * self.object_hist).sum() - np.sqrt(counts * self.background_hist).sum())
+        key = labels.astype(np.int64) * size + self.bin_index(image)
+        counts = np.bincount(key.ravel(), minlength=(regions + 1) * size).reshape(regions + 1, size)[1:]
+        counts = counts.astype(np.float64)
+        totals = counts.sum(axis=1)
+        counts /= np.maximum(totals, 1)[:, None]
+        nearer = np.sqrt(counts * self.object_hist).sum(axis=1) - np.sqrt(counts * self.background_hist).sum(axis=1)
+        return np.where(totals > 0, nearer, -1.0)
 
     def table(self) -> np.ndarray:
         """``(bins**3,) float32``: the object posterior of each colour bin."""
