@@ -703,11 +703,10 @@ class Pipeline:
         frame from the pixels it won in the previous one: its previous mask
         is its region of the label field, and its previous probability is 0
         where another object won. Each pixel goes to the likeliest object
-        whose mask covers it. Each object leaves out of where it can be the
-        parts of its carried mask that look like its first frame's background
-        (which holds the other objects), as a part that spread onto another
-        object does (:class:`~flowseg.stages.ObjectAppearance`'s
-        ``drop_foreign_parts``).
+        whose mask covers it. Each object drops the parts of its previous
+        mask that look like its first frame's background (which holds the
+        other objects), as a part that spread onto another object does
+        (:class:`~flowseg.stages.ObjectAppearance`'s ``drop_foreign_parts``).
 
         The objects of a frame are followed in parallel, one thread per core
         (their stages release the GIL in numpy and OpenCV), while another

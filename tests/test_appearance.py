@@ -357,3 +357,41 @@ def test_an_object_pipeline_needs_its_mask() -> None:
     frames, _, _ = two_objects_clip(2)
     with pytest.raises(MaskError, match="this pipeline follows one given object: pass init_mask"):
         Pipeline(["flow", ObjectAppearance(), "warp", "refine"]).run(frames)
+
+
+def test_resemblances_are_each_labelled_regions_resemblance() -> None:
+    mask = np.zeros((40, 60), bool)
+    mask[10:30, 10:30] = True
+    image = np.where(mask[..., None], texture((40, 60), seed=3, low=150, high=255), texture((40, 60), seed=4, high=100))
+    model = ColourModel(8).fit(image, mask, ~mask)
+    labels = np.zeros((40, 60), np.int32)
+    labels[12:20, 12:20], labels[0:5, 40:60] = 1, 3  # region 2 is empty
+    expected = [model.resemblance(image, labels == region) for region in (1, 2, 3)]
+    assert model.resemblances(image, labels, 3).tolist() == expected
+    assert expected[0] > 0 > expected[2] and expected[1] == -1.0
+
+
+def test_a_part_of_the_carried_mask_that_looks_like_the_background_is_left_out() -> None:
+    """A red object on blue; the mask carried into the next frame also holds a far part, striped two thirds blue and
+    one third red. Its colours, as a whole, are the background's: with drop_foreign_parts it is no longer taken for
+    part of the object, and its red stripes lose their evidence."""
+    shape = (60, 120)
+    image = np.zeros(shape + (3,), np.uint8)
+    image[...] = (20, 40, 200)
+    obj = np.zeros(shape, bool)
+    obj[20:40, 10:30] = True
+    part = np.zeros(shape, bool)
+    part[20:44, 90:114] = True
+    stripes = part & (np.arange(shape[1]) % 3 == 0)[None, :]
+    image[obj | stripes] = (220, 30, 30)
+
+    def evidence_on_stripes(drop: bool, carried: np.ndarray) -> float:
+        stage = ObjectAppearance(drop_foreign_parts=drop, use_motion=False)
+        still = {"flow_bwd": np.zeros(shape + (2,), np.float32), "flow_confidence": np.ones(shape, np.float32)}
+        stage.process(Frame(index=0, image=image, data={**still, "init_mask": obj.astype(np.float32)}))
+        out = stage.process(Frame(index=1, image=image, data={**still, "previous_mask": carried.astype(np.float32)}))
+        return float(out["evidence"][stripes].mean())
+
+    kept, left_out = evidence_on_stripes(False, obj | part), evidence_on_stripes(True, obj | part)
+    assert kept > 0.5 > 0.1 > left_out, (kept, left_out)
+    assert evidence_on_stripes(True, obj) == evidence_on_stripes(False, obj)  # one part: nothing to leave out

@@ -314,18 +314,20 @@ class ObjectAppearance:
         Weigh the evidence by whether each pixel moves like the object or like
         the camera (:func:`~flowseg.stages.motion.object_motion_agreement`).
     drop_foreign_parts : bool
-        Where the object was carried in several connected parts, leave out
-        of where it can be (the spatial prior's anchor, the motion fit) the
-        parts whose colours, as a whole, resemble the first frame's
-        background more than the object, when another part resembles the
-        object. :meth:`flowseg.Pipeline.stream` turns it on when it follows
-        several objects: each one's first-frame background holds the
-        others, so a part that spread onto another object is dropped. On the
-        composites of ``benchmarks/instances.py`` (several given people) J&F
-        went from 0.597 to 0.612 (each composite the same or better,
-        c00-blackswan 0.621 -> 0.649) and IDF1 from 0.687 to 0.726; following
-        one object on the 34 DAVIS-2016 sequences it went from 0.770 to 0.768
-        (both folds lower, drift-chicane 0.764 -> 0.705: parts of a car
+        Take the previous frame's mask, where it has several connected
+        parts, without those whose colours, as a whole, resemble the first
+        frame's background more than the object, when another part resembles
+        the object: they are not carried, do not anchor where the object can
+        be and teach the local colours as background.
+        :meth:`flowseg.Pipeline.stream` turns it on when it follows several
+        objects: each one's first-frame background holds the others, so a
+        part that spread onto another object is dropped. On the composites
+        of ``benchmarks/instances.py`` (several given people) J&F went from
+        0.597 to 0.620, each composite better (c01-camel 0.465 -> 0.525), and
+        IDF1 from 0.687 to 0.736; dropping the parts only from the motion fit
+        and the prior's anchor gave 0.612. Following one object on the 34
+        DAVIS-2016 sequences the anchor-only version lowered J&F from 0.770
+        to 0.768 (both folds, drift-chicane 0.764 -> 0.705: parts of a car
         apart in its smoke), so it is off by default.
 
     Attributes
@@ -436,14 +438,14 @@ class ObjectAppearance:
         track.found(region, appearance)
         return region, True
 
-    def _without_foreign_parts(self, where: Mask, image: Image) -> Mask:
-        """`where` without its connected parts whose colours resemble the first frame's background more than the
-        object (:meth:`~flowseg.stages.ColourModel.resemblance`), when another part resembles the object."""
-        count, labels = cv2.connectedComponents(where.view(np.uint8), connectivity=8)
+    def _without_foreign_parts(self, mask: Mask, image: Image) -> Mask:
+        """`mask` without its connected parts whose colours in `image` resemble the first frame's background more
+        than the object (:meth:`~flowseg.stages.ColourModel.resemblance`), when another part resembles the object."""
+        count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
         if count <= 2:  # one part or none
-            return where
+            return mask
         like = np.concatenate([[False], self._gist.resemblances(image, labels, count - 1) > 0])
-        return like[labels] if 0 < like.sum() < count - 1 else where
+        return like[labels] if 0 < like.sum() < count - 1 else mask
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for the object in ``frame``."""
@@ -459,14 +461,14 @@ class ObjectAppearance:
             self._lost_at = frame.index if self._lost_at is None else self._lost_at
             self._track.anywhere = True
             previous = np.zeros_like(previous)
+        if self.drop_foreign_parts:
+            previous = self._without_foreign_parts(previous > 0.5, self._previous_image).astype(np.float32)
         warped = warp_mask(previous, frame.data["flow_bwd"])
         carried = warped > 0.5
         index = self._first.bin_index(image)
         appearance = self._appearance(frame, index, carried)
         trusted = frame.data["flow_confidence"] > 0.8  # where the flow teaches the colours and the object's motion
         where, redetected = self._recover(carried, appearance, frame, trusted)
-        if self.drop_foreign_parts and not redetected:
-            where = self._without_foreign_parts(where, image)
         if not where.any() and self._track.anywhere:  # not found again since a cut
             return nothing
         # Where the object can be: where it was carried or found (or last seen), and where its hidden parts went.
