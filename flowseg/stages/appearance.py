@@ -326,9 +326,10 @@ class ObjectAppearance:
         0.597 to 0.620, each composite better (c01-camel 0.465 -> 0.525), and
         IDF1 from 0.687 to 0.736; dropping the parts only from the motion fit
         and the prior's anchor gave 0.612. Following one object on the 34
-        DAVIS-2016 sequences the anchor-only version lowered J&F from 0.770
-        to 0.768 (both folds, drift-chicane 0.764 -> 0.705: parts of a car
-        apart in its smoke), so it is off by default.
+        DAVIS-2016 sequences it lowered J&F from 0.770 to 0.766 (fold A
+        0.782 -> 0.781, B 0.758 -> 0.751; drift-chicane 0.764 -> 0.665, parts
+        of a car apart in its smoke; kite-surf 0.616 -> 0.594), the
+        anchor-only version to 0.768, so it is off by default.
 
     Attributes
     ----------
