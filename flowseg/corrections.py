@@ -347,8 +347,11 @@ class Annotations:
         the blend (:meth:`_reaching`). Midway either run may be the wrong one;
         next to a given frame the run from it holds the mask. Where one run
         alone is trusted (:meth:`_settle`), ``w`` is 0 or 1 and the frame
-        counts as sure. Elsewhere (before the first given frame, after the
-        last, next to an empty given mask) the runs' own confidence
+        counts as sure. Between a frame given the object and one given an
+        empty mask, the confidence of the run that follows the object, and
+        past where it collapsed (:meth:`_settle_vanishing`) one minus it.
+        Elsewhere (before the first given frame, after the last, between
+        two empty given masks) the runs' own confidence
         (:func:`flowseg.stages.mask_quality`), weighted as their masks are.
 
         Notes
@@ -372,9 +375,15 @@ class Annotations:
         if frame in self._given:
             return 1.0
         forward, backward, weight = self._reaching(frame)
-        if forward is not None and backward is not None and frame - forward[1] in self._meeting:
-            disagreement = 1.0 - self._meeting[frame - forward[1]][forward[1]]
-            return 1.0 - disagreement * 2.0 * min(weight, 1.0 - weight)
+        if forward is not None and backward is not None:
+            before = frame - forward[1]
+            if before in self._meeting:
+                disagreement = 1.0 - self._meeting[before][forward[1]]
+                return 1.0 - disagreement * 2.0 * min(weight, 1.0 - weight)
+            if self._given[before].any() != self._given[frame + backward[1]].any():  # gone by one end
+                run, at = forward if self._given[before].any() else backward  # the run that follows the object
+                sure = run.confidences[at]
+                return sure if at <= run.trusted else 1.0 - sure  # past its collapse the object is gone
         confidence = 0.0  # the weights of the runs that reach a frame sum to 1
         if forward is not None:
             confidence += weight * forward[0].confidences[forward[1]]
@@ -479,10 +488,11 @@ class Annotations:
         frames between into a part before and a part after, each near its
         own mean: least squares) to less than :data:`~flowseg.stages._recovery.COLLAPSE`
         of what it was before, the object is taken to have vanished: the
-        run from the empty mask is trusted from there on, with one minus the
-        other's confidence as its own (the surer the loss, the surer the
-        absence). Without such a step the run that follows the object is
-        trusted all the way, and the empty one nowhere beyond its frame.
+        run from the empty mask is trusted from there on (:meth:`confidence`
+        gives those frames one minus the other run's confidence: the surer
+        the loss, the surer the absence). Without such a step the run that
+        follows the object is trusted all the way, and the empty one nowhere
+        beyond its frame.
 
         Notes
         -----
@@ -493,12 +503,9 @@ class Annotations:
         0.736 (it was 0.664 after 2: the correction made it worse). No other
         sequence changed; on surf, whose frame 54 is empty, no collapse is found.
         """
-        confidences = np.asarray(found.confidences[1:span], np.float64)  # the frames between, away from the object
-        kept = _vanishing_point(confidences)
+        kept = _vanishing_point(np.asarray(found.confidences[1:span], np.float64))  # the frames between
         found.trusted = span if kept is None else kept
         empty.trusted = 0 if kept is None else span - 1 - kept
-        gone = [1.0 - c for c in confidences[::-1]]  # the frames between, away from the empty mask
-        empty.confidences[1:] = [c if position < empty.trusted else 0.0 for position, c in enumerate(gone)]
 
     def _run_from(self, forward_from: int | None, backward_from: int | None, progress: Progress | None) -> None:
         """Follow the mask given on `forward_from` to the next given frame and the one on `backward_from` back.

@@ -174,3 +174,5 @@ def test_where_the_object_vanished_before_a_given_empty_mask_the_frames_are_empt
     assert not any(video.mask(t).any() for t in range(62, 72))
     assert min(video.confidence(t) for t in range(62, 72)) > 0.7  # the surer the loss, the surer the absence
     assert np.mean([region_similarity(video.mask(t), masks[t]) for t in range(46, 59)]) > 0.75  # 0.82
+    video.annotate(66, np.zeros_like(masks[0]))  # between two empty masks no run follows the object: nothing known
+    assert [video.confidence(t) for t in range(67, 72)] == [0.0] * 5
