@@ -705,8 +705,9 @@ class Pipeline:
         where another object won. Each pixel goes to the likeliest object
         whose mask covers it. Each object drops the parts of its previous
         mask that look like its first frame's background (which holds the
-        other objects), as a part that spread onto another object does
-        (:class:`~flowseg.stages.ObjectAppearance`'s ``drop_foreign_parts``).
+        other objects), as a part that spread onto another object does, and
+        once its mask has spread fits its motion to its own colours' pixels
+        (:class:`~flowseg.stages.ObjectAppearance`'s ``among_others``).
 
         The objects of a frame are followed in parallel, one thread per core
         (their stages release the GIL in numpy and OpenCV), while another
@@ -741,7 +742,7 @@ class Pipeline:
                for run in self.object_runs]  # fmt: skip
         for stage in itertools.chain(*own):  # each object's first-frame background holds the others
             if isinstance(stage, ObjectAppearance):
-                stage.drop_foreign_parts = True
+                stage.among_others = True
         now: dict[str, Any] = {"image": None, "scene": {}}  # the frame every object stream takes next, its scene data
         last: dict[str, np.ndarray] = {}  # the previous frame's "labels", where an object won ("claimed"), "probs"
         scene_seconds = {type(stage).__name__: 0.0 for stage in scene}

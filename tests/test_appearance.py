@@ -373,7 +373,7 @@ def test_resemblances_are_each_labelled_regions_resemblance() -> None:
 
 def test_a_part_of_the_carried_mask_that_looks_like_the_background_is_left_out() -> None:
     """A red object on blue; the mask carried into the next frame also holds a far part, striped two thirds blue and
-    one third red. Its colours, as a whole, are the background's: with drop_foreign_parts it is no longer taken for
+    one third red. Its colours, as a whole, are the background's: followed among others it is no longer taken for
     part of the object, and its red stripes lose their evidence."""
     shape = (60, 120)
     image = np.zeros(shape + (3,), np.uint8)
@@ -386,7 +386,7 @@ def test_a_part_of_the_carried_mask_that_looks_like_the_background_is_left_out()
     image[obj | stripes] = (220, 30, 30)
 
     def evidence_on_stripes(drop: bool, carried: np.ndarray) -> float:
-        stage = ObjectAppearance(drop_foreign_parts=drop, use_motion=False)
+        stage = ObjectAppearance(among_others=drop, use_motion=False)
         still = {"flow_bwd": np.zeros(shape + (2,), np.float32), "flow_confidence": np.ones(shape, np.float32)}
         stage.process(Frame(index=0, image=image, data={**still, "init_mask": obj.astype(np.float32)}))
         out = stage.process(Frame(index=1, image=image, data={**still, "previous_mask": carried.astype(np.float32)}))
@@ -395,3 +395,41 @@ def test_a_part_of_the_carried_mask_that_looks_like_the_background_is_left_out()
     kept, left_out = evidence_on_stripes(False, obj | part), evidence_on_stripes(True, obj | part)
     assert kept > 0.5 > 0.1 > left_out, (kept, left_out)
     assert evidence_on_stripes(True, obj) == evidence_on_stripes(False, obj)  # one part: nothing to leave out
+
+
+def test_a_spread_mask_moves_as_its_object_among_others() -> None:
+    """A red object moves 4 px right while the camera pans the blue background, and two small red look-alikes on it,
+    one either side, 3 px left; the mask carried into the next frame has spread over them and the blue around, six
+    times the object's area. Followed among others, the object's motion is fitted to its red pixels, mostly the object's, and
+    look-alikes, which move otherwise, lose their evidence; fitted to the whole spread mask, mostly blue, the
+    object's motion is the camera's, and the look-alikes keep it."""
+    shape = (60, 120)
+    obj = np.zeros(shape, bool)
+    obj[20:40, 20:40] = True
+    look_alike = np.zeros(shape, bool)
+    look_alike[25:35, [*range(4, 12), *range(70, 78)]] = True
+    spread = np.zeros(shape, bool)
+    spread[16:44, :100] = True
+
+    def painted(*masks: np.ndarray) -> np.ndarray:
+        image = np.full(shape + (3,), (20, 40, 200), np.uint8)
+        for mask in masks:
+            image[mask] = (220, 30, 30)
+        return image
+
+    moved, panned = np.roll(obj, 4, axis=1), np.roll(look_alike, -3, axis=1)
+    flow = np.zeros(shape + (2,), np.float32)
+    flow[..., 0] = 3.0  # backward flow: the background came from 3 px to the right
+    flow[moved, 0] = -4.0
+    data = {"flow_bwd": flow, "flow_confidence": np.ones(shape, np.float32)}
+
+    def evidence_on_look_alike(among_others: bool) -> float:
+        stage = ObjectAppearance(among_others=among_others)
+        init = {**data, "init_mask": obj.astype(np.float32)}
+        stage.process(Frame(index=0, image=painted(obj, look_alike), data=init))
+        out = stage.process(Frame(index=1, image=painted(moved, panned),
+                                  data={**data, "previous_mask": (obj | spread).astype(np.float32)}))
+        return float(out["evidence"][panned].mean())
+
+    own_pixels, whole_mask = evidence_on_look_alike(True), evidence_on_look_alike(False)
+    assert whole_mask > 0.5 > own_pixels and whole_mask - own_pixels > 0.3, (own_pixels, whole_mask)
