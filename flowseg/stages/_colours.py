@@ -35,7 +35,11 @@ class ColourModel:
 
     def bin_index(self, image: Image) -> np.ndarray:
         """``(H, W) int32`` colour bin of each pixel of an RGB image."""
-        q = (check_image(image) >> self._shift).astype(np.int32)
+        return self._bins_of(check_image(image))
+
+    def _bins_of(self, colours: np.ndarray) -> np.ndarray:
+        """Colour bin of each RGB colour of a ``(..., 3) uint8`` array, ``(...) int32``."""
+        q = (colours >> self._shift).astype(np.int32)
         return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
 
     def histograms(self, index: np.ndarray, object_mask: Mask, background_mask: Mask) -> tuple[np.ndarray, np.ndarray]:
@@ -72,9 +76,9 @@ class ColourModel:
         """:meth:`resemblance` of each region of ``(H, W)`` integer `labels` 1..`regions` (0: none), ``(regions,)
         float64``."""
         size = self.bins**3
-        key = labels.astype(np.int64) * size + self.bin_index(image)
-        counts = np.bincount(key.ravel(), minlength=(regions + 1) * size).reshape(regions + 1, size)[1:]
-        counts = counts.astype(np.float64)
+        labelled = labels > 0  # only the regions' pixels are counted
+        key = (labels[labelled].astype(np.int64) - 1) * size + self._bins_of(check_image(image)[labelled])
+        counts = np.bincount(key, minlength=regions * size).reshape(regions, size).astype(np.float64)
         totals = counts.sum(axis=1)
         counts /= np.maximum(totals, 1)[:, None]
         nearer = np.sqrt(counts * self.object_hist).sum(axis=1) - np.sqrt(counts * self.background_hist).sum(axis=1)
