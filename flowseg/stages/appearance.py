@@ -84,7 +84,11 @@ class LocalColourModel:
             raise ValueError(f"cell is {cell}; expected at least 1 pixel")
         self._colours = ColourModel(bins)
         self.cell = int(cell)
-        self._counts: np.ndarray | None = None  # (rows, cols, colours, 2): background, object
+        self._object: np.ndarray | None = None  # by (cell row, cell column, colour slot): the object's counts
+        self._total: np.ndarray | None = None  # ... and the object's and background's together
+        self._slot = np.zeros(0, np.int32)  # each colour bin's slot: seen in the region, or the last (never counted)
+        self._slots = 0
+        self._cols = 0
         self._region = (slice(0, 0), slice(0, 0))
 
     def fit(self, image: Image, mask: Mask, region: tuple[slice, slice] | None = None) -> LocalColourModel:
@@ -96,18 +100,25 @@ class LocalColourModel:
         self._region = region = region or (slice(0, mask.shape[0]), slice(0, mask.shape[1]))
         image, mask = image[region], mask[region]
         h, w = mask.shape
-        rows, cols = -(-h // self.cell), -(-w // self.cell)
-        size = self._colours.bins**3
+        rows, self._cols = -(-h // self.cell), -(-w // self.cell)
         step = max(self.cell // 8, 1)  # every step-th pixel each way: 64 or more per cell
         image, mask = image[::step, ::step], np.asarray(mask, bool)[::step, ::step]
         ys, xs = np.arange(0, h, step), np.arange(0, w, step)
-        cells = (ys[:, None] // self.cell) * cols + xs[None, :] // self.cell
-        key = (cells * size + self._colours.bin_index(image)) * 2 + mask  # background 0, object 1
-        counts = np.bincount(key.ravel(), minlength=rows * cols * size * 2).reshape(rows, cols, size * 2)
-        padded = np.pad(counts.astype(np.float32), ((1, 1), (1, 1), (0, 0)))  # sum over 3 x 3 cells, separably
-        rows_summed = padded[:-2] + padded[1:-1] + padded[2:]
-        counts = (rows_summed[:, :-2] + rows_summed[:, 1:-1] + rows_summed[:, 2:]) * (step**2 / (9.0 * self.cell**2))
-        self._counts = counts.reshape(rows, cols, size, 2)
+        cells = (ys[:, None] // self.cell) * self._cols + xs[None, :] // self.cell
+        colours = self._colours.bin_index(image)
+        seen = np.bincount(colours.ravel(), minlength=self._colours.bins**3) > 0  # count only the colours seen
+        self._slots = int(seen.sum()) + 1
+        self._slot = np.where(seen, np.cumsum(seen) - 1, self._slots - 1).astype(np.int32)
+        key = (cells * self._slots + self._slot[colours]) * 2 + mask  # background 0, object 1
+        counts = np.bincount(key.ravel(), minlength=rows * self._cols * self._slots * 2).reshape(rows, self._cols, -1)
+        summed = counts.copy()  # sum over 3 x 3 cells, separably (whole numbers: exact in any order)
+        summed[1:] += counts[:-1]
+        summed[:-1] += counts[1:]
+        counts = summed.copy()
+        counts[:, 1:] += summed[:, :-1]
+        counts[:, :-1] += summed[:, 1:]
+        counts = (counts.astype(np.float32) * (step**2 / (9.0 * self.cell**2))).reshape(-1, 2)
+        self._object, self._total = counts[:, 1].copy(), counts[:, 0] + counts[:, 1]
         return self
 
     def posterior(self, image: Image, prior: ProbMap, flow_bwd: Flow | None = None) -> ProbMap:
@@ -123,7 +134,7 @@ class LocalColourModel:
             Flow from `image` back to the frame the model was fitted on: each
             pixel is read from the cell it came from (its own cell if None).
         """
-        if self._counts is None:
+        if self._object is None or self._total is None:
             raise RuntimeError("LocalColourModel used before fit")
         region = self._region  # pixels of `image` outside it are taken to come from outside it too
         source = pixel_grid(*prior.shape)[region]
@@ -133,12 +144,12 @@ class LocalColourModel:
         xs = np.floor(source[..., 0]).astype(np.int32) - region[1].start
         height, width = region[0].stop - region[0].start, region[1].stop - region[1].start
         inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
-        colours = self._colours.bin_index(image[region])[inside]
-        counts = self._counts[ys[inside] // self.cell, xs[inside] // self.cell, colours]
+        cells = np.clip(ys, 0, height - 1) // self.cell * self._cols + np.clip(xs, 0, width - 1) // self.cell
+        at = cells * self._slots + self._slot[self._colours.bin_index(image[region])]
         posterior = np.array(prior, dtype=np.float32)
         crop = posterior[region]
         k = self.PSEUDO_COUNT
-        crop[inside] = (counts[:, 1] + k * crop[inside]) / (counts[:, 0] + counts[:, 1] + k)
+        np.copyto(crop, (self._object[at] + k * crop) / (self._total[at] + k), where=inside)
         return posterior
 
 
