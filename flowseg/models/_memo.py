@@ -1,4 +1,5 @@
-"""A model's answer for the last image it was asked about (several followed objects ask about each frame in turn)."""
+"""An answer for the last array asked about: a model's for a frame, or work on a frame's flow (several followed
+objects ask about each frame in turn)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ Answer = TypeVar("Answer")
 
 
 class LastAnswer(Generic[Answer]):
-    """`compute(image)`, remembered for the last image: asked again about an equal image, the same answer.
+    """`compute(image)`, remembered for the last image (or other array): asked again about an equal one, the same
+    answer.
 
     Asking about the same frame once per followed object then costs one
     comparison of the images (about 0.05 ms at 854x480), not a forward pass

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from .._validate import check_image
+from ..models._memo import LastAnswer
 from ..types import Flow, Frame, ProbMap, StageOutput
 from ._sampling import pixel_grid
 from ._wrapping import SemanticsWrapper
@@ -196,9 +197,21 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
     grid = pixel_grid(h, w)
     object_flow = grid @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32) - grid
     d_obj = np.sum((flow - object_flow) ** 2, axis=2)
-    d_cam = np.sum((flow - camera_flow(flow, confidence)) ** 2, axis=2)
+    d_cam = _CAMERA_DISTANCE(np.dstack([flow, confidence]))
     agreement = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
     return cv2.resize(agreement, neutral.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _camera_distance(flow_and_confidence: np.ndarray) -> np.ndarray:
+    """``(H, W) float32``: the squared distance in pixels^2 of the flow from :func:`camera_flow`, from an
+    ``(H, W, 3) float32`` array of the flow (dx, dy) and its confidence."""
+    flow = flow_and_confidence[..., :2]
+    return np.sum((flow - camera_flow(flow, flow_and_confidence[..., 2])) ** 2, axis=2)
+
+
+_CAMERA_DISTANCE = LastAnswer(_camera_distance)
+"""The camera's part of :func:`object_motion_agreement`, which depends on the frame alone: worked out once
+for all the objects followed in a frame (about 4 ms each at 854x480)."""
 
 
 class MovingObjects:
