@@ -380,8 +380,9 @@ class Annotations:
             if before in self._meeting:
                 disagreement = 1.0 - self._meeting[before][forward[1]]
                 return 1.0 - disagreement * 2.0 * min(weight, 1.0 - weight)
-            if self._given[before].any() != self._given[frame + backward[1]].any():  # gone by one end
-                run, at = forward if self._given[before].any() else backward  # the run that follows the object
+            object_before = self._given[before].any()
+            if object_before != self._given[frame + backward[1]].any():  # gone by one end
+                run, at = forward if object_before else backward  # the run that follows the object
                 sure = run.confidences[at]
                 return sure if at <= run.trusted else 1.0 - sure  # past its collapse the object is gone
         confidence = 0.0  # the weights of the runs that reach a frame sum to 1
