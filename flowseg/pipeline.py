@@ -215,6 +215,29 @@ def _without_brief_tracks(results: Iterator[Result]) -> Iterator[Result]:
         yield cleaned(*held.popleft())
 
 
+def _owners(masks: Sequence[np.ndarray], probs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Which object each pixel goes to: the likeliest of those whose mask covers it.
+
+    Parameters
+    ----------
+    masks : sequence of (H, W) bool ndarray
+        Each object's mask.
+    probs : sequence of (H, W) float32 ndarray
+        Each object's probability, in [0, 1].
+
+    Returns
+    -------
+    claimed : (N,) int64 ndarray
+        Flat indices of the pixels some mask covers, ascending.
+    owners : (N,) int64 ndarray
+        The index in `masks` of the object each of them goes to (the first of equals).
+    """
+    claimed = np.flatnonzero(functools.reduce(np.logical_or, masks))  # the work is done on these pixels only
+    scores = np.stack([np.where(mask.ravel()[claimed], prob.ravel()[claimed], -1.0)
+                       for mask, prob in zip(masks, probs)])  # fmt: skip
+    return claimed, np.argmax(scores, axis=0)
+
+
 def _add_seconds(totals: dict[str, float], seconds: dict[str, float], under: str | None = None) -> None:
     """Add a run's `seconds` by stage to `totals`, each under its own name or all under `under`."""
     for name, value in seconds.items():
@@ -754,32 +777,32 @@ class Pipeline:
         def given(index: int, which: int) -> dict[str, np.ndarray]:
             data = dict(now["scene"])
             if index > init_frame:
-                mine = last["labels"] == values[which]
-                data["previous_mask"] = _read_only(mine.astype(np.float32))
-                data["previous_prob"] = _read_only(np.where(last["claimed"] & ~mine, 0, last["probs"][which])
-                                                   .astype(np.float32, copy=False))  # fmt: skip
+                data["previous_mask"] = _read_only((last["labels"] == values[which]).astype(np.float32))
+                prob = np.array(last["probs"][which], np.float32)
+                prob.ravel()[last["claimed"][last["owners"] != which]] = 0  # where another object won
+                data["previous_prob"] = _read_only(prob)
             return data
 
         streams = [run._stream(fed(), init_mask=init_mask == value, init_frame=init_frame, stages=stages,
                                given=functools.partial(given, which=which), read_ahead=False)
                    for which, (run, value, stages) in enumerate(zip(self.object_runs, values, own))]  # fmt: skip
-        labels_of = np.concatenate([[0], values]).astype(np.uint16)
         # One thread reads each frame and computes its scene data while the objects follow the frame before.
         with ThreadPoolExecutor(min(len(streams), usable_cores())) as workers:
             for _, image, scene_data in _read_with_scene(frames, scene, scene_seconds):
                 now.update(image=image, scene=scene_data)
                 results = list(workers.map(next, streams))
-                masks = np.stack([result.mask for result in results])
-                probs = np.stack([result.prob for result in results])
-                owner = np.where(masks.any(axis=0), 1 + np.argmax(np.where(masks, probs, -1.0), axis=0), 0)
-                labels = labels_of[owner]
-                last.update(labels=labels, claimed=owner > 0, probs=probs)
+                probs = [result.prob for result in results]
+                claimed, owners = _owners([result.mask for result in results], probs)
+                labels = np.zeros(probs[0].shape, np.uint16)
+                labels.ravel()[claimed] = values[owners]
+                last.update(labels=labels, claimed=claimed, owners=owners, probs=probs)
                 totals = dict(scene_seconds)
                 for run in self.object_runs:
                     for name, seconds in run.stage_seconds.items():
                         totals[name] = totals.get(name, 0.0) + seconds
                 self.stage_seconds = totals
-                yield Result(index=results[0].index, mask=_read_only(labels > 0), prob=_read_only(probs.max(axis=0)),
+                yield Result(index=results[0].index, mask=_read_only(labels > 0),
+                             prob=_read_only(functools.reduce(np.maximum, probs)),
                              keyframe=any(r.keyframe for r in results), economy=any(r.economy for r in results),
                              labels=_read_only(labels))  # fmt: skip
         now["image"] = None
