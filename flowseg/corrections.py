@@ -54,6 +54,11 @@ class _Run:
     trusted: int = 0
     """Its positions 0..trusted are trusted (see :meth:`Annotations._settle`; set whenever a run meets it)."""
 
+    def holds(self, position: int) -> float:
+        """How surely its mask at `position` holds the object: its confidence, or 0 where the mask is empty (however
+        sure of that empty mask the confidence is)."""
+        return self.confidences[position] if self.masks[position].any() else 0.0
+
     def end_at(self, position: int, given: Mask) -> None:
         """End the run at its `position`-th frame, a given one: check its mask there against `given`, keep the rest."""
         self.agreement = _agreement(self.masks[position], given, self.masks[0])
@@ -348,8 +353,9 @@ class Annotations:
         next to a given frame the run from it holds the mask. Where one run
         alone is trusted (:meth:`_settle`), ``w`` is 0 or 1 and the frame
         counts as sure. Between a frame given the object and one given an
-        empty mask, the confidence of the run that follows the object, and
-        past where it collapsed (:meth:`_settle_vanishing`) one minus it.
+        empty mask, how surely the run that follows the object holds it
+        (:meth:`_Run.holds`), and past where it collapsed
+        (:meth:`_settle_vanishing`) one minus that.
         Elsewhere (before the first given frame, after the last, between
         two empty given masks) the runs' own confidence
         (:func:`flowseg.stages.mask_quality`), weighted as their masks are.
@@ -383,7 +389,7 @@ class Annotations:
             object_before = self._given[before].any()
             if object_before != self._given[frame + backward[1]].any():  # gone by one end
                 run, at = forward if object_before else backward  # the run that follows the object
-                sure = run.confidences[at]
+                sure = run.holds(at)
                 return sure if at <= run.trusted else 1.0 - sure  # past its collapse the object is gone
         confidence = 0.0  # the weights of the runs that reach a frame sum to 1
         if forward is not None:
@@ -503,8 +509,12 @@ class Annotations:
         and the third correction is an empty mask on frame 72, from 0.622 to
         0.736 (it was 0.664 after 2: the correction made it worse). No other
         sequence changed; on surf, whose frame 54 is empty, no collapse is found.
+        A frame where that run's mask is empty counts as confidence 0
+        (:meth:`_Run.holds`; on bmx-bumps the run from frame 45 loses the
+        rider entirely on frame 71, with confidence 0.98 in that empty mask,
+        which hid the step).
         """
-        kept = _vanishing_point(np.asarray(found.confidences[1:span], np.float64))  # the frames between
+        kept = _vanishing_point(np.array([found.holds(at) for at in range(1, span)]))  # the frames between
         found.trusted = span if kept is None else kept
         empty.trusted = 0 if kept is None else span - 1 - kept
 

@@ -849,7 +849,10 @@ class Pipeline:
         something) gives the key mask, refined by a graph cut. The
         semi-supervised pipeline (built like this one for the default target,
         so its class model joins the evidence) then follows that mask
-        backwards to the shot's first frame and forwards to its last. What
+        backwards to the shot's first frame and forwards to its last, without
+        the key frame's surroundings (:class:`~flowseg.stages.ObjectAppearance`'s
+        `surroundings`: kept from a found mask they gave J&F 0.647 against
+        0.649 over the 34 DAVIS-2016 sequences, A 0.716, B 0.578). What
         the motion shows surely on one frame carries, through the object's
         colours and its own motion, to frames where the motion alone is
         faint, confused or gone. A shot where nothing was found keeps what
@@ -923,11 +926,14 @@ class Pipeline:
     def _stream_found_and_followed(self, frames: Iterable[Image]) -> Iterator[Result]:
         """Find the movers in each stretch of `frames`, then follow them from each shot's surest frame (see
         :meth:`stream_two_pass`)."""
-        from .stages import MaskRefiner, ShotBoundaries
+        from .stages import MaskRefiner, ObjectAppearance, ShotBoundaries
 
         names, keywords = self._given
         finder = Pipeline(names, **{**keywords, "refine": "none"})
         follower = Pipeline(names, **{key: value for key, value in keywords.items() if key != "target"})
+        for stage in follower.object_stages():
+            if isinstance(stage, ObjectAppearance):  # a found mask is a guess: its surroundings could be the mover's
+                stage.surroundings = False
         shots = next((stage for stage in finder.stages if isinstance(stage, ShotBoundaries)), None)
         refiner = MaskRefiner(method="graphcut")
         seconds: dict[str, float] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from flowseg import Pipeline
 from flowseg.metrics import region_similarity
 from flowseg.stages import ColourModel
+from flowseg.stages._recovery import ObjectTrack
 
 from davis_clips import davis_clip
 from synthetic import object_mask, texture
@@ -86,6 +87,28 @@ def test_a_small_fast_object_that_never_overlaps_itself_is_followed() -> None:
     frames, masks = render(centres, [14] * 20)
     ious = follow(frames, masks)
     assert np.mean(ious) > 0.6 and min(ious) > 0.3, ious
+
+
+def test_the_track_knows_where_each_pixel_was_on_the_object_where_it_was_given() -> None:
+    mask = object_mask(SHAPE, (60, 60), 30, kind="disk")
+    track = ObjectTrack(mask, likeness=0.9)
+    trusted = np.ones(SHAPE, bool)
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]].astype(np.float32)
+    # Each frame the object grows by 2% about (60, 60) and moves 3 px right: each pixel came from there.
+    flow_bwd = np.dstack([(cols - 3 - 60) / 1.02 + 60 - cols, (rows - 60) / 1.02 + 60 - rows])
+    for _ in range(5):
+        track.follow(mask, np.ones(SHAPE, np.float32), flow_bwd, trusted)
+    assert track.rigidity > 0.95
+    x = 75.0  # a point 15 px right of the centre where the object was given ...
+    for _ in range(5):
+        x = 1.02 * (x - 60) + 63  # ... and where it went
+    np.testing.assert_allclose(track.to_given @ [x, 60.0, 1.0], [75.0, 60.0], atol=0.5)
+
+    wobbly = flow_bwd + np.random.default_rng(0).normal(0, 4, flow_bwd.shape).astype(np.float32)
+    track.follow(mask, np.ones(SHAPE, np.float32), wobbly, trusted)  # parts moving each their own way
+    assert track.rigidity < 0.5
+    track.found(mask, np.ones(SHAPE, np.float32))
+    assert track.to_given is None  # found again as a whole: where each part was is not known
 
 
 def test_resemblance_ranks_the_object_above_a_patch_of_one_of_its_colours() -> None:

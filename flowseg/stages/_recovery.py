@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..types import Flow, Mask, ProbMap
+from ._sampling import flow_matches
 
 __all__ = ["SEARCH_STEP", "COLLAPSE", "RECENT_FRAMES", "FOUND_DENSITY", "FOUND_SCALE", "densest_region", "ObjectTrack"]
 
@@ -110,6 +111,16 @@ class ObjectTrack:
     anywhere : bool
         Whether it is looked for over the whole frame alike: after a shot
         boundary, where it was says nothing of where it is.
+    to_given : (2, 3) float64 ndarray or None
+        The affine map from the current frame's pixels (x, y) to where they
+        were, on the object, in the frame it was given: the object's own
+        motions composed (a similarity fitted to its trusted flow each frame
+        it is followed well); None once it has been found again after being
+        lost (where each of its parts was then is not known).
+    rigidity : float
+        The share, in [0, 1], of its trusted flow that the last of those
+        similarities explains (RANSAC inliers): near 1 for a boat, about a
+        half for a dancer. 1 until it is first followed.
     """
 
     LIKENESS_RATE: float = 0.2
@@ -122,6 +133,8 @@ class ObjectTrack:
         self._areas: deque[int] = deque([int(np.count_nonzero(mask))], maxlen=RECENT_FRAMES)
         self._likeness = likeness
         self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
+        self.to_given: np.ndarray | None = np.eye(2, 3)
+        self.rigidity = 1.0
 
     @property
     def size(self) -> float:
@@ -142,6 +155,11 @@ class ObjectTrack:
         moving = carried & trusted
         if moving.any():
             self._velocity = -np.median(flow_bwd[moving], axis=0).astype(np.float32)
+            step, inliers = cv2.estimateAffinePartial2D(*flow_matches(moving, flow_bwd), method=cv2.RANSAC)
+            self.rigidity = 0.0 if inliers is None else float(inliers.mean())
+            if step is not None and self.to_given is not None:  # then back from the previous frame to the given one
+                self.to_given = np.hstack([self.to_given[:, :2] @ step[:, :2],
+                                           self.to_given[:, :2] @ step[:, 2:] + self.to_given[:, 2:]])
         self.last_seen = carried
         self.lost_for = 0
 
@@ -150,6 +168,7 @@ class ObjectTrack:
         self._areas.clear()
         self._areas.append(int(np.count_nonzero(region)))
         self._likeness = float(appearance[region].mean())
+        self.to_given = None  # found as a whole: which part is where, as it was given, is not known
         self.last_seen = region
         self.lost_for = 0
         self.anywhere = False

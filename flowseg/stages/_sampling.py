@@ -1,4 +1,5 @@
-"""Sampling an array where a flow field points: the one remap that the flow, warp and keyframe stages share."""
+"""Sampling where a flow field points: the one remap that the flow, warp and keyframe stages share, and the
+pixel matches that motion fits take."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from ..types import Flow
 
-__all__ = ["pixel_grid", "flow_targets"]
+__all__ = ["pixel_grid", "flow_targets", "flow_matches"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -27,3 +28,19 @@ def flow_targets(flow: Flow) -> np.ndarray:
     The result is a map that ``cv2.remap`` takes as its only map argument.
     """
     return pixel_grid(*flow.shape[:2]) + flow
+
+
+def flow_matches(mask: np.ndarray, flow: Flow, count: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Where up to `count` pixels of `mask` are and where their flow points, for fitting a motion to them.
+
+    An even, deterministic sample of the pixels in row order.
+
+    Returns
+    -------
+    here, there : (N, 2) float32 ndarray
+        Their positions (x, y) and ``here + flow`` there (``N <= count``).
+    """
+    ys, xs = np.nonzero(mask)
+    take = np.linspace(0, len(ys) - 1, min(len(ys), count)).astype(np.int64)
+    here = np.stack([xs[take], ys[take]], axis=1).astype(np.float32)
+    return here, here + flow[ys[take], xs[take]]

@@ -13,7 +13,7 @@ import numpy as np
 from .._validate import check_image
 from ..models._memo import LastAnswer
 from ..types import Flow, Frame, ProbMap, StageOutput
-from ._sampling import pixel_grid
+from ._sampling import flow_matches, pixel_grid
 from ._wrapping import SemanticsWrapper
 from ._colours import ColourModel
 from .warp import warp_mask
@@ -184,14 +184,11 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
     # On every second pixel each way, in that grid's pixels (the flow is smooth at that scale), then scaled up.
     flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]
     h, w = confidence.shape
-    rows, cols = np.nonzero(object_mask & (confidence > 0.5))
-    if len(rows) < 30:
+    here, there = flow_matches(object_mask & (confidence > 0.5), flow)
+    if len(here) < 30:
         return neutral
-    take = np.linspace(0, len(rows) - 1, min(len(rows), 2000)).astype(np.int64)  # an even sample, deterministic
-    here = np.stack([cols[take], rows[take]], axis=1).astype(np.float32)
     noise = (MOTION_NOISE / 2) ** 2
-    affine, _ = cv2.estimateAffine2D(here, here + flow[rows[take], cols[take]], method=cv2.RANSAC,
-                                     ransacReprojThreshold=MOTION_NOISE / 2)  # fmt: skip
+    affine, _ = cv2.estimateAffine2D(here, there, method=cv2.RANSAC, ransacReprojThreshold=MOTION_NOISE / 2)
     if affine is None:
         return neutral
     grid = pixel_grid(h, w)
