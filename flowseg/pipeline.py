@@ -729,7 +729,9 @@ class Pipeline:
         whose mask covers it. Each object drops the parts of its previous
         mask that look like its first frame's background (which holds the
         other objects), as a part that spread onto another object does, and
-        once its mask has spread fits its motion to its own colours' pixels
+        once its mask has spread fits its motion to its own colours' pixels;
+        what surrounded it in the first frame is not kept around it, as the
+        objects move past each other
         (:class:`~flowseg.stages.ObjectAppearance`'s ``among_others``).
 
         The objects of a frame are followed in parallel, one thread per core

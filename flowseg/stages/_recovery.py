@@ -155,7 +155,9 @@ class ObjectTrack:
         moving = carried & trusted
         if moving.any():
             self._velocity = -np.median(flow_bwd[moving], axis=0).astype(np.float32)
-            step, inliers = cv2.estimateAffinePartial2D(*flow_matches(moving, flow_bwd), method=cv2.RANSAC)
+            here, there = flow_matches(moving, flow_bwd)
+            step, inliers = (cv2.estimateAffinePartial2D(here, there, method=cv2.RANSAC) if len(here) >= 2
+                             else (None, None))  # a similarity needs two matches
             self.rigidity = 0.0 if inliers is None else float(inliers.mean())
             if step is not None and self.to_given is not None:  # then back from the previous frame to the given one
                 self.to_given = np.hstack([self.to_given[:, :2] @ step[:, :2],
