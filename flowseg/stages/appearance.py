@@ -184,6 +184,12 @@ def _mapped_box(region: tuple[slice, slice], motion: np.ndarray,
     return box if all(part.start < part.stop for part in box) else None
 
 
+def _local_model(image: Image, mask: Mask, size: float) -> LocalColourModel:
+    """:class:`LocalColourModel` of an object of `size` (square root of its area, pixels) in `image`: cells of an
+    eighth of its size (4 to 64 px), over its box grown by its size."""
+    return LocalColourModel(cell=int(np.clip(size / 8, 4, 64))).fit(image, mask, grown_box(mask, size))
+
+
 _OBJECT_COLOUR_BINS = LastAnswer(ColourModel(OBJECT_COLOUR_BINS).bin_index)
 """Each pixel's bin of :class:`ObjectAppearance`'s colour histograms, worked out once a frame for all the objects
 followed in it (about 2 ms each at 854x480)."""
@@ -475,8 +481,7 @@ class ObjectAppearance:
         self._track = ObjectTrack(mask, float(self._first.posterior(frame.image)[mask].mean()) if mask.any() else 0.0)
         self._given_local = None
         if mask.any() and self.surroundings and not self.among_others:
-            local = LocalColourModel(cell=int(np.clip(self._size / 8, 4, 64)))
-            self._given_local = local.fit(frame.image, mask, grown_box(mask, self._size))
+            self._given_local = _local_model(frame.image, mask, self._size)
         self._previous_image = frame.image
         self._object_classes = ()
         self._finds_others = False
@@ -571,9 +576,7 @@ class ObjectAppearance:
         last = previous > 0.5
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
-            local = LocalColourModel(cell=int(np.clip(size / 8, 4, 64)))
-            local.fit(self._previous_image, last, grown_box(last, size))
-            nearby = local.posterior(image, evidence, frame.data["flow_bwd"])
+            nearby = _local_model(self._previous_image, last, size).posterior(image, evidence, frame.data["flow_bwd"])
             if self._given_local is not None and self._track.to_given is not None:
                 given = self._given_local.posterior(image, evidence, motion=self._track.to_given)
                 nearby += 0.5 * self._track.rigidity * (given - nearby)
