@@ -214,7 +214,7 @@ class TestObjectClasses:
         from flowseg import Pipeline
 
         frames, masks = moving_object_clip(3, shape=(45, 61), size=16)
-        monkeypatch.setattr(segmenter, "classes_in", lambda image, mask: ("horse",))
+        monkeypatch.setattr(segmenter, "classes_in", lambda image, mask, **_: ("horse",))
         pipeline = Pipeline(["flow", segmenter, "warp", "refine"])
         pipeline.run(frames, init_mask=masks[0])
         appearance = pipeline.object_stages()[1]

@@ -11,6 +11,7 @@ import weakref
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from .._validate import check_image
@@ -20,7 +21,8 @@ from ..models.person import PersonModel
 from ..models.weights import WEIGHTS, _missing_message, build_model, find_weights_file, load_state_dict
 from ..types import Frame, Image, ProbMap, StageOutput
 
-__all__ = ["VOC_CLASSES", "DEEPLAB_MODELS", "SemanticSegmenter", "resolve_targets", "resolve_device"]
+__all__ = ["VOC_CLASSES", "DEEPLAB_MODELS", "SemanticSegmenter", "is_most_of_its_regions", "resolve_targets",
+           "resolve_device"]
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -145,6 +147,39 @@ class _DeepLab:
         return self._to_frame(self._softmax(image), image.shape[:2])
 
 
+def is_most_of_its_regions(mask: np.ndarray, found: np.ndarray) -> bool:
+    """Whether `mask` makes up at least half of the regions of `found` it overlaps.
+
+    Parameters
+    ----------
+    mask : (H, W) bool ndarray
+        An object.
+    found : (H, W) bool ndarray
+        What a model finds of a class (its probability above 0.5).
+
+    Returns
+    -------
+    bool
+        True where the 8-connected regions of `found` that hold a pixel of
+        `mask` lie at least half inside it, or where there is none: the
+        model sees the object as a whole of that class, not a part of a
+        larger find (an object held by a person, one person of a group the
+        model joins into one region).
+
+    Examples
+    --------
+    >>> found = np.array([[1, 1, 1, 1, 0, 0]], bool)
+    >>> is_most_of_its_regions(np.array([[1, 1, 0, 0, 0, 0]], bool), found)
+    True
+    >>> is_most_of_its_regions(np.array([[1, 0, 0, 0, 0, 1]], bool), found)
+    False
+    """
+    _, regions = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+    overlapped = np.unique(regions[mask & found])
+    within = np.isin(regions, overlapped[overlapped > 0])
+    return bool(2 * np.count_nonzero(within & mask) >= np.count_nonzero(within))
+
+
 _BACKENDS: weakref.WeakValueDictionary[tuple, PersonModel | _DeepLab] = weakref.WeakValueDictionary()
 
 
@@ -266,7 +301,8 @@ class SemanticSegmenter:
             return self._backend.predict(image, self._targets)
         return self._backend.predict(image)
 
-    def classes_in(self, image: Image, mask: np.ndarray, *, min_share: float = 0.25) -> tuple[str, ...]:
+    def classes_in(self, image: Image, mask: np.ndarray, *, min_share: float = 0.25,
+                   as_whole: bool = False) -> tuple[str, ...]:
         """The target classes of the object a mask marks: what the model sees there.
 
         Parameters
@@ -278,6 +314,10 @@ class SemanticSegmenter:
         min_share : float
             Smallest mean probability of a class over the mask's pixels for it
             to count, in (0, 1].
+        as_whole : bool
+            Count a class only where the mask is also most of what the model
+            finds of it there (:func:`is_most_of_its_regions`): not a ball in
+            a juggler's hand, which the person model marks with him.
 
         Returns
         -------
@@ -288,12 +328,14 @@ class SemanticSegmenter:
         """
         check_image(image)
         if isinstance(self._backend, _DeepLab):
-            shares = self._backend.class_probabilities(image)[:, mask].mean(axis=1)
+            probabilities = self._backend.class_probabilities(image)
         else:
-            shares = np.zeros(len(VOC_CLASSES), np.float32)
-            shares[VOC_CLASSES.index("person")] = self._backend.predict(image)[mask].mean()
+            probabilities = np.zeros((len(VOC_CLASSES), *mask.shape), np.float32)
+            probabilities[VOC_CLASSES.index("person")] = self._backend.predict(image)
+        shares = probabilities[:, mask].mean(axis=1)
         order = np.argsort(-shares)
-        return tuple(VOC_CLASSES[i] for i in order if i != 0 and shares[i] >= min_share)
+        return tuple(VOC_CLASSES[i] for i in order if i != 0 and shares[i] >= min_share
+                     and (not as_whole or is_most_of_its_regions(mask, probabilities[i] > 0.5)))
 
     def retarget(self, target: str | Sequence[str]) -> None:
         """Segment other classes from now on (same model).
