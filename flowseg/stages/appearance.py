@@ -20,7 +20,7 @@ from ._colours import ColourModel
 from ._sampling import pixel_grid
 from ._recovery import ObjectTrack
 from .motion import object_motion_agreement
-from .semantics import is_most_of_its_regions
+from .semantics import is_part_of_a_larger_find
 from .warp import warp_mask
 
 __all__ = ["LocalColourModel", "spatial_prior", "regions_apart", "ObjectAppearance"]
@@ -285,8 +285,8 @@ class ObjectAppearance:
     (:meth:`~flowseg.stages.SemanticSegmenter.classes_in`, then
     :meth:`~flowseg.stages.SemanticSegmenter.retarget` to them; for another
     stage: whether its mean evidence in the mask is above 0.5; either way,
-    unless among others, only where the mask is most of what the model finds
-    there, :func:`~flowseg.stages.semantics.is_most_of_its_regions`). On every later
+    unless among others, not where the object is a small part of what the
+    model finds, :func:`~flowseg.stages.semantics.is_part_of_a_larger_find`). On every later
     frame the evidence is the mean of ``global = spatial_prior(warped previous
     mask) * appearance``, where appearance is the colour posterior,
     averaged with the class probability when a class was found (else times
@@ -417,20 +417,17 @@ class ObjectAppearance:
           other, so what surrounded one where it was given does not stay
           around it (J&F 0.634 -> 0.611 with them);
         - a class the semantic model sees over the object counts even where
-          the object is a small part of what the model finds there: people
-          side by side, which the model joins into one region, are each that
-          class. Followed alone, an object that is less than half of the
-          regions the model finds over it is not taken for their class
-          (:func:`~flowseg.stages.semantics.is_most_of_its_regions`): a ball
-          in a juggler's hand, 6% of the region the person model marks, was
-          taken for a person and its mask spread over the juggler
-          (``examples/juggle.mp4``: 9.8 times its first area by frame 71,
-          2.1 at most now). Among others the rule lost: two touching
-          look-alike discs, a sixth each of the model's region, kept J 0.78
-          and 0.77 as persons and fell to 0.61 and 0.28 without
-          (``tests/test_instances.py``), though on the composites J&F went
-          from 0.634 to 0.636 and IDF1 from 0.758 to 0.799 (c04-blackswan
-          0.634 -> 0.625): losing one of two objects outweighs it.
+          the object is a small part of what the model finds there
+          (:func:`~flowseg.stages.semantics.is_part_of_a_larger_find`, which
+          keeps a ball in a juggler's hand, followed alone, from being taken
+          for a person and its mask from spreading over him: in
+          ``examples/juggle.mp4`` 9.8 times its first area by frame 71
+          without the rule, 2.1 at most with it). Among others the rule
+          lost: on the composites J&F went from 0.634 to 0.626 (c04-blackswan
+          0.634 -> 0.565: a person who is 9% of a region that holds the
+          black swan lost her class); at a half, two touching look-alike
+          discs, each a sixth of the person model's region, fell from J 0.78
+          and 0.77 to 0.61 and 0.28 (``tests/test_instances.py``).
 
         :meth:`flowseg.Pipeline.stream` turns it on when it follows several
         objects. It is off by default: following one object on the 34
@@ -511,7 +508,8 @@ class ObjectAppearance:
                     self._semantics.retarget(self._object_classes)
             else:
                 evidence = self._semantics.process(frame)["evidence"]
-                if evidence[mask].mean() > 0.5 and (self.among_others or is_most_of_its_regions(mask, evidence > 0.5)):
+                part = not self.among_others and is_part_of_a_larger_find(mask, evidence > 0.5)
+                if evidence[mask].mean() > 0.5 and not part:
                     self._object_classes = tuple(getattr(self._semantics, "target", ()) or ("target",))
             if not self._object_classes and not mask.all():
                 if evidence is None:
