@@ -338,14 +338,12 @@ class SemanticSegmenter:
             knows only ``person``.
         """
         check_image(image)
-        if isinstance(self._backend, _DeepLab):
-            probabilities = self._backend.class_probabilities(image)
+        if isinstance(self._backend, _DeepLab):  # by class index, background left out
+            probabilities = dict(enumerate(self._backend.class_probabilities(image)[1:], start=1))
         else:
-            probabilities = np.zeros((len(VOC_CLASSES), *mask.shape), np.float32)
-            probabilities[VOC_CLASSES.index("person")] = self._backend.predict(image)
-        shares = probabilities[:, mask].mean(axis=1)
-        order = np.argsort(-shares)
-        return tuple(VOC_CLASSES[i] for i in order if i != 0 and shares[i] >= min_share
+            probabilities = {VOC_CLASSES.index("person"): self._backend.predict(image)}
+        shares = {i: float(probability[mask].mean()) for i, probability in probabilities.items()}
+        return tuple(VOC_CLASSES[i] for i in sorted(shares, key=lambda i: -shares[i]) if shares[i] >= min_share
                      and not (as_whole and is_part_of_a_larger_find(mask, probabilities[i] > 0.5)))
 
     def retarget(self, target: str | Sequence[str]) -> None:
