@@ -111,8 +111,12 @@ def test_the_track_knows_where_each_pixel_was_on_the_object_where_it_was_given()
     assert track.to_given is None  # found again as a whole: where each part was is not known
     speck = np.zeros(SHAPE, bool)
     speck[60, 60] = True
+    track = ObjectTrack(speck, likeness=0.9)
     track.follow(speck, np.ones(SHAPE, np.float32), flow_bwd, trusted)  # one pixel: no motion to fit, no error
     assert track.rigidity == 0.0
+    unrelated = ObjectTrack(mask, likeness=0.9, relates_to_given=False)  # nothing reads its motion: none fitted
+    unrelated.follow(mask, np.ones(SHAPE, np.float32), wobbly, trusted)
+    assert unrelated.to_given is None and unrelated.rigidity == 1.0
 
 
 def test_resemblance_ranks_the_object_above_a_patch_of_one_of_its_colours() -> None:

@@ -101,6 +101,9 @@ class ObjectTrack:
         The object where it was given.
     likeness : float
         How object-like it looked there: the mean of its appearance posterior over `mask`.
+    relates_to_given : bool
+        Keep :attr:`to_given` and :attr:`rigidity` (a motion fit each frame);
+        False where nothing reads them: `to_given` is None from the start.
 
     Attributes
     ----------
@@ -120,20 +123,21 @@ class ObjectTrack:
     rigidity : float
         The share, in [0, 1], of its trusted flow that the last of those
         similarities explains (RANSAC inliers): near 1 for a boat, about a
-        half for a dancer. 1 until it is first followed.
+        half for a dancer. 1 until it is first followed; not updated while
+        `to_given` is None.
     """
 
     LIKENESS_RATE: float = 0.2
     """Weight of each frame in the running mean of how object-like the followed mask looks."""
 
-    def __init__(self, mask: Mask, likeness: float) -> None:
+    def __init__(self, mask: Mask, likeness: float, *, relates_to_given: bool = True) -> None:
         self.last_seen = mask
         self.lost_for = 0
         self.anywhere = False
         self._areas: deque[int] = deque([int(np.count_nonzero(mask))], maxlen=RECENT_FRAMES)
         self._likeness = likeness
         self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
-        self.to_given: np.ndarray | None = np.eye(2, 3)
+        self.to_given: np.ndarray | None = np.eye(2, 3) if relates_to_given else None
         self.rigidity = 1.0
 
     @property
@@ -155,15 +159,21 @@ class ObjectTrack:
         moving = carried & trusted
         if moving.any():
             self._velocity = -np.median(flow_bwd[moving], axis=0).astype(np.float32)
-            here, there = flow_matches(moving, flow_bwd)
-            step, inliers = (cv2.estimateAffinePartial2D(here, there, method=cv2.RANSAC) if len(here) >= 2
-                             else (None, None))  # a similarity needs two matches
-            self.rigidity = 0.0 if inliers is None else float(inliers.mean())
-            if step is not None and self.to_given is not None:  # then back from the previous frame to the given one
-                self.to_given = np.hstack([self.to_given[:, :2] @ step[:, :2],
-                                           self.to_given[:, :2] @ step[:, 2:] + self.to_given[:, 2:]])
+            if self.to_given is not None:
+                self._compose_to_given(moving, flow_bwd)
         self.last_seen = carried
         self.lost_for = 0
+
+    def _compose_to_given(self, moving: Mask, flow_bwd: Flow) -> None:
+        """Fit the similarity that takes `moving`'s pixels where the flow says they were; compose it into
+        :attr:`to_given` and keep its inlier share as :attr:`rigidity`."""
+        here, there = flow_matches(moving, flow_bwd)
+        step, inliers = (cv2.estimateAffinePartial2D(here, there, method=cv2.RANSAC) if len(here) >= 2
+                         else (None, None))  # a similarity needs two matches
+        self.rigidity = 0.0 if inliers is None else float(inliers.mean())
+        if step is not None:  # then back from the previous frame to the given one
+            self.to_given = np.hstack([self.to_given[:, :2] @ step[:, :2],
+                                       self.to_given[:, :2] @ step[:, 2:] + self.to_given[:, 2:]])
 
     def found(self, region: Mask, appearance: ProbMap) -> None:
         """Record that the object was found again at `region` after being lost."""

@@ -493,10 +493,10 @@ class ObjectAppearance:
         self._running = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._gist = ColourModel(GIST_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._size = max(float(np.sqrt(mask.sum())), 1.0)
-        self._track = ObjectTrack(mask, float(self._first.posterior(frame.image)[mask].mean()) if mask.any() else 0.0)
-        self._given_local = None
-        if mask.any() and self.surroundings and not self.among_others:
-            self._given_local = _local_model(frame.image, mask, self._size)
+        keeps_surroundings = mask.any() and self.surroundings and not self.among_others
+        self._track = ObjectTrack(mask, float(self._first.posterior(frame.image)[mask].mean()) if mask.any() else 0.0,
+                                  relates_to_given=keeps_surroundings)
+        self._given_local = _local_model(frame.image, mask, self._size) if keeps_surroundings else None
         self._previous_image = frame.image
         self._object_classes = ()
         self._finds_others = False
