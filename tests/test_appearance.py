@@ -297,11 +297,9 @@ def test_a_ball_in_a_jugglers_hand_is_followed_as_a_ball() -> None:
     over his trousers (area 9.8 times the first by the end, mean grey level down to 71).
     """
     from flowseg import Prompt, mask_from_prompt
+    from flowseg.io import FrameSource
 
-    capture = cv2.VideoCapture(str(Path(__file__).resolve().parents[1] / "examples" / "juggle.mp4"))
-    frames = []
-    while (read := capture.read())[0]:
-        frames.append(cv2.cvtColor(read[1], cv2.COLOR_BGR2RGB))
+    frames = [image for _, image in FrameSource(Path(__file__).resolve().parents[1] / "examples" / "juggle.mp4")]
     first = mask_from_prompt(frames[0], Prompt(box=(219, 180, 252, 215)), neighbour=frames[1])
     results = Pipeline().run(frames, init_mask=first)
     areas = [int(r.mask.sum()) for r in results]
