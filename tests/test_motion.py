@@ -52,6 +52,30 @@ def test_object_motion_agreement_tells_the_object_from_the_panned_background() -
     np.testing.assert_array_equal(object_motion_agreement(flow, sure, tiny), 0.5)  # too small to fit a motion
 
 
+def test_object_motion_agreement_within_a_window_is_the_whole_frames_there() -> None:
+    rng = np.random.default_rng(0)
+    h, w = 60, 100
+    flow = rng.normal(0, 3, (h, w, 2)).astype(np.float32)
+    obj = np.zeros((h, w), bool)
+    obj[20:40, 30:60] = True
+    flow[obj] = (-4.0, 1.0)
+    confidence = rng.uniform(0.5, 1, (h, w)).astype(np.float32)
+    whole = object_motion_agreement(flow, confidence, obj)
+    for window in [(slice(11, 47), slice(23, 71)), (slice(10, 60), slice(0, 99))]:  # odd and even edges
+        part = object_motion_agreement(flow, confidence, obj, window)
+        within = np.zeros((h, w), bool)
+        within[window[0].start + 1: window[0].stop - 1, window[1].start + 1: window[1].stop - 1] = True
+        np.testing.assert_array_equal(part[within], whole[within])  # 1 px in: the upscaling reads past the edge
+        np.testing.assert_array_equal(part[~_rounded_out(window, h, w)], 0.5)
+
+
+def _rounded_out(window: tuple[slice, slice], h: int, w: int) -> np.ndarray:
+    """The window with the pixels the twice-coarser grid rounds it out to (one at each odd edge)."""
+    out = np.zeros((h, w), bool)
+    out[window[0].start // 2 * 2: -(-window[0].stop // 2) * 2, window[1].start // 2 * 2: -(-window[1].stop // 2) * 2] = True
+    return out
+
+
 def test_mover_found_under_a_camera_pan() -> None:
     frames, masks = panning_clip(10)
     results = Pipeline(target="moving").run(frames)

@@ -157,7 +157,8 @@ On the 12 DAVIS-2016 sequences (semi-supervised, ``balanced``, computed at
 full resolution) J&F was 0.671 at 1 pixel and 0.679 at 2."""
 
 
-def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.ndarray) -> ProbMap:
+def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.ndarray,
+                            window: tuple[slice, slice] | None = None) -> ProbMap:
     """How much better each pixel's flow fits the object's motion than the camera's, in [0, 1].
 
     Parameters
@@ -168,6 +169,9 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
         Flow confidence in [0, 1].
     object_mask : (H, W) bool ndarray
         Where the object is (its previous mask carried by the flow).
+    window : (rows, columns) slices, optional
+        Only this part of the frame is worked out (where the answer counts);
+        0.5 outside it. The whole frame if None.
 
     Returns
     -------
@@ -179,24 +183,30 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
         camera's (:func:`camera_flow`), ``s`` = :data:`MOTION_NOISE`. 0.5
         (no opinion) where the two motions agree, as when both stand still,
         and everywhere when the object has fewer than 30 trusted pixels.
+        Worked out on every second pixel each way (the flow is smooth at that
+        scale), then scaled up twice.
     """
-    neutral = np.full(confidence.shape, 0.5, np.float32)
-    # On every second pixel each way, in that grid's pixels (the flow is smooth at that scale), then scaled up.
-    flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]
-    h, w = confidence.shape
+    agreement = np.full(confidence.shape, 0.5, np.float32)
+    flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]  # in its pixels
     here, there = flow_matches(object_mask & (confidence > 0.5), flow)
     if len(here) < 30:
-        return neutral
+        return agreement
     noise = (MOTION_NOISE / 2) ** 2
     affine, _ = cv2.estimateAffine2D(here, there, method=cv2.RANSAC, ransacReprojThreshold=MOTION_NOISE / 2)
     if affine is None:
-        return neutral
-    grid = pixel_grid(h, w)
+        return agreement
+    d_cam = _CAMERA_DISTANCE(np.dstack([flow, confidence]))
+    rows, cols = (slice(0, None), slice(0, None)) if window is None else (
+        slice(window[0].start // 2, -(-window[0].stop // 2)), slice(window[1].start // 2, -(-window[1].stop // 2)))
+    grid = pixel_grid(*confidence.shape)[rows, cols]
+    flow, confidence, d_cam = flow[rows, cols], confidence[rows, cols], d_cam[rows, cols]
     object_flow = grid @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32) - grid
     d_obj = np.sum((flow - object_flow) ** 2, axis=2)
-    d_cam = _CAMERA_DISTANCE(np.dstack([flow, confidence]))
-    agreement = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
-    return cv2.resize(agreement, neutral.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    half = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
+    (height, width), top, left = half.shape, 2 * rows.start, 2 * cols.start
+    part = agreement[top: top + 2 * height, left: left + 2 * width]
+    part[...] = cv2.resize(half, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)[: part.shape[0], : part.shape[1]]
+    return agreement
 
 
 def _camera_distance(flow_and_confidence: np.ndarray) -> np.ndarray:

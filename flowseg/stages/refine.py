@@ -97,8 +97,9 @@ def crf_refine(
         return out
     q = out[window]
     image, unary = np.ascontiguousarray(image[window]), np.log(q) - np.log1p(-q)
+    kernel = cv2.ximgproc.createDTFilter(image, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC)  # guide once
     for _ in range(iterations):
-        smoothed = cv2.ximgproc.dtFilter(image, q, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC)
+        smoothed = kernel.filter(q)
         q = 1.0 / (1.0 + np.exp(-(unary + pairwise_weight * (2.0 * smoothed - 1.0))))
     out[window] = q
     return out
