@@ -499,3 +499,38 @@ def test_a_spread_mask_moves_as_its_object_among_others() -> None:
 
     own_pixels, whole_mask = evidence_on_look_alike(True), evidence_on_look_alike(False)
     assert whole_mask > 0.5 > own_pixels and whole_mask - own_pixels > 0.3, (own_pixels, whole_mask)
+
+
+def test_the_evidence_worked_out_near_the_object_alone_gives_the_same_masks(monkeypatch) -> None:
+    """Appearance and motion are worked out within REACH fall-offs of the object (and where its local colour
+    models read the frame): the same masks as over the whole frame, with less work for a small object."""
+    import flowseg.stages.appearance as appearance_module
+
+    shape = (180, 320)
+    background = texture(shape, seed=0, low=0, high=120)
+    skin = texture(shape, seed=1, low=100, high=255)
+    frames, truths = [], []
+    for t in range(8):
+        mask = object_mask(shape, (60 + 4 * t, 90 + t), 12)
+        frame = np.roll(background, -2 * t, axis=1)  # the camera pans
+        frame[mask] = np.roll(skin, 4 * t, axis=1)[mask]
+        frames.append(frame)
+        truths.append(mask)
+    windows = []
+    agreement = appearance_module.object_motion_agreement
+
+    def spy(*args, **keywords):
+        windows.append(args[3])
+        return agreement(*args, **keywords)
+
+    monkeypatch.setattr(appearance_module, "object_motion_agreement", spy)
+    near = Pipeline().run(frames, init_mask=truths[0])
+    worked_out = [w for w in windows if w is not None]
+    assert worked_out and all((w[0].stop - w[0].start) * (w[1].stop - w[1].start) < 0.5 * shape[0] * shape[1]
+                              for w in worked_out)  # fmt: skip
+    monkeypatch.setattr(appearance_module, "REACH", 1e6)  # the whole frame
+    whole = Pipeline().run(frames, init_mask=truths[0])
+    for a, b, truth in zip(near, whole, truths):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_allclose(a.prob, b.prob, atol=1e-5)
+    assert np.mean([region_similarity(r.mask, t) for r, t in zip(near[1:], truths[1:])]) > 0.7
