@@ -71,8 +71,9 @@ def test_object_motion_agreement_within_a_window_is_the_whole_frames_there() -> 
 
 def _rounded_out(window: tuple[slice, slice], h: int, w: int) -> np.ndarray:
     """The window with the pixels the twice-coarser grid rounds it out to (one at each odd edge)."""
+    rows, cols = (slice(part.start // 2 * 2, -(-part.stop // 2) * 2) for part in window)
     out = np.zeros((h, w), bool)
-    out[window[0].start // 2 * 2: -(-window[0].stop // 2) * 2, window[1].start // 2 * 2: -(-window[1].stop // 2) * 2] = True
+    out[rows, cols] = True
     return out
 
 

@@ -317,9 +317,10 @@ class ObjectAppearance:
     only within :data:`REACH` fall-offs of where the object can be and where
     a local model reads the frame (over the whole frame while the object is
     lost); elsewhere the evidence is 0, as good as it was: the same masks on
-    every frame of the 34 DAVIS-2016 sequences, and each of 6 objects
-    followed in a frame costs less (3.3 -> 3.9 frames per second on the
-    composites of ``benchmarks/instances.py``, 1 object 6.7 -> 6.9).
+    every frame of the 34 DAVIS-2016 sequences, and each of several objects
+    costs less (6 objects on the first 25 frames of the 3-person composites
+    of ``benchmarks/instances.py``: 3.3 -> 3.9 frames per second, 1 object
+    6.7 -> 6.9, on a 2-core Intel Xeon).
 
     Mechanisms that keep the mask on its object:
 
@@ -633,7 +634,7 @@ class ObjectAppearance:
         if not redetected:
             anchor = anchor | self._track.ahead(previous > 0.5)
         last = previous > 0.5
-        models = []  # the local colour models read this frame, with the affine map each is read through
+        models = []  # the local colour models read this frame (the previous frame's, the given one's) and their maps
         if self.local_weight > 0 and last.any():
             size = float(np.sqrt(np.count_nonzero(last)))  # the object's size now: cells follow it as it scales
             models.append((_local_model(self._previous_image, last, size), None))
@@ -645,11 +646,9 @@ class ObjectAppearance:
             appearance = self._appearance(index, classes, carried, window)
         evidence = spatial_prior(anchor, self.locality * self._size) * appearance
         if models:
-            (nearby_model, _), flow_bwd = models[0], frame.data["flow_bwd"]
-            nearby = nearby_model.posterior(image, evidence, flow_bwd)
-            if len(models) > 1:
-                given_model, motion = models[1]
-                nearby += 0.5 * self._track.rigidity * (given_model.posterior(image, evidence, motion=motion) - nearby)
+            nearby = models[0][0].posterior(image, evidence, frame.data["flow_bwd"])
+            for model, motion in models[1:]:  # what surrounded the object where it was given
+                nearby += 0.5 * self._track.rigidity * (model.posterior(image, evidence, motion=motion) - nearby)
             evidence += self.local_weight * (nearby - evidence)
         self._previous_image = image
         if self.use_motion and where.any():

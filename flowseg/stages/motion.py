@@ -204,8 +204,9 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
     d_obj = np.sum((flow - object_flow) ** 2, axis=2)
     half = (0.5 + confidence * ((d_cam + noise) / (d_cam + d_obj + 2 * noise) - 0.5)).astype(np.float32)
     (height, width), top, left = half.shape, 2 * rows.start, 2 * cols.start
-    part = agreement[top: top + 2 * height, left: left + 2 * width]
-    part[...] = cv2.resize(half, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)[: part.shape[0], : part.shape[1]]
+    part = agreement[top: top + 2 * height, left: left + 2 * width]  # cut at the frame's edge
+    scaled = cv2.resize(half, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
+    part[...] = scaled[: part.shape[0], : part.shape[1]]
     return agreement
 
 
