@@ -594,11 +594,18 @@ class ObjectAppearance:
     def _without_foreign_parts(self, mask: Mask, image: Image) -> Mask:
         """`mask` without its connected parts whose colours in `image` resemble the first frame's background more
         than the object (:meth:`~flowseg.stages.ColourModel.resemblance`), when another part resembles the object."""
-        count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+        box = grown_box(mask, 0)  # where its parts are: the work is done there
+        if box is None:
+            return mask
+        count, labels = cv2.connectedComponents(mask[box].view(np.uint8), connectivity=8)
         if count <= 2:  # one part or none
             return mask
-        like = np.concatenate([[False], self._gist.resemblances(image, labels, count - 1) > 0])
-        return like[labels] if 0 < like.sum() < count - 1 else mask
+        like = np.concatenate([[False], self._gist.resemblances(image[box], labels, count - 1) > 0])
+        if not 0 < like.sum() < count - 1:
+            return mask
+        kept = np.zeros_like(mask)
+        kept[box] = like[labels]
+        return kept
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for the object in ``frame``."""
