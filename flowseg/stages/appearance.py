@@ -544,26 +544,34 @@ class ObjectAppearance:
                 self._finds_others = bool(evidence[mask].mean() <= evidence[~mask].mean())
         return mask.astype(np.float32)
 
-    def _class_evidence(self, frame: Frame) -> ProbMap | None:
-        """The semantic stage's evidence on `frame` where :meth:`_appearance` reads it, else None."""
-        return self._semantics.process(frame)["evidence"] if self._object_classes or self._finds_others else None
-
-    def _appearance(self, index: np.ndarray, classes: ProbMap | None, where: Mask,
-                    box: tuple[slice, slice] | None = None) -> ProbMap:
-        """``(H, W) float32``: how object-like each pixel of `box` looks, 0 outside it (the whole frame if None).
-
-        `index`: each pixel's colour bin; `classes`: :meth:`_class_evidence`; `where`: where the object is thought
-        to be."""
-        region = box or (slice(None), slice(None))
-        colour = (0.5 * (self._first.table() + self._running.table()))[index[region]]
+    def _class_terms(self, frame: Frame, where: Mask) -> tuple[ProbMap | None, ProbMap | None]:
+        """What the semantic stage adds to the colours on `frame`, ``(H, W) float32`` each or None: the class
+        probability averaged with them (where the model recognises the object), or the factor they are multiplied
+        by (one minus the class probability on the model's finds apart from `where`, where the object is thought to
+        be). Worked out once a frame, for :meth:`_appearance`."""
         if self._object_classes:
-            colour = 0.5 * (colour + classes[region])
-        elif self._finds_others:
+            return self._semantics.process(frame)["evidence"], None
+        if self._finds_others:
+            classes = self._semantics.process(frame)["evidence"]
             detected = classes > 0.5
             if 2 * np.count_nonzero(detected & where) > np.count_nonzero(where):
                 self._finds_others = False  # the model finds most of the object after all: its finds are no others
             else:
-                colour = np.where(regions_apart(detected, where)[region], colour * (1 - classes[region]), colour)
+                return None, np.where(regions_apart(detected, where), 1 - classes, np.float32(1))
+        return None, None
+
+    def _appearance(self, index: np.ndarray, terms: tuple[ProbMap | None, ProbMap | None],
+                    box: tuple[slice, slice] | None = None) -> ProbMap:
+        """``(H, W) float32``: how object-like each pixel of `box` looks, 0 outside it (the whole frame if None).
+
+        `index`: each pixel's colour bin; `terms`: :meth:`_class_terms`."""
+        region = box or (slice(None), slice(None))
+        colour = (0.5 * (self._first.table() + self._running.table()))[index[region]]
+        classes, factor = terms
+        if classes is not None:
+            colour = 0.5 * (colour + classes[region])
+        elif factor is not None:
+            colour = colour * factor[region]
         if box is None:
             return colour
         appearance = np.zeros(index.shape, np.float32)
@@ -626,12 +634,12 @@ class ObjectAppearance:
         warped = warp_mask(previous, frame.data["flow_bwd"])
         carried = warped > 0.5
         index = _OBJECT_COLOUR_BINS(image)
-        classes = self._class_evidence(frame)
+        terms = self._class_terms(frame, carried)
         box = grown_box(carried, 0)
-        appearance = self._appearance(index, classes, carried, box)  # as much as telling whether it is lost takes
+        appearance = self._appearance(index, terms, box)  # as much as telling whether it is lost takes
         lost = self._track.is_lost(carried, appearance)
         if lost and box is not None:  # it is looked for over the whole frame
-            appearance = self._appearance(index, classes, carried)
+            appearance = self._appearance(index, terms)
         trusted = frame.data["flow_confidence"] > 0.8  # where the flow teaches the colours and the object's motion
         where, redetected = self._recover(carried, appearance, frame, trusted, lost)
         if not where.any() and self._track.anywhere:  # not found again since a cut
@@ -650,7 +658,7 @@ class ObjectAppearance:
         window = None if lost else _union(grown_box(anchor, REACH * self.locality * self._size),
                                           *(model.labelled_box(image.shape[:2], motion) for model, motion in models))
         if window is not None:  # elsewhere the evidence is negligible: the appearance is not looked at there
-            appearance = self._appearance(index, classes, carried, window)
+            appearance = self._appearance(index, terms, window)
         evidence = spatial_prior(anchor, self.locality * self._size) * appearance
         if models:
             nearby = models[0][0].posterior(image, evidence, frame.data["flow_bwd"])
