@@ -391,7 +391,8 @@ def _grabcut(image: Image, labels: np.ndarray,
     """GrabCut from `labels` (``cv2.GC_*``), seeded so one prompt always gives one mask.
 
     The object pixels, and GrabCut's background and object colour models
-    (None where one side has no pixel and GrabCut did not run).
+    (None where one side has no pixel and GrabCut did not run). With 0
+    `iterations`, the models GrabCut starts from, fitted to `labels`.
     """
     is_object = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
     if is_object.all() or not is_object.any():
