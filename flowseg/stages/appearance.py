@@ -15,7 +15,7 @@ import numpy as np
 from .._validate import check_image, check_prob
 from ..models._memo import LastAnswer
 from ..types import Flow, Frame, Image, Mask, ProbMap, Stage, StageOutput
-from ._boxes import grown_box
+from ._boxes import grown_box, kept_parts, union_box
 from ._colours import ColourModel
 from ._sampling import pixel_grid
 from ._recovery import ObjectTrack
@@ -213,15 +213,6 @@ wherever a local colour model reads the frame): beyond, the prior is below ``exp
 little for any appearance or motion to lift a pixel to the object."""
 
 
-def _union(*boxes: tuple[slice, slice] | None) -> tuple[slice, slice] | None:
-    """The smallest box that holds all the `boxes` (None among them are left out; None if all are)."""
-    boxes = tuple(box for box in boxes if box is not None)
-    if not boxes:
-        return None
-    return tuple(slice(min(box[axis].start for box in boxes), max(box[axis].stop for box in boxes))
-                 for axis in (0, 1))  # type: ignore[return-value]
-
-
 SPECK: float = 1 / 64
 """A part of an object's mask smaller than this share of the mask's area (a cell of its local colour model, an
 eighth of its size across) is a speck: unless it lies within :data:`SPECK_REACH` fall-offs of a larger part, the
@@ -255,20 +246,16 @@ def prior_anchor(mask: Mask, sigma: float) -> Mask:
     (H, W) bool ndarray
         `mask` without its far specks.
     """
-    box = grown_box(mask, 0)
-    if box is None:
-        return mask
-    count, parts, stats, _ = cv2.connectedComponentsWithStats(mask[box].view(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    large = np.concatenate([[False], areas >= min(SPECK * areas.sum(), areas.max())])
-    if large[1:].all():
-        return mask
-    near = spatial_prior(large[parts], sigma) > np.exp(-(SPECK_REACH**2) / 2)
-    kept = np.zeros(count, bool)
-    kept[np.unique(parts[near & (parts > 0)])] = True
-    anchor = np.zeros_like(mask)
-    anchor[box] = kept[parts]
-    return anchor
+    def near_large_ones(box: tuple[slice, slice], parts: np.ndarray, areas: np.ndarray) -> np.ndarray:
+        large = areas >= min(SPECK * areas.sum(), areas.max())
+        if large.all():
+            return large
+        near = spatial_prior(np.concatenate([[False], large])[parts], sigma) > np.exp(-(SPECK_REACH**2) / 2)
+        kept = np.zeros(len(areas) + 1, bool)
+        kept[np.unique(parts[near & (parts > 0)])] = True
+        return kept[1:]
+
+    return kept_parts(mask, near_large_ones)
 
 
 DEFAULT_LOCALITY: float = 0.25
@@ -664,18 +651,11 @@ class ObjectAppearance:
     def _without_foreign_parts(self, mask: Mask, image: Image) -> Mask:
         """`mask` without its connected parts whose colours in `image` resemble the first frame's background more
         than the object (:meth:`~flowseg.stages.ColourModel.resemblance`), when another part resembles the object."""
-        box = grown_box(mask, 0)  # where its parts are: the work is done there
-        if box is None:
-            return mask
-        count, labels = cv2.connectedComponents(mask[box].view(np.uint8), connectivity=8)
-        if count <= 2:  # one part or none
-            return mask
-        like = np.concatenate([[False], self._gist.resemblances(image[box], labels, count - 1) > 0])
-        if not 0 < like.sum() < count - 1:
-            return mask
-        kept = np.zeros_like(mask)
-        kept[box] = like[labels]
-        return kept
+        def object_like(box: tuple[slice, slice], parts: np.ndarray, areas: np.ndarray) -> np.ndarray:
+            like = self._gist.resemblances(image[box], parts, len(areas)) > 0
+            return like if like.any() else np.ones_like(like)
+
+        return kept_parts(mask, object_like)
 
     def process(self, frame: Frame) -> StageOutput:
         """Evidence for the object in ``frame``."""
@@ -717,7 +697,7 @@ class ObjectAppearance:
             models.append((_local_model(self._previous_image, last, size), None))
             if self._given_local is not None and self._track.to_given is not None:
                 models.append((self._given_local, self._track.to_given))
-        window = None if lost else _union(grown_box(anchor, REACH * self.locality * self._size),
+        window = None if lost else union_box(grown_box(anchor, REACH * self.locality * self._size),
                                           *(model.labelled_box(image.shape[:2], motion) for model, motion in models))
         if window is not None:  # elsewhere the evidence is negligible: the appearance is not looked at there
             appearance = self._appearance(index, terms, window)
