@@ -18,7 +18,14 @@ On the six DAVIS-2016 person sequences (embedded person model, DIS flow, no
 refinement) J&F was 0.454 per frame, 0.466 at 0.5, 0.481 at 0.8; 0.7 and 0.9
 were within 0.01 of 0.8 either way, sequence by sequence. Above 0.5 the past
 can fill a frame where the per-frame model misses entirely, which 0.5 cannot
-(the fused value stays at or below 0.5)."""
+(the fused value stays at or below 0.5).
+
+Following a given object (34 DAVIS-2016 sequences, ``benchmarks/davis.py
+--configs object``) 0.9 gave J&F 0.778 against 0.776 at 0.8 (fold A 0.785,
+B 0.772; boat 0.588 -> 0.632, soccerball 0.791 -> 0.765) and 0.95 gave
+0.776 (bmx-trees below 0.45); with ``target="moving"`` 0.9 gave 0.643
+against 0.649 (A 0.718 -> 0.698). A gain under 0.005 in one mode, a loss in
+another: 0.8 stays, one value for all."""
 
 
 def warp_mask(prob_prev: ProbMap, flow_bwd: Flow) -> ProbMap:
