@@ -698,7 +698,7 @@ class ObjectAppearance:
             if self._given_local is not None and self._track.to_given is not None:
                 models.append((self._given_local, self._track.to_given))
         window = None if lost else union_box(grown_box(anchor, REACH * self.locality * self._size),
-                                          *(model.labelled_box(image.shape[:2], motion) for model, motion in models))
+                                             *(model.labelled_box(image.shape[:2], motion) for model, motion in models))
         if window is not None:  # elsewhere the evidence is negligible: the appearance is not looked at there
             appearance = self._appearance(index, terms, window)
         sigma = self.locality * self._size
