@@ -251,9 +251,7 @@ def prior_anchor(mask: Mask, sigma: float) -> Mask:
         if large.all():
             return large
         near = spatial_prior(np.concatenate([[False], large])[parts], sigma) > np.exp(-(SPECK_REACH**2) / 2)
-        kept = np.zeros(len(areas) + 1, bool)
-        kept[np.unique(parts[near & (parts > 0)])] = True
-        return kept[1:]
+        return np.bincount(parts[near], minlength=len(areas) + 1)[1:] > 0  # the parts with a pixel near
 
     return kept_parts(mask, near_large_ones)
 
