@@ -279,15 +279,14 @@ def _consistency(flow_bwd: Flow, flow_fwd: Flow, pixel_scale: float) -> tuple[Pr
         raise ValueError(f"pixel_scale is {pixel_scale}; expected a positive number")
     targets = flow_targets(flow_bwd)
     fwd_at_y = cv2.remap(flow_fwd, targets, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    bx, by = cv2.split(flow_bwd)
-    fx, fy = cv2.split(fwd_at_y)
+    bx, by, fx, fy = flow_bwd[..., 0], flow_bwd[..., 1], fwd_at_y[..., 0], fwd_at_y[..., 1]  # views, no copies
     squared = pixel_scale**2
     error = squared * ((bx + fx) ** 2 + (by + fy) ** 2)
     tolerance = 0.01 * squared * (bx * bx + by * by + fx * fx + fy * fy) + 0.5
     confidence = np.exp(-error / tolerance)
-    map_x, map_y = cv2.split(targets)
-    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    return np.where(inside, confidence, 0.0).astype(np.float32), np.sqrt(error).astype(np.float32)
+    map_x, map_y = targets[..., 0], targets[..., 1]
+    confidence[~((map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1))] = 0.0  # y outside the frame
+    return confidence, np.sqrt(error)
 
 
 class FlowEstimator:
