@@ -448,7 +448,16 @@ class ObjectAppearance:
       pole are expected where they come out. (Without the comparison with
       the carried mask, DAVIS bmx-trees jumped from its rider, shaded by a
       tree and so counted as lost, to a grey box 300 px away: J&F 0.390;
-      with it 0.457, and the 34 sequences 0.768 -> 0.770.)
+      with it 0.457, and the 34 sequences 0.768 -> 0.770.) A lost object
+      stays lost while its carried mask is under half its size before, even
+      where it looks like the object again (bmx-bumps, frames 34-58: the
+      rider followed at J 0.95 but counted lost against an early mask that
+      held much more); taking it as found at its new size where it looks as
+      much like the object as while followed well and the search finds
+      nothing likelier gave 0.7757 against 0.7758 (A 0.780, B 0.771;
+      bmx-trees 0.458 -> 0.527, but bmx-bumps 0.504 -> 0.461 and
+      drift-chicane 0.749 -> 0.713, whose car in smoke was taken at half
+      its size).
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
       :class:`~flowseg.stages.ShotBoundaries`) nothing is carried across:
       the object is looked for over the whole frame alike, its evidence
