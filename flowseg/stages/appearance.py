@@ -457,7 +457,11 @@ class ObjectAppearance:
       nothing likelier gave 0.7757 against 0.7758 (A 0.780, B 0.771;
       bmx-trees 0.458 -> 0.527, but bmx-bumps 0.504 -> 0.461 and
       drift-chicane 0.749 -> 0.713, whose car in smoke was taken at half
-      its size).
+      its size and, found, lost its surroundings); followed on at the new
+      size, surroundings kept, 0.7768 (A 0.781, B 0.773; drift-chicane as
+      before, bmx-bumps 0.453: at frame 41 a sliver of the rider looked as
+      much like him as the running likeness, decayed by then to 0.55, and
+      the mask held that sliver, where staying lost let it grow back).
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
       :class:`~flowseg.stages.ShotBoundaries`) nothing is carried across:
       the object is looked for over the whole frame alike, its evidence
