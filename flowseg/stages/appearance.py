@@ -448,21 +448,22 @@ class ObjectAppearance:
       pole are expected where they come out. (Without the comparison with
       the carried mask, DAVIS bmx-trees jumped from its rider, shaded by a
       tree and so counted as lost, to a grey box 300 px away: J&F 0.390;
-      with it 0.457, and the 34 sequences 0.768 -> 0.770.) Where the
-      search finds nothing likelier and the carried mask looks at least as
-      much like the object as the mask it was given did, the object was
-      lost by its size alone: it is followed on at its new size
-      (:meth:`~flowseg.stages._recovery.ObjectTrack.follow_rescaled`), its
-      surroundings kept. Without that rule a rider who shrank behind a tree
-      stayed lost against the size he had before, while his mask grew back
-      and looked like him again (bmx-trees, frames 58-61): on the 34
-      DAVIS-2016 sequences J&F went from 0.7758 to 0.7780 (fold A 0.7836 ->
-      0.7838, B 0.7680 -> 0.7721; bmx-trees 0.458 -> 0.527, no sequence
-      worse). Measured against the running likeness instead (which decays
-      while a poor mask is followed), 0.7768 (A 0.781: bmx-bumps 0.504 ->
-      0.453, a sliver of the rider taken for him at frame 41), and taken
-      as found again (its surroundings then forgotten), 0.7757
-      (drift-chicane 0.749 -> 0.713).
+      with it 0.457, and the 34 sequences 0.768 -> 0.770.) A lost object
+      stays lost while its carried mask is under half its size before, even
+      where it looks like the object again (bmx-trees, frames 58-61, the
+      rider behind a tree; bmx-bumps, frames 34-58, followed at J 0.95 but
+      counted lost against an early mask that held much more). Following it
+      on at its new size, where the search finds nothing likelier and the
+      carried mask looks at least as much like the object as the given
+      mask did, gave J&F 0.7780 against 0.7758 (A 0.7838, B 0.7721;
+      bmx-trees 0.458 -> 0.527, no sequence worse), but from a box's mask
+      (``object+box``) 0.7484 against 0.7503 (A 0.765 against 0.769,
+      bmx-bumps 0.514 -> 0.447, the same with the colours as a whole
+      required to resemble the object's), so it was not kept. Measured
+      against the running likeness instead (which decays while a poor mask
+      is followed), 0.7768 (A 0.781: bmx-bumps 0.453, a sliver of the rider
+      taken for him at frame 41); taken as found again (its surroundings
+      then forgotten), 0.7757 (drift-chicane 0.749 -> 0.713).
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
       :class:`~flowseg.stages.ShotBoundaries`) nothing is carried across:
       the object is looked for over the whole frame alike, its evidence
@@ -662,7 +663,6 @@ class ObjectAppearance:
         # Found: a region that, as a whole, looks more like the object than the background and the carried mask do.
         if region is None or self._gist.resemblance(frame.image, region) <= max(
                 self._gist.resemblance(frame.image, carried), 0.0):
-            track.follow_rescaled(carried, appearance, frame.data["flow_bwd"], trusted)  # nothing likelier found
             return carried, False
         track.found(region, appearance)
         return region, True
