@@ -459,7 +459,10 @@ class ObjectAppearance:
       bmx-trees 0.458 -> 0.527, no sequence worse), but from a box's mask
       (``object+box``) 0.7484 against 0.7503 (A 0.765 against 0.769,
       bmx-bumps 0.514 -> 0.447, the same with the colours as a whole
-      required to resemble the object's), so it was not kept. Measured
+      required to resemble the object's) and among other given objects
+      (the composites of ``benchmarks/instances.py``) 0.615 against 0.635
+      (c01-camel's first person 0.330 -> 0.194, taken at the size of what
+      showed of him behind the other), so it was not kept. Measured
       against the running likeness instead (which decays while a poor mask
       is followed), 0.7768 (A 0.781: bmx-bumps 0.453, a sliver of the rider
       taken for him at frame 41); taken as found again (its surroundings
