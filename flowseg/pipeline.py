@@ -903,9 +903,8 @@ class Pipeline:
         and spray that move with a car or a surfer stay out) lowered the key
         masks' mean J from 0.656 to 0.586: drift-chicane rose from 0.33 to
         0.76, but non-rigid movers lost their limbs (breakdance 0.50 to
-        0.01). For
-        ``target="person"`` on its 19 sequences a backward pass gave 0.555
-        against 0.558 forward, so class targets keep one pass.
+        0.01). For ``target="person"`` on its 19 sequences a backward pass
+        gave 0.555 against 0.558 forward, so class targets keep one pass.
         """
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:

@@ -280,7 +280,7 @@ def _consistency(flow_bwd: Flow, flow_fwd: Flow, pixel_scale: float) -> tuple[Pr
     targets = flow_targets(flow_bwd)
     fwd_at_y = cv2.remap(flow_fwd, targets, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     bx, by, fx, fy = flow_bwd[..., 0], flow_bwd[..., 1], fwd_at_y[..., 0], fwd_at_y[..., 1]  # views, no copies
-    squared = pixel_scale**2
+    squared = float(pixel_scale) ** 2  # a Python float: the arrays stay float32
     error = squared * ((bx + fx) ** 2 + (by + fy) ** 2)
     tolerance = 0.01 * squared * (bx * bx + by * by + fx * fx + fy * fy) + 0.5
     confidence = np.exp(-error / tolerance)
