@@ -381,9 +381,9 @@ class ObjectAppearance:
       DAVIS-2016 sequences (``balanced``) J&F is 0.706 with it, 0.681 without
       (camel 0.883 / 0.846). At weight 1.0 (16-bin global histograms then)
       J&F fell from 0.647 to 0.520: alone it loses fast objects whose flow
-      fails. Fitted without the pixels within 2 px of the mask's edge
-      (where its errors lie, so they would not teach the next frame's
-      model), mean J over the 34 sequences went from 0.7911 to 0.7899 (A
+      fails. With the local models (this one and the given frame's below)
+      fitted without the pixels within 2 px of the mask's edge (where its
+      errors lie, so they would not teach the next frame's model), mean J over the 34 sequences went from 0.7911 to 0.7899 (A
       0.8022, B 0.7775; motorbike 0.733 -> 0.681), and the composites' J&F
       from 0.635 to 0.613: where objects touch, the edge is what tells
       them apart.
