@@ -383,10 +383,10 @@ class ObjectAppearance:
       J&F fell from 0.647 to 0.520: alone it loses fast objects whose flow
       fails. With the local models (this one and the given frame's below)
       fitted without the pixels within 2 px of the mask's edge (where its
-      errors lie, so they would not teach the next frame's model), mean J over the 34 sequences went from 0.7911 to 0.7899 (A
-      0.8022, B 0.7775; motorbike 0.733 -> 0.681), and the composites' J&F
-      from 0.635 to 0.613: where objects touch, the edge is what tells
-      them apart.
+      errors lie, so they would not teach the next frame's model), mean J
+      over the 34 sequences went from 0.7911 to 0.7899 (A 0.8022, B 0.7775;
+      motorbike 0.733 -> 0.681), and the composites' J&F from 0.635 to
+      0.613: where objects touch, the edge is what tells them apart.
     - **Surroundings** (`surroundings`). What surrounded each part of the
       object where it was given stays around it: a second local model,
       fitted on that frame, is read where each pixel was then on the object
