@@ -414,10 +414,12 @@ def _segment_sequence(
     max_frames: int | None,
     init_mask: np.ndarray | None = None,
     causal: bool = False,
+    init_mask_exact: bool = True,
 ) -> SequenceRun:
     """Run `pipeline` on the frames of one sequence (from `init_mask` when given) and write its masks to `dest`.
 
-    As ``flowseg run`` does (:meth:`~flowseg.Pipeline.stream_two_pass`), or forward only when `causal`.
+    As ``flowseg run`` does (:meth:`~flowseg.Pipeline.stream_two_pass`), or forward only when `causal`;
+    `init_mask_exact`: see :meth:`~flowseg.Pipeline.stream` (False for a box's mask).
     """
     names: list[str] = []
 
@@ -428,7 +430,7 @@ def _segment_sequence(
 
     start = time.perf_counter()
     stream = pipeline.stream if causal else pipeline.stream_two_pass
-    for result in stream(images(), init_mask=init_mask):
+    for result in stream(images(), init_mask=init_mask, init_mask_exact=init_mask_exact):
         _write_mask(dest / f"{names[result.index]}.png", result.mask)
     return {
         "frames": len(names),
@@ -522,7 +524,7 @@ def run_config(
                 rows, cols = np.nonzero(init_mask)
                 init_mask = mask_from_box(image, neighbour, (cols.min(), rows.min(), cols.max(), rows.max()))
             runs[name] = _segment_sequence(pipeline, Path(root) / _FRAMES / name, dest, max_frames, init_mask,
-                                           is_causal(config))  # fmt: skip
+                                           is_causal(config), init_mask_exact=not starts_from_box(config))
         print(f"[{config}] {name}: {runs[name]['frames']} frames in {runs[name]['seconds']:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
     return {"sequences": runs, "skipped": skipped, "peak_rss_mb": peak_rss_mb()}

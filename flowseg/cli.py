@@ -490,8 +490,8 @@ def predict(input_path: Path, output_dir: Path | None, horizon: int, motion: str
                                         device=device)
     with _Progress(input_path.name, shown=not quiet) as progress:
         summary = predict_video(input_path, output_dir, horizon=horizon, pipeline=pipeline, init_mask=init_mask,
-                                init_frame=init_frame, motion=motion, preset=preset, sharp=sharp,
-                                videos=not no_video, overwrite=overwrite, progress=progress)  # fmt: skip
+                                init_frame=init_frame, init_mask_exact=prompt is None, motion=motion, preset=preset,
+                                sharp=sharp, videos=not no_video, overwrite=overwrite, progress=progress)  # fmt: skip
     _echo_warnings(summary)
     if not quiet:
         click.echo(f"{summary['predicted']} of {summary['frames']} frames predicted {horizon} ahead in "

@@ -223,6 +223,7 @@ class Annotations:
         self._shape = check_image(frames[0], "frame 0").shape[:2]
         self._pipeline = pipeline or Pipeline()
         self._given: dict[int, Mask] = {}
+        self._guessed: set[int] = set()  # the given frames whose masks came from prompts
         self._forward: dict[int, _Run] = {}  # by given frame: frames k, k+1, ... up to the next given frame
         self._backward: dict[int, _Run] = {}  # frames k, k-1, ... down to the previous given frame
         self._meeting: dict[int, list[float]] = {}  # by given frame k: J of the two runs' masks on k, k+1, ...
@@ -234,7 +235,7 @@ class Annotations:
         """The frames a mask was given on, in order."""
         return tuple(sorted(self._given))
 
-    def annotate(self, frame: int, mask: np.ndarray, *, progress: Progress | None = None) -> range:
+    def annotate(self, frame: int, mask: np.ndarray, *, exact: bool = True, progress: Progress | None = None) -> range:
         """Give the object's mask on `frame` (a first mask, or a correction); the frames whose masks it changes.
 
         Parameters
@@ -244,6 +245,10 @@ class Annotations:
         mask : (H, W) array_like
             Non-zero = object; the frames' size. Empty: the object is not
             there (out of view or hidden); the runs from it are empty.
+        exact : bool
+            Whether `mask` is exact (drawn in full, read from a file) rather
+            than a guess (a prompt's): see :meth:`flowseg.Pipeline.stream`'s
+            `init_mask_exact`.
         progress : callable, optional
             ``progress(done, total)`` after each frame segmented (see :data:`Progress`).
 
@@ -267,6 +272,7 @@ class Annotations:
                              f"{self._shape[1]}x{self._shape[0]}", expected=f"(H, W) = {self._shape}",
                              actual=mask.shape)  # fmt: skip
         self._given[frame] = mask
+        (self._guessed.discard if exact else self._guessed.add)(frame)
         return self._rerun_around(frame, progress)
 
     def prompted_mask(self, prompt: Prompt) -> Mask:
@@ -294,12 +300,13 @@ class Annotations:
 
         The mask is :meth:`prompted_mask`'s; raises as it does.
         """
-        return self.annotate(prompt.frame, self.prompted_mask(prompt), progress=progress)
+        return self.annotate(prompt.frame, self.prompted_mask(prompt), exact=False, progress=progress)
 
     def remove(self, frame: int, *, progress: Progress | None = None) -> range:
         """Take back the mask given on `frame`; the frames whose masks changed (empty when none was given there)."""
         if self._given.pop(frame, None) is None:
             return range(0)
+        self._guessed.discard(frame)
         self._forward.pop(frame, None)
         self._backward.pop(frame, None)
         self._meeting.pop(frame, None)
@@ -536,7 +543,8 @@ class Annotations:
         total, done = sum(len(frames) for _, _, frames, _ in runs), itertools.count(1)
         for found, frame, frames, end in runs:
             run = _Run([], [], [])
-            for mask, prob, confidence in self._follow([self._frames[t] for t in frames], self._given[frame]):
+            for mask, prob, confidence in self._follow([self._frames[t] for t in frames], self._given[frame],
+                                                       exact=frame not in self._guessed):
                 run.masks.append(mask)
                 run.probs.append(prob)
                 run.confidences.append(confidence)
@@ -547,13 +555,13 @@ class Annotations:
             found[frame] = run
         self.frames_computed += total
 
-    def _follow(self, frames: list[Image], mask: Mask) -> Iterator[tuple[Mask, np.ndarray, float]]:
+    def _follow(self, frames: list[Image], mask: Mask, exact: bool) -> Iterator[tuple[Mask, np.ndarray, float]]:
         """Each frame's mask, stored probability and confidence, following `mask` over `frames` from the first."""
         if not mask.any():  # the object is not there (out of view, hidden): nothing to follow, nothing known
             nothing = _stored_prob(np.zeros(self._shape, np.float32))  # read only, so one array serves every frame
             for at in range(len(frames)):
                 yield mask, nothing, 1.0 if at == 0 else 0.0  # it follows nothing: no weight beyond its frame
             return
-        for result in self._pipeline.stream(frames, init_mask=mask):
+        for result in self._pipeline.stream(frames, init_mask=mask, init_mask_exact=exact):
             confidence = 1.0 if result.quality is None else result.quality["confidence"]
             yield result.mask, _stored_prob(result.prob), confidence

@@ -105,7 +105,7 @@ apart by their labels; their union has no quality of its own)."""
 _SCENE_KEYS = ("flow_bwd", "flow_confidence", "flow_error", "shot_change")
 """Data that depends on the frames alone: with several objects, the stages providing only these run once per frame."""
 
-_SEMI_SUPERVISED_KEYS = ("init_mask", "previous_mask")
+_SEMI_SUPERVISED_KEYS = ("init_mask", "init_mask_exact", "previous_mask")
 """Data keys the pipeline itself provides in semi-supervised mode (see :meth:`Pipeline.stream`).
 With ``target_fps`` it also provides ``"behind_schedule"``, a 0-d bool array (see :mod:`flowseg.budget`)."""
 
@@ -592,7 +592,12 @@ class Pipeline:
         return self._object_stages
 
     def stream(
-        self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0
+        self,
+        frames: Iterable[Image],
+        *,
+        init_mask: np.ndarray | None = None,
+        init_frame: int = 0,
+        init_mask_exact: bool = True,
     ) -> Iterator[Result]:
         """Segment frames one at a time, with memory that does not grow with the video.
 
@@ -614,6 +619,12 @@ class Pipeline:
             then read in a thread of its own, one frame ahead.
         init_frame : int
             Index of the frame `init_mask` marks (>= 0).
+        init_mask_exact : bool
+            Whether `init_mask` is exact (drawn, or read from a label file)
+            rather than a guess (a prompt's mask, a found one): an exact
+            mask's surroundings and looks are trusted further
+            (:class:`~flowseg.stages.ObjectAppearance`'s **Surroundings** and
+            **Recovery**).
 
         Yields
         ------
@@ -629,7 +640,7 @@ class Pipeline:
             For an empty `init_mask`, or an `init_frame` past the last frame.
         """
         self.passes = {"count": 1, "why": "stream: each frame from itself and the frames before it"}
-        yield from self._stream(frames, init_mask=init_mask, init_frame=init_frame)
+        yield from self._stream(frames, init_mask=init_mask, init_frame=init_frame, init_mask_exact=init_mask_exact)
 
     def _stream(
         self,
@@ -637,6 +648,7 @@ class Pipeline:
         *,
         init_mask: np.ndarray | None = None,
         init_frame: int = 0,
+        init_mask_exact: bool = True,
         stages: tuple[Stage, ...] | None = None,
         given: Callable[[int], dict[str, np.ndarray]] | None = None,
         read_ahead: bool = True,
@@ -652,7 +664,8 @@ class Pipeline:
         """
         labels = object_labels(init_mask) if init_mask is not None else ()
         if len(labels) >= 2:
-            yield from self._stream_objects(frames, np.asarray(init_mask), np.asarray(labels), init_frame)
+            yield from self._stream_objects(frames, np.asarray(init_mask), np.asarray(labels), init_frame,
+                                            init_mask_exact)
             return
         if stages is None:
             stages = self.stages if init_mask is None else self.object_stages()
@@ -696,6 +709,7 @@ class Pipeline:
                     continue
                 if index == init_frame:
                     data["init_mask"] = _read_only((init_mask != 0).astype(np.float32))
+                    data["init_mask_exact"] = np.array(init_mask_exact)
                 elif "previous_mask" not in data:  # `given` may say what the object kept of the previous frame
                     data["previous_mask"] = _read_only(previous.mask.astype(np.float32))
             data.update(scene_data)
@@ -716,7 +730,7 @@ class Pipeline:
             raise MaskError(f"init_frame is {init_frame} but the video has {index + 1} frames")
 
     def _stream_objects(
-        self, frames: Iterable[Image], init_mask: np.ndarray, values: np.ndarray, init_frame: int
+        self, frames: Iterable[Image], init_mask: np.ndarray, values: np.ndarray, init_frame: int, exact: bool
     ) -> Iterator[Result]:
         """Follow the objects that `init_mask` marks jointly, as one label field.
 
@@ -795,7 +809,8 @@ class Pipeline:
                 data["previous_prob"] = _read_only(prob)
             return data
 
-        streams = [run._stream(fed(), init_mask=init_mask == value, init_frame=init_frame, stages=stages,
+        streams = [run._stream(fed(), init_mask=init_mask == value, init_frame=init_frame, init_mask_exact=exact,
+                               stages=stages,
                                given=functools.partial(given, which=which), read_ahead=False)
                    for which, (run, value, stages) in enumerate(zip(self.object_runs, values, own))]  # fmt: skip
         # One thread reads each frame and computes its scene data while the objects follow the frame before.
@@ -849,7 +864,12 @@ class Pipeline:
         return init_mask is None and self.tracks_instances
 
     def stream_two_pass(
-        self, frames: Iterable[Image], *, init_mask: np.ndarray | None = None, init_frame: int = 0
+        self,
+        frames: Iterable[Image],
+        *,
+        init_mask: np.ndarray | None = None,
+        init_frame: int = 0,
+        init_mask_exact: bool = True,
     ) -> Iterator[Result]:
         """Segment frames using the whole video (offline mode): the object is followed both ways from a frame.
 
@@ -908,7 +928,8 @@ class Pipeline:
         """
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
-            results = self._stream(frames, init_mask=init_mask, init_frame=init_frame)
+            results = self._stream(frames, init_mask=init_mask, init_frame=init_frame,
+                                   init_mask_exact=init_mask_exact)
             if self._drops_brief_tracks(init_mask):
                 results = _without_brief_tracks(results)
             self.passes = {"count": 1, "why": blocker}
@@ -917,22 +938,25 @@ class Pipeline:
         if init_mask is not None:
             self.passes = {"count": 2, "why": f"the given objects were followed backwards from frame {init_frame} "
                                               "to the first, and forwards to the last"}
-            yield from self._stream_both_ways(frames, init_mask, init_frame)
+            yield from self._stream_both_ways(frames, init_mask, init_frame, init_mask_exact)
             return
         self.passes = {"count": 2, "why": "the whole video was at hand: the movers were found, then followed both "
                                           "ways from the frame of each shot where they were surest"}
         yield from self._stream_found_and_followed(frames)
 
-    def _stream_both_ways(self, frames: Iterable[Image], init_mask: np.ndarray, init_frame: int) -> Iterator[Result]:
+    def _stream_both_ways(self, frames: Iterable[Image], init_mask: np.ndarray, init_frame: int,
+                          exact: bool) -> Iterator[Result]:
         """Follow the given objects backwards from `init_frame` to frame 0, then forwards from it as :meth:`stream`."""
         source = _checked_frames(frames)  # checked here: the backward pass numbers them from the end
         before = list(itertools.islice(source, init_frame + 1))
         if len(before) <= init_frame:
             raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
         backward = [dataclasses.replace(result, prob=result.prob.astype(np.float16))  # held at half the bytes
-                    for result in self._stream(before[::-1], init_mask=init_mask, init_frame=0)][:0:-1]  # 0 .. k-1
+                    for result in self._stream(before[::-1], init_mask=init_mask,
+                                               init_mask_exact=exact)][:0:-1]  # 0 .. k-1
         backward_seconds = sum(self.stage_seconds.values())
-        forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame)
+        forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame,
+                               init_mask_exact=exact)
         for result in forward:  # its frames before init_frame are empty: the backward pass gave them
             if result.index < init_frame:
                 found = backward[result.index]
@@ -970,7 +994,8 @@ class Pipeline:
                 if mask is None or not mask.any():  # nothing was found in this shot: what the finder gives
                     run, results = finder, finder.stream(stretch[start:stop])
                 else:
-                    run, results = follower, follower._stream_both_ways(stretch[start:stop], mask, key[1] - start)
+                    run, results = follower, follower._stream_both_ways(stretch[start:stop], mask, key[1] - start,
+                                                                        exact=False)  # found: a guess
                 for result in results:
                     yield dataclasses.replace(result, index=first + start + result.index)
                 _add_seconds(seconds, run.stage_seconds, "finding movers" if run is finder else None)
@@ -983,6 +1008,7 @@ class Pipeline:
         *,
         init_mask: np.ndarray | None = None,
         init_frame: int = 0,
+        init_mask_exact: bool = True,
         two_pass: bool = True,
     ) -> list[Result]:
         """Segment all frames and return the results as a list.
@@ -991,4 +1017,4 @@ class Pipeline:
         :meth:`stream` (causal: each frame from itself and those before it).
         """
         stream = self.stream_two_pass if two_pass else self.stream
-        return list(stream(frames, init_mask=init_mask, init_frame=init_frame))
+        return list(stream(frames, init_mask=init_mask, init_frame=init_frame, init_mask_exact=init_mask_exact))

@@ -63,6 +63,7 @@ def predict(
     pipeline: Pipeline | None = None,
     init_mask: np.ndarray | None = None,
     init_frame: int = 0,
+    init_mask_exact: bool = True,
     motion: str = "pixel",
     preset: str = "balanced",
     sharp: bool = False,
@@ -83,7 +84,7 @@ def predict(
         How many frames ahead to predict (>= 1).
     pipeline : Pipeline, optional
         Segments the frames, for mask predictions.
-    init_mask, init_frame
+    init_mask, init_frame, init_mask_exact
         Semi-supervised mode of the pipeline, see :meth:`Pipeline.stream`.
     motion : {"pixel", "layered"}
         See :func:`~flowseg.stages.velocity`.
@@ -114,8 +115,9 @@ def predict(
     method, scale = PREDICTION_FLOW[preset]
     if pipeline is not None:
         for_pipeline, frames = itertools.tee(frames)
-        masks: Iterator[np.ndarray | None] = (r.mask for r in pipeline.stream(for_pipeline, init_mask=init_mask,
-                                                                                init_frame=init_frame))
+        results = pipeline.stream(for_pipeline, init_mask=init_mask, init_frame=init_frame,
+                                  init_mask_exact=init_mask_exact)
+        masks: Iterator[np.ndarray | None] = (result.mask for result in results)
     else:
         masks = itertools.repeat(None)
     flow = FlowEstimator(method=method, scale=scale)
@@ -149,6 +151,7 @@ def predict_video(
     pipeline: Pipeline | None = None,
     init_mask: str | Path | np.ndarray | None = None,
     init_frame: int = 0,
+    init_mask_exact: bool = True,
     motion: str = "pixel",
     preset: str = "balanced",
     sharp: bool = False,
@@ -166,7 +169,7 @@ def predict_video(
         Output folder, laid out as in :class:`flowseg.io.PredictionWriter`
         (predicted masks only with a `pipeline`). It appears only once every
         frame is written.
-    horizon, pipeline, init_frame, motion, preset, sharp
+    horizon, pipeline, init_frame, init_mask_exact, motion, preset, sharp
         See :func:`predict`.
     init_mask : str, Path or (H, W) array_like, optional
         See :meth:`Pipeline.stream`; a path is read as a PNG.
@@ -208,8 +211,8 @@ def predict_video(
         with BackgroundWorker(writer.write) as background:
             for_names, for_images = itertools.tee(prefetch(source.timed()))
             predictions = predict((frame.image for frame in for_images), horizon=horizon, pipeline=pipeline,
-                                  init_mask=init_mask, init_frame=init_frame, motion=motion,
-                                  preset=preset, sharp=sharp)  # fmt: skip
+                                  init_mask=init_mask, init_frame=init_frame, init_mask_exact=init_mask_exact,
+                                  motion=motion, preset=preset, sharp=sharp)  # fmt: skip
             recent: collections.deque[Image] = collections.deque(maxlen=horizon + 1)
             frames = 0
             for frames, (prediction, (name, image, frame_time, _)) in enumerate(zip(predictions, for_names), start=1):

@@ -181,7 +181,7 @@ def segment_video(
             height = width = 0
             images = (frame.image for frame in for_images)
             stream = pipeline.stream if causal else pipeline.stream_two_pass
-            results = stream(images, init_mask=init_mask, init_frame=init_frame)
+            results = stream(images, init_mask=init_mask, init_frame=init_frame, init_mask_exact=prompt is None)
             for done, (result, (name, image, frame_time, alpha)) in enumerate(zip(results, for_names), start=1):
                 background.submit(name, image, result.mask, frame_time, result.labels, alpha)
                 if result.quality is not None:

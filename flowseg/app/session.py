@@ -215,7 +215,7 @@ class EditingSession:
                 def step(done: int, total: int, at: int = at) -> None:
                     progress(at * total + done, len(frames) * total)  # each given frame an equal share of the bar
 
-                self.annotations.annotate(frame, self._previews[frame], progress=step)
+                self.annotations.annotate(frame, self._previews[frame], exact=False, progress=step)  # from marks
                 del self._previews[frame]
 
         self._start("propagate", give)

@@ -136,6 +136,7 @@ class ObjectTrack:
         self.anywhere = False
         self._areas: deque[int] = deque([int(np.count_nonzero(mask))], maxlen=RECENT_FRAMES)
         self._likeness = likeness
+        self._given_likeness = likeness
         self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
         self.to_given: np.ndarray | None = np.eye(2, 3) if relates_to_given else None
         self.rigidity = 1.0
@@ -151,6 +152,18 @@ class ObjectTrack:
         if area == 0 or area < COLLAPSE * max(self._areas):
             return True
         return float(appearance[carried].mean()) < COLLAPSE * self._likeness
+
+    def follow_rescaled(self, carried: Mask, appearance: ProbMap, flow_bwd: Flow, trusted: Mask) -> bool:
+        """Follow the lost object at `carried`, at a new size, where it looks at least as much like the object as
+        the mask it was given did (it was lost by its size alone); whether it did.
+
+        Its earlier areas are forgotten: its size is `carried`'s from now on (see :meth:`follow`).
+        """
+        if not carried.any() or float(appearance[carried].mean()) < self._given_likeness:
+            return False
+        self._areas.clear()
+        self.follow(carried, appearance, flow_bwd, trusted)
+        return True
 
     def follow(self, carried: Mask, appearance: ProbMap, flow_bwd: Flow, trusted: Mask) -> None:
         """Record a frame where the object was followed well: its area, likeness and motion."""

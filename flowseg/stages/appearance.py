@@ -594,7 +594,8 @@ class ObjectAppearance:
         self._target = getattr(semantics, "target", None) if hasattr(semantics, "retarget") else None
         self.reset()
 
-    def _learn(self, frame: Frame, mask: Mask) -> np.ndarray:
+    def _learn(self, frame: Frame, mask: Mask, exact: bool) -> np.ndarray:
+        self._exact = exact
         self._first = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._running = ColourModel(OBJECT_COLOUR_BINS).fit(frame.image, mask, ~mask)
         self._gist = ColourModel(GIST_COLOUR_BINS).fit(frame.image, mask, ~mask)
@@ -675,6 +676,8 @@ class ObjectAppearance:
         # Found: a region that, as a whole, looks more like the object than the background and the carried mask do.
         if region is None or self._gist.resemblance(frame.image, region) <= max(
                 self._gist.resemblance(frame.image, carried), 0.0):
+            if self._exact and not self.among_others:  # nothing likelier: it may have been lost by its size alone
+                track.follow_rescaled(carried, appearance, frame.data["flow_bwd"], trusted)
             return carried, False
         track.found(region, appearance)
         return region, True
@@ -692,7 +695,8 @@ class ObjectAppearance:
         """Evidence for the object in ``frame``."""
         image = check_image(frame.image)
         if "init_mask" in frame.data:
-            return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5),
+            exact = bool(frame.data.get("init_mask_exact", True))
+            return {"evidence": self._learn(frame, np.asarray(frame.data["init_mask"]) > 0.5, exact),
                     "redetected": np.array(False)}
         nothing = {"evidence": np.zeros(image.shape[:2], np.float32), "redetected": np.array(False)}
         if self._first is None:  # before the init frame
@@ -738,7 +742,8 @@ class ObjectAppearance:
         if models:
             nearby = models[0][0].posterior(image, evidence, frame.data["flow_bwd"])
             for model, motion in models[1:]:  # what surrounded the object where it was given
-                nearby += 0.5 * self._track.rigidity * (model.posterior(image, evidence, motion=motion) - nearby)
+                weight = (1.0 if self._exact else 0.5) * self._track.rigidity  # a guessed mask's surroundings: half
+                nearby += weight * (model.posterior(image, evidence, motion=motion) - nearby)
             evidence += self.local_weight * (nearby - evidence)
         self._previous_image = image
         if self.use_motion and where.any():
@@ -766,6 +771,7 @@ class ObjectAppearance:
         self._size = 1.0
         self._track: ObjectTrack | None = None
         self._given_local: LocalColourModel | None = None
+        self._exact = True
         self._previous_image: Image | None = None
         self._object_classes: tuple[str, ...] = ()
         self._finds_others = False
