@@ -497,6 +497,30 @@ def test_a_part_of_the_carried_mask_that_looks_like_the_background_is_left_out()
     assert evidence_on_stripes(True, obj) == evidence_on_stripes(False, obj)  # one part: nothing to leave out
 
 
+def test_an_exact_given_masks_surroundings_count_for_more_than_a_guessed_ones() -> None:
+    """A red object on blue beside a red patch that the given mask leaves out; the mask carried into the next
+    (still) frame has taken the patch in. What surrounded the object where it was given says the patch is
+    background: from an exact mask (drawn, a label file) that counts for more than from a guess (a prompt's)."""
+    shape = (60, 120)
+    image = np.full(shape + (3,), (20, 40, 200), np.uint8)
+    obj, patch = np.zeros(shape, bool), np.zeros(shape, bool)
+    obj[20:40, 30:50] = True
+    patch[24:36, 50:58] = True
+    image[obj | patch] = (220, 30, 30)
+    still = {"flow_bwd": np.zeros(shape + (2,), np.float32), "flow_confidence": np.ones(shape, np.float32)}
+
+    def evidence_on_patch(exact: bool) -> float:
+        stage = ObjectAppearance(use_motion=False)
+        given = {"init_mask": obj.astype(np.float32), "init_mask_exact": np.array(exact)}
+        stage.process(Frame(index=0, image=image, data={**still, **given}))
+        carried = {"previous_mask": (obj | patch).astype(np.float32)}
+        out = stage.process(Frame(index=1, image=image, data={**still, **carried}))
+        return float(out["evidence"][patch].mean())
+
+    exact, guessed = evidence_on_patch(True), evidence_on_patch(False)
+    assert exact < 0.6 < 0.7 < guessed, (exact, guessed)
+
+
 def test_a_spread_mask_moves_as_its_object_among_others() -> None:
     """A red object moves 4 px right while the camera pans the blue background, and two small red look-alikes on it,
     one either side, 3 px left; the mask carried into the next frame has spread over them and the blue around, six

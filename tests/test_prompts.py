@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from flowseg import Prompt, PromptError, mask_from_prompt, segment_video
+from flowseg import Pipeline, Prompt, PromptError, mask_from_prompt, segment_video
 from flowseg.cli import main
+from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
 from flowseg.prompts import parse_box, parse_point
 
@@ -153,6 +154,31 @@ def test_segment_video_follows_the_prompted_object(tmp_path: Path) -> None:
     shown = cv2.imread(str(tmp_path / "out" / "prompt_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
     assert region_similarity(shown, masks[2]) > 0.85
     assert cv2.imread(str(tmp_path / "out" / "prompt_overlay.png")).shape == (*SHAPE, 3)
+
+
+@pytest.mark.parametrize("given", ["prompt", "mask", "annotations prompt", "annotations mask"])
+def test_a_prompts_mask_is_followed_as_a_guess_and_a_given_mask_as_exact(tmp_path: Path, monkeypatch,
+                                                                          given: str) -> None:
+    """A prompt's mask is a guess (its surroundings and looks are trusted less, see ObjectAppearance), a mask
+    given in full is exact: the pipeline is told which it follows, from the runner and from Annotations alike."""
+    frames, masks = scene([(40 + 4 * t, 60) for t in range(3)])
+    told: list[bool] = []
+    follow = Pipeline._stream
+
+    def spy(self, frames, **options):
+        told.append(options.get("init_mask_exact", True))
+        return follow(self, frames, **options)
+
+    monkeypatch.setattr(Pipeline, "_stream", spy)
+    prompt = Prompt(frame=0, box=box_of(masks[0]))
+    if given.startswith("annotations"):
+        video = Annotations(frames)
+        video.prompt(prompt) if given.endswith("prompt") else video.annotate(0, masks[0])
+    else:
+        folder = write_folder(tmp_path / "clip", frames)
+        mask = {"init_mask": masks[0]} if given == "mask" else {"prompt": prompt}
+        segment_video(folder, tmp_path / "out", videos=False, **mask)
+    assert told and set(told) == {not given.endswith("prompt")}, told
 
 
 class TestCommandLine:

@@ -119,6 +119,20 @@ def test_the_track_knows_where_each_pixel_was_on_the_object_where_it_was_given()
     assert unrelated.to_given is None and unrelated.rigidity == 1.0
 
 
+def test_an_object_lost_by_its_size_alone_is_followed_on_at_its_new_size() -> None:
+    big = object_mask(SHAPE, (100, 60), 40, kind="disk")
+    small = object_mask(SHAPE, (100, 60), 15, kind="disk")  # a seventh of the area: under half, so lost
+    still, trusted = np.zeros(SHAPE + (2,), np.float32), np.ones(SHAPE, bool)
+    track = ObjectTrack(big, likeness=0.8)
+    unlike, alike = np.full(SHAPE, 0.7, np.float32), np.full(SHAPE, 0.85, np.float32)
+    assert track.is_lost(small, alike)
+    assert not track.follow_rescaled(small, unlike, still, trusted)  # less like it than the given mask: a remnant
+    assert track.is_lost(small, alike) and track.size == np.sqrt(big.sum())
+    assert track.follow_rescaled(small, alike, still, trusted)  # as much like it as given: it shrank
+    assert not track.is_lost(small, alike) and track.size == np.sqrt(small.sum())
+    assert track.to_given is not None  # followed, not found again: where its parts were is still known
+
+
 def test_resemblance_ranks_the_object_above_a_patch_of_one_of_its_colours() -> None:
     image = np.zeros((8, 32, 3), np.uint8)
     image[:, :8] = (200, 40, 40)

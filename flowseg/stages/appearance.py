@@ -392,26 +392,28 @@ class ObjectAppearance:
       fitted on that frame, is read where each pixel was then on the object
       (:attr:`~flowseg.stages._recovery.ObjectTrack.to_given`, the object's
       own motions composed), and averaged into the local posterior as far
-      as the object moves rigidly (weight ``0.5 * rigidity``, the share of
-      its trusted flow that its last similarity explains). A reflection or a
-      shadow that has the object's colours and moves with it, which neither
-      the colours nor the motion tell apart, was background there. On the 34
-      DAVIS-2016 sequences J&F went from 0.770 to 0.776 (fold A 0.782 ->
-      0.783, B 0.758 -> 0.768; boat 0.533 -> 0.587, blackswan 0.754 ->
-      0.802, mallard-water 0.683 -> 0.731; bmx-bumps 0.572 -> 0.503, whose
-      rider is lost and found again at other frames); weighted 0.5
-      whatever the rigidity, 0.775 (A 0.780: breakdance 0.506 -> 0.462).
-      Weighted ``rigidity`` (not half), 0.779 (A 0.786, B 0.773; boat 0.664,
-      blackswan 0.846, drift-chicane 0.693, whose car turns and shows a side
-      not seen when given), but from a box's mask (``object+box``) 0.748
-      against 0.750 (A 0.768, B 0.728; camel 0.818 -> 0.782): the parts the
-      box's mask misses are held out by its surroundings, and the gap to a
-      true first mask grew past 0.03. At full weight only where it says
-      background more than the previous frame's model (half where it says
-      object), mean J over the 34 went from 0.7911 to 0.7916 but fold A
-      fell (0.8018 -> 0.8001; breakdance 0.484 -> 0.453, drift-chicane
-      0.691 -> 0.615). Not after the object was found again (where its
-      parts were is not known).
+      as the object moves rigidly (weight ``rigidity``, the share of its
+      trusted flow that its last similarity explains, from an exact given
+      mask; half that from a guessed one, ``"init_mask_exact"`` false: a
+      prompt's). A reflection or a shadow that has the object's colours and
+      moves with it, which neither the colours nor the motion tell apart,
+      was background there. On the 34 DAVIS-2016 sequences, weighted
+      ``0.5 * rigidity`` from every mask, J&F went from 0.770 to 0.776
+      (fold A 0.782 -> 0.783, B 0.758 -> 0.768; boat 0.533 -> 0.587,
+      blackswan 0.754 -> 0.802, mallard-water 0.683 -> 0.731; bmx-bumps
+      0.572 -> 0.503, whose rider is lost and found again at other frames);
+      weighted 0.5 whatever the rigidity, 0.775 (A 0.780: breakdance 0.506
+      -> 0.462). Weighted ``rigidity`` from the true first mask, 0.779 (A
+      0.786, B 0.773; boat 0.664, blackswan 0.846, drift-chicane 0.693,
+      whose car turns and shows a side not seen when given), but from a
+      box's mask (``object+box``) 0.748 against 0.750 (A 0.768, B 0.728;
+      camel 0.818 -> 0.782): the parts the box's mask misses are held out
+      by its surroundings. Hence the two weights. At full weight only where
+      it says background more than the previous frame's model (half where
+      it says object), mean J over the 34 went from 0.7911 to 0.7916 but
+      fold A fell (0.8018 -> 0.8001; breakdance 0.484 -> 0.453,
+      drift-chicane 0.691 -> 0.615). Not after the object was found again
+      (where its parts were is not known).
     - **Motion.** The evidence is weighed (odds multiplied) by whether each
       pixel's flow fits the object's own motion (an affine map fitted to the
       flow inside the carried mask) better than the camera's
@@ -457,23 +459,26 @@ class ObjectAppearance:
       pole are expected where they come out. (Without the comparison with
       the carried mask, DAVIS bmx-trees jumped from its rider, shaded by a
       tree and so counted as lost, to a grey box 300 px away: J&F 0.390;
-      with it 0.457, and the 34 sequences 0.768 -> 0.770.) A lost object
-      stays lost while its carried mask is under half its size before, even
-      where it looks like the object again (bmx-trees, frames 58-61, the
-      rider behind a tree; bmx-bumps, frames 34-58, followed at J 0.95 but
-      counted lost against an early mask that held much more). Following it
-      on at its new size, where the search finds nothing likelier and the
-      carried mask looks at least as much like the object as the given
-      mask did, gave J&F 0.7780 against 0.7758 (A 0.7838, B 0.7721;
-      bmx-trees 0.458 -> 0.527, no sequence worse), but from a box's mask
+      with it 0.457, and the 34 sequences 0.768 -> 0.770.) Where the
+      search finds nothing likelier and the carried mask looks at least as
+      much like the object as the given mask did, the object was lost by
+      its size alone (bmx-trees, frames 58-61, the rider shrunk behind a
+      tree; bmx-bumps, frames 34-58, followed at J 0.95 but counted lost
+      against an early mask that held much more): from an exact given mask
+      it is followed on at its new size
+      (:meth:`~flowseg.stages._recovery.ObjectTrack.follow_rescaled`), its
+      surroundings kept. From the true first mask J&F went from 0.7758 to
+      0.7780 (A 0.7836 -> 0.7838, B 0.7680 -> 0.7721; bmx-trees 0.458 ->
+      0.527, no sequence worse). Not from a guessed mask: from a box's
       (``object+box``) 0.7484 against 0.7503 (A 0.765 against 0.769,
-      bmx-bumps 0.514 -> 0.447, the same with the colours as a whole
-      required to resemble the object's) and among other given objects
-      (the composites of ``benchmarks/instances.py``) 0.615 against 0.635
-      (c01-camel's first person 0.330 -> 0.194, taken at the size of what
-      showed of him behind the other), so it was not kept. Measured
-      against the running likeness instead (which decays while a poor mask
-      is followed), 0.7768 (A 0.781: bmx-bumps 0.453, a sliver of the rider
+      bmx-bumps 0.514 -> 0.447, whose box mask looks less like the rider
+      than the true one, so a sliver passes; the same with the colours as a
+      whole required to resemble the object's). Nor among other given
+      objects (the composites of ``benchmarks/instances.py``): 0.615
+      against 0.635 (c01-camel's first person 0.330 -> 0.194, taken at the
+      size of what showed of him behind the other). Measured against the
+      running likeness instead (which decays while a poor mask is
+      followed), 0.7768 (A 0.781: bmx-bumps 0.453, a sliver of the rider
       taken for him at frame 41); taken as found again (its surroundings
       then forgotten), 0.7757 (drift-chicane 0.749 -> 0.713).
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
@@ -547,9 +552,10 @@ class ObjectAppearance:
     ----------
     requires : tuple of str
         ``("flow_bwd", "flow_confidence", "previous_mask")``; ``"previous_mask"``
-        (the previous frame's final mask, ``(H, W) float32`` 0 or 1) and
-        ``"init_mask"`` are given by :meth:`flowseg.Pipeline.stream` in
-        semi-supervised mode.
+        (the previous frame's final mask, ``(H, W) float32`` 0 or 1),
+        ``"init_mask"`` and ``"init_mask_exact"`` (a 0-d bool beside it:
+        whether the mask is exact or a guess; exact where absent) are given
+        by :meth:`flowseg.Pipeline.stream` in semi-supervised mode.
     provides : tuple of str
         ``("evidence", "redetected")``: ``(H, W) float32`` in [0, 1], and a
         0-d bool, true on a frame where the lost object was found again.
