@@ -272,7 +272,10 @@ class Annotations:
                              f"{self._shape[1]}x{self._shape[0]}", expected=f"(H, W) = {self._shape}",
                              actual=mask.shape)  # fmt: skip
         self._given[frame] = mask
-        (self._guessed.discard if exact else self._guessed.add)(frame)
+        if exact:
+            self._guessed.discard(frame)
+        else:
+            self._guessed.add(frame)
         return self._rerun_around(frame, progress)
 
     def prompted_mask(self, prompt: Prompt) -> Mask:
