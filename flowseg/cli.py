@@ -154,7 +154,8 @@ _init_mask_option = click.option(
     help="Follow the object marked in this mask (non-zero = object; the frame's size) instead of a target "
          "class. Several objects, each followed with its number as its ID: a palette PNG or a grey (8- or "
          "16-bit) PNG labelled 1..N, or a folder of one mask per object (numbered in name order). A grey PNG "
-         "of 0 and 255 only is one object.")
+         "of 0 and 255 only is one object. The mask is taken as exact (what surrounds it is trusted to be "
+         "background): for one made from a box or clicks ('flowseg mask'), give those instead.")
 _init_frame_option = click.option(
     "--init-frame", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
     help="The frame --init-mask (or a --box or --point without @F) marks. Of the frames before it, 'run' "
