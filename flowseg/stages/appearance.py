@@ -490,7 +490,14 @@ class ObjectAppearance:
       running likeness instead (which decays while a poor mask is
       followed), 0.7768 (A 0.781: bmx-bumps 0.453, a sliver of the rider
       taken for him at frame 41); taken as found again (its surroundings
-      then forgotten), 0.7757 (drift-chicane 0.749 -> 0.713).
+      then forgotten), 0.7757 (drift-chicane 0.749 -> 0.713). An object
+      lost while its last motion takes most of its previous mask, which
+      reaches the frame's edge, out of the frame was taken as gone from
+      view (nothing carried, looked for anywhere): surf's windsurfer sailing
+      out left no patch of sky behind (0.925 -> 0.934), but bmx-bumps'
+      rider going behind a bystander at the edge was blanked for 9 frames
+      (0.519 -> 0.495; J&F 0.7812 -> 0.7807, fold A 0.7852 -> 0.7838), so
+      it was not kept.
     - **Shot boundaries.** At a frame flagged ``"shot_change"`` (by
       :class:`~flowseg.stages.ShotBoundaries`) nothing is carried across:
       the object is looked for over the whole frame alike, its evidence
