@@ -765,8 +765,7 @@ class ObjectAppearance:
         if models:
             nearby = models[0][0].posterior(image, evidence, frame.data["flow_bwd"])
             for model, motion in models[1:]:  # what surrounded the object where it was given
-                rigidity = self._track.rigidity
-                weight = rigidity * (rigidity if self._exact else 0.5)  # a guessed mask's surroundings: half
+                weight = (1.0 if self._exact else 0.5) * self._track.rigidity  # a guessed mask's surroundings: half
                 nearby += weight * (model.posterior(image, evidence, motion=motion) - nearby)
             evidence += self.local_weight * (nearby - evidence)
         self._previous_image = image
