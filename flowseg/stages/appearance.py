@@ -408,7 +408,11 @@ class ObjectAppearance:
       whose car turns and shows a side not seen when given), but from a
       box's mask (``object+box``) 0.748 against 0.750 (A 0.768, B 0.728;
       camel 0.818 -> 0.782): the parts the box's mask misses are held out
-      by its surroundings. Hence the two weights. At full weight only where
+      by its surroundings. Hence the two weights. From the true first mask
+      weighted ``rigidity ** 2`` (full for a rigid object, as before for a
+      half-rigid dancer), 0.7816 against 0.7812, but B 0.7768 against
+      0.7771 (A 0.7863: breakdance 0.467 -> 0.485, bmx-bumps 0.519 ->
+      0.504). At full weight only where
       it says background more than the previous frame's model (half where
       it says object), mean J over the 34 went from 0.7911 to 0.7916 but
       fold A fell (0.8018 -> 0.8001; breakdance 0.484 -> 0.453,
