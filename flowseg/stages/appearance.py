@@ -412,13 +412,12 @@ class ObjectAppearance:
       weighted ``rigidity ** 2`` (full for a rigid object, as before for a
       half-rigid dancer), 0.7816 against 0.7812, but B 0.7768 against
       0.7771 (A 0.7863: breakdance 0.467 -> 0.485, bmx-bumps 0.519 ->
-      0.504). At full weight only where
-      it says background more than the previous frame's model (half where
-      it says object), mean J over the 34 went from 0.7911 to 0.7916 but
-      fold A fell (0.8018 -> 0.8001; breakdance 0.484 -> 0.453,
-      drift-chicane 0.691 -> 0.615); so from a box's mask, whose
-      background was mostly outside the box, J&F 0.7505 against 0.7503 but
-      A 0.7676 against 0.7688 (boat 0.470 -> 0.520, mallard-water 0.725 ->
+      0.504). At full weight only where it says background more than the
+      previous frame's model (half where it says object), mean J over the
+      34 went from 0.7911 to 0.7916 but fold A fell (0.8018 -> 0.8001;
+      breakdance 0.484 -> 0.453, drift-chicane 0.691 -> 0.615); so from a
+      box's mask, whose background was mostly outside the box, J&F 0.7505
+      against 0.7503 but A 0.7676 against 0.7688 (boat 0.470 -> 0.520, mallard-water 0.725 ->
       0.761, drift-chicane 0.632 -> 0.554, breakdance 0.467 -> 0.436).
       Weighted also by the share of the object, mapped back to the given
       frame, that falls inside the given mask (low where a car turns and
