@@ -173,7 +173,10 @@ def test_a_prompts_mask_is_followed_as_a_guess_and_a_given_mask_as_exact(tmp_pat
     prompt = Prompt(frame=0, box=box_of(masks[0]))
     if given.startswith("annotations"):
         video = Annotations(frames)
-        video.prompt(prompt) if given.endswith("prompt") else video.annotate(0, masks[0])
+        if given.endswith("prompt"):
+            video.prompt(prompt)
+        else:
+            video.annotate(0, masks[0])
     else:
         folder = write_folder(tmp_path / "clip", frames)
         mask = {"init_mask": masks[0]} if given == "mask" else {"prompt": prompt}
