@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ._concurrency import usable_cores
+from ._spill import SpilledArrays
 from ._validate import check_image, check_same_size
 from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
@@ -175,6 +176,35 @@ def _stretches(frames: Iterable[Image]) -> Iterator[list[Image]]:
     while stretch:
         yield stretch
         stretch = list(itertools.islice(source, length))
+
+
+class _HeldResults:
+    """Results kept in temporary files until another pass needs them (:class:`~flowseg._spill.SpilledArrays`;
+    their probabilities at half the bytes, as ``float16``); read back in any order, read-only."""
+
+    def __init__(self) -> None:
+        self._arrays = {name: SpilledArrays() for name in ("mask", "prob", "labels")}
+        self._rest: list[dict[str, Any]] = []  # each result's other fields
+
+    def append(self, result: Result) -> None:
+        self._arrays["mask"].append(result.mask)
+        self._arrays["prob"].append(result.prob.astype(np.float16))
+        if result.labels is not None:
+            self._arrays["labels"].append(result.labels)
+        self._rest.append({"index": result.index, "keyframe": result.keyframe, "economy": result.economy,
+                           "quality": result.quality})
+
+    def __getitem__(self, position: int) -> Result:
+        arrays = self._arrays
+        return Result(mask=arrays["mask"][position], prob=_read_only(arrays["prob"][position].astype(np.float32)),
+                      labels=arrays["labels"][position] if len(arrays["labels"]) else None, **self._rest[position])
+
+    def __enter__(self) -> _HeldResults:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        for arrays in self._arrays.values():
+            arrays.close()
 
 
 def _shot_starts(shots: ShotBoundaries | None) -> list[int]:
@@ -899,8 +929,10 @@ class Pipeline:
 
         Following given objects (`init_mask`) marked on a later frame than
         the first, the frames before it, which :meth:`stream` leaves empty,
-        get the objects followed backwards from `init_frame` (those frames are
-        held until it is reached). Where two passes do not apply (see
+        get the objects followed backwards from `init_frame` (those frames, and
+        what the backward pass gave them, wait in temporary files until the
+        forward pass reaches them: memory does not grow with `init_frame`; the
+        disk holds 1.2 MB a frame at 854x480). Where two passes do not apply (see
         :meth:`two_pass_blocker`) this is :meth:`stream`. :attr:`passes` says
         which ran and why.
 
@@ -948,23 +980,29 @@ class Pipeline:
 
     def _stream_both_ways(self, frames: Iterable[Image], init_mask: np.ndarray, init_frame: int,
                           exact: bool) -> Iterator[Result]:
-        """Follow the given objects backwards from `init_frame` to frame 0, then forwards from it as :meth:`stream`."""
+        """Follow the given objects backwards from `init_frame` to frame 0, then forwards from it as :meth:`stream`.
+
+        The frames up to `init_frame`, and the backward pass's results, wait in temporary files
+        (:class:`~flowseg._spill.SpilledArrays`) until the forward pass reaches them: memory does not grow with
+        `init_frame`.
+        """
         source = _checked_frames(frames)  # checked here: the backward pass numbers them from the end
-        before = list(itertools.islice(source, init_frame + 1))
-        if len(before) <= init_frame:
-            raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
-        backward = [dataclasses.replace(result, prob=result.prob.astype(np.float16))  # held at half the bytes
-                    for result in self._stream(before[::-1], init_mask=init_mask,
-                                               init_mask_exact=exact)][:0:-1]  # 0 .. k-1
-        backward_seconds = sum(self.stage_seconds.values())
-        forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame,
-                               init_mask_exact=exact)
-        for result in forward:  # its frames before init_frame are empty: the backward pass gave them
-            if result.index < init_frame:
-                found = backward[result.index]
-                result = dataclasses.replace(found, index=result.index, prob=_read_only(found.prob.astype(np.float32)))
-            self.stage_seconds["backward pass"] = backward_seconds
-            yield result
+        with SpilledArrays() as before, _HeldResults() as backward:
+            for image in itertools.islice(source, init_frame + 1):
+                before.append(image)
+            if len(before) <= init_frame:
+                raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")
+            for result in self._stream(reversed(before), init_mask=init_mask, init_mask_exact=exact):
+                if result.index > 0:  # frames k-1, k-2, ..., 0 (the forward pass gives k)
+                    backward.append(result)
+            backward_seconds = sum(self.stage_seconds.values())
+            forward = self._stream(itertools.chain(before, source), init_mask=init_mask, init_frame=init_frame,
+                                   init_mask_exact=exact)
+            for result in forward:  # its frames before init_frame are empty: the backward pass gave them
+                if result.index < init_frame:
+                    result = dataclasses.replace(backward[init_frame - 1 - result.index], index=result.index)
+                self.stage_seconds["backward pass"] = backward_seconds
+                yield result
 
     def _stream_found_and_followed(self, frames: Iterable[Image]) -> Iterator[Result]:
         """Find the movers in each stretch of `frames`, then follow them from each shot's surest frame (see

@@ -176,8 +176,13 @@ def segment_video(
                 masks_json.add(name, mask, labels)
 
         with BackgroundWorker(write) as background:
-            # The pipeline pulls each decoded frame first (so its end-of-video checks run), then its name.
-            for_names, for_images = itertools.tee(prefetch(source.timed()))
+            # The pipeline pulls each decoded frame first (so its end-of-video checks run), then the writer its name.
+            two_passes = not causal and pipeline.two_pass_blocker(init_mask, init_frame) is None
+            if two_passes:  # the pipeline reads a stretch, or every frame up to init_frame, before its first result:
+                for_names = prefetch(source.timed())  # the writer decodes the video too, so they are not held twice
+                for_images = prefetch(FrameSource(input_path, video_stream=video_stream).timed())
+            else:
+                for_names, for_images = itertools.tee(prefetch(source.timed()))
             height = width = 0
             images = (frame.image for frame in for_images)
             stream = pipeline.stream if causal else pipeline.stream_two_pass

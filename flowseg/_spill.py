@@ -1,0 +1,93 @@
+"""Arrays kept in a temporary file instead of memory, for a pass that must hold something of every frame it reads.
+
+A backward pass from a frame marked late in a long video reads every frame
+before it first: those frames, and what the pass gives each of them, wait on
+disk until the forward pass reaches them, so memory stays flat however long
+the video is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from types import TracebackType
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["SpilledArrays"]
+
+
+class SpilledArrays:
+    """A list of arrays of one shape and dtype, kept in a temporary file (in the system's temporary folder, as
+    :func:`tempfile.TemporaryFile` places it): appended in order, read back by index.
+
+    The disk holds ``nbytes`` per array (1.2 MB for an 854x480 RGB frame, 6.2
+    MB for 1920x1080); memory holds none of them. Safe to read from one thread
+    while another appends. The file is deleted on :meth:`close` (or when the
+    object is collected, or at exit).
+
+    Examples
+    --------
+    >>> with SpilledArrays() as held:
+    ...     for value in range(3):
+    ...         held.append(np.full((2, 2), value, np.uint8))
+    ...     len(held), int(held[1][0, 0]), [int(a[0, 0]) for a in reversed(held)]
+    (3, 1, [2, 1, 0])
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="flowseg-")
+        self._shape: tuple[int, ...] | None = None
+        self._dtype: np.dtype | None = None
+        self._count = 0
+        self._lock = threading.Lock()  # a seek and its read or write go together
+
+    def append(self, array: np.ndarray) -> None:
+        """Write `array` at the end.
+
+        Raises
+        ------
+        ValueError
+            For an array of another shape or dtype than the first.
+        """
+        array = np.ascontiguousarray(array)
+        if self._shape is None:
+            self._shape, self._dtype = array.shape, array.dtype
+        elif array.shape != self._shape or array.dtype != self._dtype:
+            raise ValueError(f"array is {array.dtype} {array.shape}; this list holds {self._dtype} {self._shape}")
+        with self._lock:
+            self._file.seek(self._count * array.nbytes)
+            self._file.write(array.data)
+            self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """The `index`-th array (negative: from the end), read-only."""
+        if not -self._count <= index < self._count:
+            raise IndexError(f"index {index} is out of range for {self._count} arrays")
+        assert self._shape is not None and self._dtype is not None
+        nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
+        with self._lock:
+            self._file.seek(index % self._count * nbytes)
+            data = self._file.read(nbytes)
+        return np.frombuffer(data, self._dtype).reshape(self._shape)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[index] for index in range(self._count))
+
+    def __reversed__(self) -> Iterator[np.ndarray]:
+        return (self[index] for index in range(self._count - 1, -1, -1))
+
+    def close(self) -> None:
+        """Delete the file; the arrays can no longer be read."""
+        self._file.close()
+
+    def __enter__(self) -> SpilledArrays:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
