@@ -105,6 +105,11 @@ class TestPresets:
         assert pipeline.settings["MaskRefiner"]["method"] == "crf"
         assert pipeline.settings["FlowEstimator"]["method"] == "dis_ultrafast"
 
+    def test_quality_refines_the_flow_to_full_resolution(self) -> None:
+        quality = Pipeline.from_preset("quality")
+        assert quality.settings["FlowEstimator"] == {"method": "dis_fine", "scale": 1.0}
+        assert stage_settings(quality.object_stages())["FlowEstimator"] == {"method": "dis_fine", "scale": 1.0}
+
     def test_balanced_is_the_default(self) -> None:
         assert Pipeline.from_preset("balanced").settings == Pipeline().settings
 

@@ -21,14 +21,16 @@ from ._sampling import flow_targets
 
 __all__ = ["FLOW_METHODS", "estimate_flow", "flow_confidence", "flow_error", "FlowEstimator"]
 
-FLOW_METHODS: tuple[str, ...] = ("dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large")
-"""Flow methods: OpenCV DIS (its medium, fast and ultrafast presets) and Farneback
-run anywhere; RAFT needs torchvision weights."""
+FLOW_METHODS: tuple[str, ...] = ("dis", "dis_fine", "dis_fast", "dis_ultrafast", "farneback", "raft_small",
+                                  "raft_large")
+"""Flow methods: OpenCV DIS (its medium, fast and ultrafast presets, and the medium
+preset down to full resolution) and Farneback run anywhere; RAFT needs torchvision weights."""
 
-_DIS_PRESETS = {
-    "dis": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-    "dis_fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "dis_ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+_DIS_PRESETS = {  # method: (OpenCV preset, finest pyramid level, or None for the preset's own)
+    "dis": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None),
+    "dis_fine": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, 0),
+    "dis_fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
+    "dis_ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None),
 }
 
 _DIS_MIN_SIDE = 16
@@ -60,7 +62,10 @@ class _OpenCVFlow:
     def __init__(self, method: str) -> None:
         self._method = method
         if method in _DIS_PRESETS:
-            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[method])
+            preset, finest = _DIS_PRESETS[method]
+            self._dis = cv2.DISOpticalFlow_create(preset)
+            if finest is not None:
+                self._dis.setFinestScale(finest)
 
     def prepare(self, image: Image) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -148,10 +153,12 @@ def estimate_flow(
     ----------
     reference, moving : (H, W, 3) uint8 ndarray
         RGB frames of the same size.
-    method : {"dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
+    method : {"dis", "dis_fine", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
         Flow algorithm: DIS with OpenCV's medium, fast or ultrafast preset
-        (each about 3x faster and coarser than the one before), Farneback,
-        or RAFT, which needs its torchvision weights (see
+        (each about 3x faster and coarser than the one before; the medium
+        preset's finest level is half the frame size), ``dis_fine``: the
+        medium preset refined down to full size (about 3x slower than
+        ``dis``), Farneback, or RAFT, which needs its torchvision weights (see
         :func:`flowseg.models.load_state_dict`).
     scale : float
         Compute at this fraction of the frame size (0 < scale <= 1), then
@@ -294,7 +301,7 @@ class FlowEstimator:
 
     Parameters
     ----------
-    method : {"dis", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
+    method : {"dis", "dis_fine", "dis_fast", "dis_ultrafast", "farneback", "raft_small", "raft_large"}
         Flow algorithm (see :func:`estimate_flow`).
     scale : float
         Compute at this fraction of the frame size (0 < scale <= 1).
