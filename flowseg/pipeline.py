@@ -63,8 +63,9 @@ fps of each are in ``benchmarks/RESULTS.md``.
   size it is given), CRF refinement. Following the given object on the 34
   DAVIS-2016 sequences, J&F 0.793 (folds A 0.797, B 0.788; 26 sequences
   better, motorbike +0.056, drift-chicane -0.020) against ``balanced``'s
-  0.781, at 3.1 frames per second instead of 7.6 and 1.2 GB peak memory
-  instead of 0.5 (the same Intel Xeon's 2 cores).
+  0.781, at 3.2 frames per second instead of 7.6 on the same Intel Xeon's 2
+  cores (``flowseg run`` on blackswan's 50 frames: 467 MB peak memory
+  against 381 MB).
 
 All three run DeepLabV3 on keyframes and the embedded person model on every
 frame (see ``keyframe_interval`` in :class:`Pipeline`).
