@@ -65,7 +65,8 @@ fps of each are in ``benchmarks/RESULTS.md``.
   better, motorbike +0.056, drift-chicane -0.020) against ``balanced``'s
   0.781, at 3.2 frames per second instead of 7.6 on the same Intel Xeon's 2
   cores (``flowseg run`` on blackswan's 50 frames: 467 MB peak memory
-  against 381 MB).
+  against 381 MB). With ``target="person"`` on its 19 sequences: 0.571 (A
+  0.563, B 0.578) against 0.558, at 3.2 frames per second against 27.
 
 All three run DeepLabV3 on keyframes and the embedded person model on every
 frame (see ``keyframe_interval`` in :class:`Pipeline`).
