@@ -8,6 +8,7 @@ the video is.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 from types import TracebackType
@@ -15,7 +16,28 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["SpilledArrays"]
+from .errors import OutputError
+
+__all__ = ["SpilledArrays", "ensure_room"]
+
+
+def ensure_room(nbytes: int, purpose: str) -> None:
+    """Raise :class:`~flowseg.OutputError` now, rather than when the disk fills, where the temporary folder has
+    less than `nbytes` free for `purpose` (a phrase: what will be written there).
+
+    Examples
+    --------
+    >>> ensure_room(1, "one byte")
+    """
+    folder = tempfile.gettempdir()
+    free = shutil.disk_usage(folder).free
+    if nbytes > free:
+        raise OutputError(f"{purpose} needs about {_megabytes(nbytes)} in the temporary folder {folder}, which has "
+                          f"{_megabytes(free)} free: point TMPDIR at a larger disk")
+
+
+def _megabytes(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.1f} MB"
 
 
 class SpilledArrays:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ._concurrency import usable_cores
-from ._spill import SpilledArrays
+from ._spill import SpilledArrays, ensure_room
 from ._validate import check_image, check_same_size
 from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
@@ -189,6 +189,9 @@ def _stretches(frames: Iterable[Image]) -> Iterator[list[Image]]:
 class _HeldResults:
     """Results kept in temporary files until another pass needs them (:class:`~flowseg._spill.SpilledArrays`;
     their probabilities at half the bytes, as ``float16``); read back in any order, read-only."""
+
+    PIXEL_BYTES = 5
+    """Bytes a result takes a pixel at most: its mask (bool), probability (float16) and labels (uint16)."""
 
     def __init__(self) -> None:
         self._arrays = {name: SpilledArrays() for name in ("mask", "prob", "labels")}
@@ -997,6 +1000,9 @@ class Pipeline:
         source = _checked_frames(frames)  # checked here: the backward pass numbers them from the end
         with SpilledArrays() as before, _HeldResults() as backward:
             for image in itertools.islice(source, init_frame + 1):
+                if not before:  # what the frames up to init_frame, and the backward pass's results, will take
+                    ensure_room((init_frame + 1) * image.shape[0] * image.shape[1] * (3 + _HeldResults.PIXEL_BYTES),
+                                f"following the objects back from frame {init_frame}")
                 before.append(image)
             if len(before) <= init_frame:
                 raise MaskError(f"init_frame is {init_frame} but the video has {len(before)} frames")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import tracemalloc
 from types import SimpleNamespace
 from typing import Iterator
@@ -155,6 +157,30 @@ def test_run_from_a_late_frame_holds_no_more_than_from_the_first(tmp_path) -> No
     assert peaks[59] - peaks[0] < 0.25 * sum(frame.nbytes for frame in frames), peaks
     summary = json.loads((tmp_path / "from59" / "summary.json").read_text())
     assert summary["frames"] == 60 and summary["passes"]["count"] == 2
+
+
+def test_too_little_temporary_space_is_said_before_the_backward_pass(runner, tmp_path, monkeypatch) -> None:
+    """Where the frames up to a late init frame will not fit in the temporary folder, the run stops at once with a
+    one-line error (exit status 2 from the CLI), not when the disk fills."""
+    import cv2
+
+    from flowseg import OutputError
+    from flowseg.cli import main
+
+    frames, masks = moving_object_clip(10)
+    disk = shutil.disk_usage(tempfile.gettempdir())
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk._replace(free=1000))
+    with pytest.raises(OutputError, match=r"following the objects back from frame 8 needs about 0\.\d+ MB in the "
+                                          r"temporary folder .*, which has 0\.0 MB free: point TMPDIR at a larger"):
+        Pipeline(target="person").run(frames, init_mask=masks[8], init_frame=8)
+    clip = write_av_clip(tmp_path / "clip.mp4", frames)
+    cv2.imwrite(str(tmp_path / "mask.png"), masks[8].astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["run", str(clip), "--init-mask", str(tmp_path / "mask.png"), "--init-frame", "8",
+                                  "-o", str(out), "-q"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "TMPDIR" in result.output and "Traceback" not in result.output
+    assert not (out / "summary.json").exists()
 
 
 def test_bad_frame_is_named_by_its_index() -> None:
