@@ -62,6 +62,7 @@ class SpilledArrays:
         self._file = tempfile.TemporaryFile(prefix="flowseg-")
         self._shape: tuple[int, ...] | None = None
         self._dtype: np.dtype | None = None
+        self._nbytes = 0  # of each array
         self._count = 0
         self._lock = threading.Lock()  # a seek and its read or write go together
 
@@ -75,11 +76,11 @@ class SpilledArrays:
         """
         array = np.ascontiguousarray(array)
         if self._shape is None:
-            self._shape, self._dtype = array.shape, array.dtype
+            self._shape, self._dtype, self._nbytes = array.shape, array.dtype, array.nbytes
         elif array.shape != self._shape or array.dtype != self._dtype:
             raise ValueError(f"array is {array.dtype} {array.shape}; this list holds {self._dtype} {self._shape}")
         with self._lock:
-            self._file.seek(self._count * array.nbytes)
+            self._file.seek(self._count * self._nbytes)
             self._file.write(array.data)
             self._count += 1
 
@@ -90,11 +91,9 @@ class SpilledArrays:
         """The `index`-th array (negative: from the end), read-only."""
         if not -self._count <= index < self._count:
             raise IndexError(f"index {index} is out of range for {self._count} arrays")
-        assert self._shape is not None and self._dtype is not None
-        nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
         with self._lock:
-            self._file.seek(index % self._count * nbytes)
-            data = self._file.read(nbytes)
+            self._file.seek(index % self._count * self._nbytes)
+            data = self._file.read(self._nbytes)
         return np.frombuffer(data, self._dtype).reshape(self._shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:

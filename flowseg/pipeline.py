@@ -1004,7 +1004,7 @@ class Pipeline:
         with SpilledArrays() as before, _HeldResults() as backward:
             for image in itertools.islice(source, init_frame + 1):
                 if not before:  # what the frames up to init_frame, and the backward pass's results, will take
-                    ensure_room((init_frame + 1) * image.shape[0] * image.shape[1] * (3 + _HeldResults.PIXEL_BYTES),
+                    ensure_room((init_frame + 1) * (image.nbytes + image[..., 0].size * _HeldResults.PIXEL_BYTES),
                                 f"following the objects back from frame {init_frame}")
                 before.append(image)
             if len(before) <= init_frame:
