@@ -291,6 +291,19 @@ class Annotations:
             For a frame outside the clip.
         PromptError
             For a prompt that marks nothing or lies outside the frame.
+
+        Notes
+        -----
+        The box alone decides, not the mask followed to that frame. GrabCut
+        started from that mask instead (likely object where it lies in the
+        box, the rest of the box likely background, where it holds a tenth
+        of the box or more) was measured and not kept: with one box
+        correction at the least confident frame (``benchmarks/app.py``) J&F
+        went from 0.741 to 0.740 (fold A 0.755 -> 0.760, B 0.727 -> 0.721):
+        swing 0.678 -> 0.831 and kite-surf 0.380 -> 0.561, where the box
+        alone kept a sliver, but drift-chicane 0.780 -> 0.623, hockey 0.843
+        -> 0.714 and breakdance 0.620 -> 0.481, where the followed mask had
+        shrunk inside the box and stayed small.
         """
         frame = prompt.frame
         self.check_frame(frame)
