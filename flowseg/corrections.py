@@ -292,7 +292,9 @@ class Annotations:
 
         :func:`~flowseg.mask_from_prompt` of that frame (with a box, helped
         by :func:`~flowseg.prompts.motion_evidence` from the next frame, or
-        the previous one on the last).
+        the previous one on the last). Clicks and strokes without a box
+        correct the frame's mask as it is (followed there, or given): it
+        changes only near them, and clicks off the object alone will do.
 
         Raises
         ------
@@ -303,7 +305,7 @@ class Annotations:
 
         Notes
         -----
-        The box alone decides, not the mask followed to that frame. GrabCut
+        A box alone decides, not the mask followed to that frame. GrabCut
         started from that mask instead (likely object where it lies in the
         box, the rest of the box likely background, where it holds a tenth
         of the box or more) was measured and not kept: with one box
@@ -318,7 +320,8 @@ class Annotations:
         self.check_frame(frame)
         neighbour = frame + 1 if frame + 1 < len(self._frames) else frame - 1  # -1: a one-frame clip, none
         return mask_from_prompt(self._frames[frame], prompt,
-                                neighbour=self._frames[neighbour] if neighbour >= 0 else None)
+                                neighbour=self._frames[neighbour] if neighbour >= 0 else None,
+                                previous=None if prompt.box is not None else self.mask(frame))
 
     def prompt(self, prompt: Prompt, *, progress: Progress | None = None) -> range:
         """Give the object on ``prompt.frame`` as a box, clicks or strokes instead of a mask; as :meth:`annotate`.

@@ -72,6 +72,10 @@ def test_marks_preview_then_propagate_then_a_correction_and_export(clip, tmp_pat
     assert session.wait(120).done == 4 + 9  # 8..11 forwards, 8..0 backwards (checked on the given frame 0)
     assert session.state()["given"] == [0, 8]
 
+    followed = session.mask(5)  # a click off the object alone corrects the mask followed there, near the click only
+    assert np.array_equal(session.preview(5, {"negative_points": [[150, 10]]}), followed)
+    session.forget(5)
+
     session.preview(11, {"absent": True})  # the object is out of view there
     assert not session.mask(11).any() and session.state()["previewed"] == [11]
     with pytest.raises(MaskError, match="frame\\(s\\) 11 are marked but not propagated"):

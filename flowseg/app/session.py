@@ -174,9 +174,9 @@ class EditingSession:
             mask = np.zeros(self.shape, bool)
         else:
             prompt = prompt_from_marks(frame, marks, self.shape)
-            if prompt.is_empty():
+            if prompt.is_empty() and not self.annotations.mask(frame).any():  # clicks off it correct a mask there
                 raise PromptError("mark the object: a box, a click on it or a stroke on it")
-            mask = self.annotations.prompted_mask(prompt)  # reads frames only: safe beside a running job
+            mask = self.annotations.prompted_mask(prompt)  # reads the frames and the masks: the session is idle
             if not mask.any():
                 raise PromptError(f"the marks on frame {frame} give an empty mask: mark the object more clearly")
         self.marks[frame], self._previews[frame] = dict(marks), mask

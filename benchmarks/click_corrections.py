@@ -1,0 +1,160 @@
+"""Clicks that mend a followed mask on DAVIS-2016: where the QA report points, do a few clicks fix the mask?
+
+Usage::
+
+    python benchmarks/click_corrections.py [--root ../shared/data/davis2016] [--sequences a,b]
+                                           [--out /tmp/flowseg-click-corrections] [--record benchmarks/RESULTS.md]
+
+Each sequence's object is followed by :class:`flowseg.corrections.Annotations`
+(the default ``Pipeline()``) from the truth's tight box on frame 0, as the
+web app does; on the least confident frame whose truth is not empty
+(:meth:`~flowseg.corrections.Annotations.suspect_frames`) the simulated user
+of ``benchmarks/prompts.py`` (:func:`prompts.next_click`: each click at the
+centre of the largest error, positive in a false negative) clicks up to
+:data:`CLICKS` times, and the mask is computed again from all the clicks so
+far, two ways:
+
+- **mended**: :meth:`~flowseg.corrections.Annotations.prompted_mask`, which
+  gives :func:`flowseg.mask_from_prompt` the followed mask (``previous``):
+  the clicks correct it, near them only;
+- **anew**: :func:`flowseg.mask_from_prompt` from the clicks alone, as
+  before the followed mask was used (a first click off the object is
+  refused there: the mask stays as it was).
+
+Scoring rule: J (:func:`flowseg.metrics.region_similarity`) on that frame of
+the followed mask and after each click, means over sequences and per fold of
+``folds.json``; seconds of each mending call (``time.perf_counter``), median
+and greatest.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import display_path, environment, fix_seeds, format_number, markdown_table, publish, read_davis_sequence
+from corrections import fold_groups
+from davis import load_folds
+from prompts import next_click, parse_sequence_args, tight_box
+from flowseg import Prompt, PromptError, mask_from_prompt
+from flowseg.corrections import Annotations
+from flowseg.metrics import region_similarity
+
+CLICKS = 3
+"""Clicks of the simulated user on the corrected frame."""
+
+METHODS = ("mended", "anew")
+
+
+def click_masks(mend, frame: np.ndarray, followed: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
+    """J of the followed mask, then after each of up to :data:`CLICKS` clicks, for each of :data:`METHODS`.
+
+    `mend(prompt)` gives the mended mask of a :class:`flowseg.Prompt`. The
+    user stops once the mask is exact (it then stays exact).
+    """
+    scores = {}
+    for method in METHODS:
+        mask, clicks, ious = followed, [], [region_similarity(followed, truth)]
+        for _ in range(CLICKS):
+            if ious[-1] == 1.0:
+                ious.append(1.0)
+                continue
+            clicks.append(next_click(mask, truth))
+            prompt = Prompt(points=tuple(p for p, on in clicks if on), negative_points=tuple(p for p, on in clicks
+                                                                                               if not on))  # fmt: skip
+            try:
+                mask = mend(prompt) if method == "mended" else mask_from_prompt(frame, prompt)
+            except PromptError:  # clicks off the object alone: nothing to make a mask anew from
+                pass
+            ious.append(region_similarity(mask, truth))
+        scores[method] = ious
+    return scores
+
+
+def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, Any]:
+    """Follow the object from a box on frame 0, then mend its least confident frame with clicks (module docstring)."""
+    video = Annotations(frames)
+    video.prompt(Prompt(frame=0, box=tight_box(truths[0])))
+    frame = next((t for t in video.suspect_frames(len(frames)) if truths[t].any()), None)
+    if frame is None:
+        return {"frame": None, "J": {method: [] for method in METHODS}, "seconds": []}
+    seconds = []
+
+    def mend(prompt: Prompt) -> np.ndarray:
+        start = time.perf_counter()
+        mask = video.prompted_mask(Prompt(frame=frame, points=prompt.points, negative_points=prompt.negative_points))
+        seconds.append(time.perf_counter() - start)
+        return mask
+
+    return {"frame": frame, "J": click_masks(mend, frames[frame], video.mask(frame), truths[frame]),
+            "seconds": seconds}
+
+
+def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str, Sequence[str]] | None) -> dict:
+    """Mean J after 0..:data:`CLICKS` clicks per method, over all sequences and per fold; seconds of mending."""
+    scored = {name: run for name, run in per_sequence.items() if run["frame"] is not None}
+    groups = fold_groups(scored, folds)
+    seconds = [s for run in scored.values() for s in run["seconds"]]
+    return {
+        "J": {method: [{group: float(np.mean([scored[s]["J"][method][k] for s in names]))
+                        for group, names in groups.items()} for k in range(CLICKS + 1)]
+              for method in METHODS},
+        "seconds": {"median": statistics.median(seconds), "max": max(seconds)} if seconds else None,
+    }  # fmt: skip
+
+
+def report_lines(report: Mapping[str, Any]) -> list[str]:
+    """The markdown description of a run."""
+    summary, per_sequence = report["summary"], report["per_sequence"]
+    groups = list(summary["J"][METHODS[0]][0])
+    rows = [["followed mask", *(format_number(summary["J"]["mended"][0][g]) for g in groups)]]
+    rows += [[f"{method}, {k} click{'s' if k > 1 else ''}", *(format_number(summary["J"][method][k][g])
+                                                               for g in groups)]
+             for k in range(1, CLICKS + 1) for method in METHODS]  # fmt: skip
+    per_rows = [[name, str(run["frame"]), *(format_number(j) for j in run["J"]["mended"]),
+                 *(format_number(j) for j in run["J"]["anew"][1:])]
+                for name, run in per_sequence.items() if run["frame"] is not None]  # fmt: skip
+    seconds = summary["seconds"]
+    return [
+        f"- Data: `{report['root']}`, {len(per_sequence)} sequences, each followed from the truth's box on frame 0; "
+        "the least confident frame (truth not empty) mended by the simulated user's clicks",
+        "- Seconds of a mending click (854x480): "
+        + (f"{seconds['median']:.2f} median, {seconds['max']:.2f} at most" if seconds else "none"),
+        "",
+        markdown_table(["J on the corrected frame", *(f"J {g}" for g in groups)], rows),
+        "",
+        "Per sequence (J; mended: the followed mask, then after 1, 2, 3 clicks; anew: after 1, 2, 3):",
+        "",
+        markdown_table(["sequence", "frame", "followed", *(f"mended {k}" for k in range(1, CLICKS + 1)),
+                        *(f"anew {k}" for k in range(1, CLICKS + 1))], per_rows),  # fmt: skip
+        "",
+        "See the module docstring of benchmarks/click_corrections.py.",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status."""
+    args = parse_sequence_args(argv, description=__doc__.split("\n\n")[0],
+                               out=Path("/tmp/flowseg-click-corrections"))  # fmt: skip
+    env = environment()
+    fix_seeds()
+    per_sequence = {}
+    for name in args.sequences:
+        per_sequence[name] = run = score_sequence(*read_davis_sequence(args.root, name))
+        print(f"[clicks] {name}: frame {run['frame']}, J mended " + " ".join(f"{j:.3f}" for j in run["J"]["mended"])
+              + ", anew " + " ".join(f"{j:.3f}" for j in run["J"]["anew"][1:]), flush=True)
+    report = {"environment": env, "root": display_path(args.root), "per_sequence": per_sequence,
+              "summary": summarise(per_sequence, load_folds(args.root))}
+    publish(report, report_lines(report), title="Clicks mending a followed mask (DAVIS-2016)", out=args.out,
+            record=args.record)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
