@@ -318,6 +318,10 @@ def mask_from_prompt(
     0.64 -> 0.62). Restarting where the colours stand out instead of at the
     box's centre: 0.741 -> 0.765 (restarts in fold B only, 0.705 -> 0.754:
     boat 0.15 -> 0.67, kite-surf 0.23 -> 0.48, drift-chicane 0.50 -> 0.54).
+    The embedded person model's probability joined to the motion evidence
+    (their maximum) was measured and not kept: 0.7649 -> 0.7646 (A 0.7760
+    -> 0.7706, B 0.7537 -> 0.7585; hockey +0.15, parkour +0.09, flamingo
+    -0.11, where the model sees a person in the bird).
     """
     image = check_image(image)
     shape = image.shape[:2]
