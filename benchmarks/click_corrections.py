@@ -18,8 +18,8 @@ far, two ways:
   gives :func:`flowseg.mask_from_prompt` the followed mask (``previous``):
   the clicks correct it, near them only;
 - **anew**: :func:`flowseg.mask_from_prompt` from the clicks alone, as
-  before the followed mask was used (a first click off the object is
-  refused there: the mask stays as it was).
+  before the followed mask was used, the user clicking as on a frame with no
+  mask (the first click at the centre of the object, :func:`prompts.first_click`).
 
 Scoring rule: J (:func:`flowseg.metrics.region_similarity`) on that frame of
 the followed mask and after each click, means over sequences and per fold of
@@ -42,7 +42,7 @@ from _common import display_path, environment, fix_seeds, format_number, markdow
 from corrections import fold_groups
 from davis import load_folds
 from prompts import next_click, parse_sequence_args, tight_box
-from flowseg import Prompt, PromptError, mask_from_prompt
+from flowseg import Prompt, mask_from_prompt
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
 
@@ -60,18 +60,16 @@ def click_masks(mend, frame: np.ndarray, followed: np.ndarray, truth: np.ndarray
     """
     scores = {}
     for method in METHODS:
-        mask, clicks, ious = followed, [], [region_similarity(followed, truth)]
+        mask = followed if method == "mended" else np.zeros_like(truth)  # anew: clicks as on an unmarked frame
+        clicks, ious = [], [region_similarity(followed, truth)]
         for _ in range(CLICKS):
-            if ious[-1] == 1.0:
+            if region_similarity(mask, truth) == 1.0:
                 ious.append(1.0)
                 continue
             clicks.append(next_click(mask, truth))
             prompt = Prompt(points=tuple(p for p, on in clicks if on), negative_points=tuple(p for p, on in clicks
                                                                                                if not on))  # fmt: skip
-            try:
-                mask = mend(prompt) if method == "mended" else mask_from_prompt(frame, prompt)
-            except PromptError:  # clicks off the object alone: nothing to make a mask anew from
-                pass
+            mask = mend(prompt) if method == "mended" else mask_from_prompt(frame, prompt)
             ious.append(region_similarity(mask, truth))
         scores[method] = ious
     return scores

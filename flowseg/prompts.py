@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 from skimage.graph import MCP_Geometric
 
-from ._validate import check_image
-from .errors import PromptError
+from ._validate import check_image, check_mask
+from .errors import PromptError, ShapeError
 from .stages._boxes import grown_box
 from .stages.flow import estimate_flow
 from .stages.motion import motion_hint, residual_motion
@@ -173,7 +173,8 @@ def parse_point(text: str) -> tuple[tuple[int, int], int | None]:
 
 def _check_prompt(prompt: Prompt, shape: tuple[int, int], corrects: bool = False) -> None:
     h, w = shape
-    if prompt.is_empty() and not (corrects and (prompt.negative_points or prompt.negative_strokes is not None)):
+    off = prompt.negative_points or (prompt.negative_strokes is not None and prompt.negative_strokes.any())
+    if prompt.is_empty() and not (corrects and off):
         raise PromptError("the prompt marks nothing on the object: give a box, a point on it or a stroke")
     if prompt.box is not None:
         x0, y0, x1, y1 = prompt.box
@@ -291,6 +292,8 @@ def mask_from_prompt(
     PromptError
         Nothing marks the object (and no `previous` mask is corrected), or a
         mark lies outside the frame.
+    ShapeError
+        `previous` is not the frame's size.
 
     Notes
     -----
@@ -325,6 +328,11 @@ def mask_from_prompt(
     """
     image = check_image(image)
     shape = image.shape[:2]
+    if previous is not None:
+        previous = check_mask(previous, "previous")
+        if previous.shape != shape:
+            raise ShapeError(f"previous is {previous.shape[1]}x{previous.shape[0]} (WxH) but the frame is "
+                             f"{shape[1]}x{shape[0]}", expected=f"(H, W) = {shape}", actual=previous.shape)
     corrects = previous is not None and bool(previous.any())
     _check_prompt(prompt, shape, corrects)
     if evidence is None and neighbour is not None and prompt.box is not None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from flowseg import Pipeline, Prompt, PromptError, mask_from_prompt, segment_video
+from flowseg import Pipeline, Prompt, PromptError, ShapeError, mask_from_prompt, segment_video
 from flowseg.cli import main
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
@@ -111,6 +111,8 @@ class TestMaskFromPrompt:
         assert np.array_equal(off[:, :100], followed[:, :100])
         with pytest.raises(PromptError, match="marks nothing on the object"):  # nothing followed: nothing to correct
             mask_from_prompt(image, Prompt(negative_points=((135, 60),)), previous=np.zeros(SHAPE, bool))
+        with pytest.raises(ShapeError, match="previous is 80x60 \\(WxH\\) but the frame is 160x120"):
+            mask_from_prompt(image, Prompt(points=((86, 60),)), previous=followed[::2, ::2])
 
     def test_the_same_prompt_gives_the_same_mask(self, still) -> None:
         image, truth = still
