@@ -53,11 +53,11 @@ _LEAST_OF_BOX = 0.1  # a box GrabCut leaves less of than this fraction is tried 
 _EDGE_COST = 20.0  # geodesic cost of crossing the frame's mean colour gradient, relative to a flat pixel
 _ITERATIONS = 4  # GrabCut iterations
 # Clicks correcting a followed mask (mask_from_prompt's `previous`), J on the least confident frame of each of the
-# 34 DAVIS-2016 sequences followed from a box (1 / 3 clicks of the simulated user): the followed mask 0.649; GrabCut
-# from the marks alone 0.352 / 0.465 (a first click off the object refused, the mask kept); changing the mask only
-# within half the object's size of the marks 0.679 / 0.745 (A 0.734 / 0.787, B 0.623 / 0.704; the one value tried).
-# Taking the followed mask as likely object everywhere lost where a click was off it (bus 0.80 -> 0.10 on one click:
-# GrabCut settled the whole mask anew from its colours).
+# 34 DAVIS-2016 sequences followed from a box (1 / 3 clicks of the simulated user, benchmarks/click_corrections.py):
+# the followed mask 0.647; the mask made anew from the clicks alone 0.386 / 0.522; the followed mask changed only
+# within half the object's size of the marks 0.680 / 0.749 (A 0.734 / 0.787, B 0.626 / 0.711; the one value tried).
+# Taking the followed mask as likely object everywhere lost where a click was off it (bus 0.80 -> 0.10 on one click,
+# ad-hoc: GrabCut settled the whole mask anew from its colours).
 _CORRECTION_REACH = 0.5  # how far from a correcting mark the mask may change, as a fraction of the object's size
 # Box J on the first frames of DAVIS-2016 (A / B): no pinning 0.750 / 0.680; 1 round 0.756 / 0.705; 2 rounds 0.776 /
 # 0.705 (3: the same); 1 GrabCut iteration a round 0.760 / 0.708 (slowest box 0.87 s, not 1.14 s).
