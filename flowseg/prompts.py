@@ -59,7 +59,8 @@ _ITERATIONS = 4  # GrabCut iterations
 # Taking the followed mask as likely object everywhere lost where a click was off it (bus 0.80 -> 0.10 on one click,
 # ad-hoc: GrabCut settled the whole mask anew from its colours); near the marks off it only, anywhere the marks on
 # it reach, 0.673 / 0.741 (A 0.726 / 0.784, B 0.621 / 0.699; an ad-hoc replay over the same followed masks, where
-# this rule gave 0.679 / 0.745). A sliver left of a lost object grows little: a box makes the mask anew.
+# this rule gave 0.679 / 0.745); the half measured on what the clicks on it reach, where larger, 0.679 / 0.742. A
+# sliver left of a lost object grows little: a box makes the mask anew.
 _CORRECTION_REACH = 0.5  # how far from a correcting mark the mask may change, as a fraction of the object's size
 # Box J on the first frames of DAVIS-2016 (A / B): no pinning 0.750 / 0.680; 1 round 0.756 / 0.705; 2 rounds 0.776 /
 # 0.705 (3: the same); 1 GrabCut iteration a round 0.760 / 0.708 (slowest box 0.87 s, not 1.14 s).
