@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,8 @@ import numpy as np
 from _common import display_path, environment, fix_seeds, format_number, markdown_table, publish, read_davis_sequence
 from corrections import fold_groups
 from davis import load_folds
-from prompts import next_click, parse_sequence_args, tight_box
-from flowseg import Prompt, mask_from_prompt
+from prompts import flowseg_clicks, iou_after, parse_sequence_args, simulate_user, tight_box
+from flowseg import Prompt
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
 
@@ -52,27 +51,34 @@ CLICKS = 3
 METHODS = ("mended", "anew")
 
 
-def click_masks(mend, frame: np.ndarray, followed: np.ndarray, truth: np.ndarray) -> dict[str, list[float]]:
-    """J of the followed mask, then after each of up to :data:`CLICKS` clicks, for each of :data:`METHODS`.
+def click_masks(mend: Callable[[Prompt], np.ndarray], frame: np.ndarray, followed: np.ndarray,
+                truth: np.ndarray) -> tuple[dict[str, list[float]], list[float]]:
+    """J of the followed mask, then after each of up to :data:`CLICKS` clicks, for each of :data:`METHODS`; and the
+    seconds of each mending call.
 
     `mend(prompt)` gives the mended mask of a :class:`flowseg.Prompt`. The
-    user stops once the mask is exact (it then stays exact).
+    clicks are :func:`prompts.simulate_user`'s; the user stops once the mask
+    is exact (it then stays exact, :func:`prompts.iou_after`).
     """
-    scores = {}
-    for method in METHODS:
-        mask = followed if method == "mended" else np.zeros_like(truth)  # anew: clicks as on an unmarked frame
-        clicks, ious = [], [region_similarity(followed, truth)]
-        for _ in range(CLICKS):
-            if region_similarity(mask, truth) == 1.0:
-                ious.append(1.0)
-                continue
-            clicks.append(next_click(mask, truth))
-            prompt = Prompt(points=tuple(p for p, on in clicks if on), negative_points=tuple(p for p, on in clicks
-                                                                                               if not on))  # fmt: skip
-            mask = mend(prompt) if method == "mended" else mask_from_prompt(frame, prompt)
-            ious.append(region_similarity(mask, truth))
-        scores[method] = ious
-    return scores
+    before = region_similarity(followed, truth)
+    scores, seconds = {}, []
+    for method, segment, start in (
+        ("mended", lambda on, off: mend(Prompt(points=tuple(on), negative_points=tuple(off))), followed),
+        ("anew", lambda on, off: flowseg_clicks(frame, on, off), None),  # clicks as on an unmarked frame
+    ):
+        if start is not None and before == 1.0:  # nothing to mend
+            scores[method] = [1.0] * (CLICKS + 1)
+            continue
+        user = simulate_user(segment, truth, start=start, stops=_stops)
+        scores[method] = [before, *(iou_after(user["ious"], clicks) for clicks in range(1, CLICKS + 1))]
+        if method == "mended":
+            seconds = user["seconds"]
+    return scores, seconds
+
+
+def _stops(ious: Sequence[float]) -> bool:
+    """Whether the user stops after clicks that gave `ious`: after :data:`CLICKS`, or once the mask is exact."""
+    return len(ious) >= CLICKS or bool(ious) and ious[-1] == 1.0
 
 
 def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, Any]:
@@ -82,16 +88,12 @@ def score_sequence(frames: list[np.ndarray], truths: list[np.ndarray]) -> dict[s
     frame = next((t for t in video.suspect_frames(len(frames)) if truths[t].any()), None)
     if frame is None:
         return {"frame": None, "J": {method: [] for method in METHODS}, "seconds": []}
-    seconds = []
 
     def mend(prompt: Prompt) -> np.ndarray:
-        start = time.perf_counter()
-        mask = video.prompted_mask(Prompt(frame=frame, points=prompt.points, negative_points=prompt.negative_points))
-        seconds.append(time.perf_counter() - start)
-        return mask
+        return video.prompted_mask(Prompt(frame=frame, points=prompt.points, negative_points=prompt.negative_points))
 
-    return {"frame": frame, "J": click_masks(mend, frames[frame], video.mask(frame), truths[frame]),
-            "seconds": seconds}
+    scores, seconds = click_masks(mend, frames[frame], video.mask(frame), truths[frame])
+    return {"frame": frame, "J": scores, "seconds": seconds}
 
 
 def summarise(per_sequence: Mapping[str, Mapping[str, Any]], folds: Mapping[str, Sequence[str]] | None) -> dict:

@@ -219,7 +219,9 @@ def _user_stops(ious: Sequence[float]) -> bool:
     return bool(ious) and (ious[-1] == 1.0 or (len(ious) >= max(IOU_AFTER) and ious[-1] >= max(THRESHOLDS)))
 
 
-def simulate_user(segment: Callable[[list[Point], list[Point]], np.ndarray], truth: np.ndarray) -> dict[str, Any]:
+def simulate_user(segment: Callable[[list[Point], list[Point]], np.ndarray], truth: np.ndarray, *,
+                  start: np.ndarray | None = None,
+                  stops: Callable[[Sequence[float]], bool] = _user_stops) -> dict[str, Any]:
     """Click as the simulated user does, segmenting from all the clicks so far after each one.
 
     Parameters
@@ -228,21 +230,26 @@ def simulate_user(segment: Callable[[list[Point], list[Point]], np.ndarray], tru
         ``segment(positives, negatives)`` -> (H, W) bool mask, from lists of ``(x, y)``.
     truth : (H, W) bool ndarray
         The true mask, not empty.
+    start : (H, W) bool ndarray, optional
+        The mask the user sees before the first click (default: none), not
+        equal to `truth`.
+    stops : callable
+        ``stops(ious)``: whether the user stops after clicks that gave
+        `ious`; by default after :data:`MAX_CLICKS` clicks, when the mask is
+        exact, or once ``max(IOU_AFTER)`` clicks or more reached
+        ``max(THRESHOLDS)``.
 
     Returns
     -------
     dict
         ``"clicks"``: ``[x, y, positive]`` per click; ``"ious"``: the IoU
-        after each; ``"seconds"``: the time of each `segment` call. The user
-        stops after :data:`MAX_CLICKS` clicks, when the mask is exact, or
-        once it has made ``max(IOU_AFTER)`` clicks or more and reached
-        ``max(THRESHOLDS)``.
+        after each; ``"seconds"``: the time of each `segment` call.
     """
     clicks: list[list[Any]] = []
     ious: list[float] = []
     seconds: list[float] = []
-    prediction = np.zeros_like(truth, dtype=bool)
-    while not _user_stops(ious):
+    prediction = np.zeros_like(truth, dtype=bool) if start is None else start
+    while not stops(ious):
         (x, y), positive = next_click(prediction, truth)
         clicks.append([x, y, positive])
         start = time.perf_counter()

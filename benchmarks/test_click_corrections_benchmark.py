@@ -24,11 +24,11 @@ def test_clicks_mend_a_mask_and_anew_starts_from_them_alone() -> None:
     frame = np.where(truth[..., None], [220, 120, 40], [40, 110, 170]).astype(np.int16)
     frame = np.clip(frame + rng.integers(-15, 16, (*shape, 3)), 0, 255).astype(np.uint8)
     followed = truth & (np.arange(shape[1]) < 68)
-    scores = click_corrections.click_masks(lambda prompt: mask_from_prompt(frame, prompt, previous=followed),
-                                           frame, followed, truth)
+    scores, _ = click_corrections.click_masks(lambda prompt: mask_from_prompt(frame, prompt, previous=followed),
+                                              frame, followed, truth)
     assert set(scores) == {"mended", "anew"} and all(len(j) == click_corrections.CLICKS + 1 for j in scores.values())
     assert scores["mended"][0] == scores["anew"][0] < 0.85 and scores["mended"][-1] > 0.95
-    exact = click_corrections.click_masks(lambda prompt: truth, frame, truth, truth)
+    exact, _ = click_corrections.click_masks(lambda prompt: truth, frame, truth, truth)
     assert exact["mended"] == [1.0] * (click_corrections.CLICKS + 1)
 
 

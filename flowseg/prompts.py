@@ -381,11 +381,12 @@ def _segment(image: Image, prompt: Prompt, region: tuple[slice, slice], likely: 
     if likely is not None:
         inside = cv2.resize(likely[region].view(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         boxed = prompt.box is not None
-        labels = np.where(inside, cv2.GC_PR_FGD, cv2.GC_BGD if boxed else cv2.GC_PR_BGD).astype(np.uint8)
-        if boxed and shown is not None and 0.05 <= np.count_nonzero(inside & (shown > 0.5)) / inside.sum() <= 0.95:
-            labels[inside & (shown < 0.2)] = cv2.GC_PR_BGD  # what does not move with the object in its box
         if corrects:
             labels = _correction_labels(small, inside, on, off)
+        else:
+            labels = np.where(inside, cv2.GC_PR_FGD, cv2.GC_BGD if boxed else cv2.GC_PR_BGD).astype(np.uint8)
+        if boxed and shown is not None and 0.05 <= np.count_nonzero(inside & (shown > 0.5)) / inside.sum() <= 0.95:
+            labels[inside & (shown < 0.2)] = cv2.GC_PR_BGD  # what does not move with the object in its box
     else:
         inside = _likely_object(small, on, off)
         if shown is not None:
