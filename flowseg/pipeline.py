@@ -971,8 +971,18 @@ class Pipeline:
         and spray that move with a car or a surfer stay out) lowered the key
         masks' mean J from 0.656 to 0.586: drift-chicane rose from 0.33 to
         0.76, but non-rigid movers lost their limbs (breakdance 0.50 to
-        0.01). For ``target="person"`` on its 19 sequences a backward pass
-        gave 0.555 against 0.558 forward, so class targets keep one pass.
+        0.01). On the AMD EPYC machine (the same 0.649, A 0.718, B 0.579, at
+        7.2 frames per second), the finder on DIS's fast preset instead of
+        its medium one gave 8.4 frames per second but 0.645 (A 0.708, B
+        0.582): its coarser flow moved the key frames, mallard-fly 0.22 ->
+        0.67, motorbike 0.48 -> 0.66, but blackswan 0.75 -> 0.44, surf 0.89
+        -> 0.59, dog-agility 0.56 -> 0.36. Weighing the key frame's
+        confidence by how little its mask clings to the frame's border
+        (:func:`~flowseg.stages.motion.border_weight`, against sky or water
+        taken for a mover) gave 0.650 (A 0.718, B 0.581): motorbike alone
+        moved (0.48 -> 0.51). For ``target="person"`` on its 19 sequences a
+        backward pass gave 0.555 against 0.558 forward, so class targets keep
+        one pass.
         """
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
