@@ -66,10 +66,12 @@ def mask_quality(mask: Mask, prob: ProbMap, carried: Mask | None) -> np.ndarray:
     since the given one, ``c / (1 + t / 50)``, 0.614. Boundary support
     from the image (the mean, over the mask's edge, of the strongest colour
     gradient within 2 or 7 pixels, against the frame's 75th to 95th
-    percentile gradient) times the product: 0.670 to 0.686 (A 0.757-0.769,
-    B 0.568-0.588), the worst frame among the five suspects in 13 to 16
-    sequences; two runs of the same code moved the least confident
-    frame's mean true J in fold A by 0.03, so those differences are noise.
+    percentile gradient; 1 for an empty mask) times the product: 0.670 to
+    0.686 (A 0.757-0.769, B 0.568-0.588), the worst frame among the five
+    suspects in 13 to 16 sequences, the least confident frame's mean true J
+    0.682-0.695 against 0.690. Counting an empty mask as unsupported (0)
+    instead gave 0.680-0.688 and better first suspects (0.673-0.676), but
+    only by putting every empty mask first, an object out of view too.
     """
     if not mask.any():  # no object: as sure as the probability is of that, if the flow brought none either
         boundary, sureness = float(np.abs(2 * prob - 1).mean()), float(1 - prob.mean())
