@@ -374,8 +374,8 @@ class Annotations:
         if trusted[0] != trusted[1]:  # one alone is trusted here: it alone decides
             return forward, backward, float(trusted[0])
         nearness = (after - frame) / (after - before)  # to the given frame before; 1 - nearness to the one after
-        ahead = nearness * forward[0].confidences[forward[1]] * (1 - (1 - forward[0].agreement) * (1 - nearness))
-        back = (1 - nearness) * backward[0].confidences[backward[1]] * (1 - (1 - backward[0].agreement) * nearness)
+        ahead = nearness * min(forward[0].confidences[: forward[1] + 1]) * (1 - (1 - forward[0].agreement) * (1 - nearness))
+        back = (1 - nearness) * min(backward[0].confidences[: backward[1] + 1]) * (1 - (1 - backward[0].agreement) * nearness)
         return forward, backward, ahead / (ahead + back) if ahead + back > 0 else nearness
 
     def confidence(self, frame: int) -> float:
