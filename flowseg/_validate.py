@@ -83,6 +83,15 @@ def check_mask(mask: ArrayLike, name: str = "mask", *, empty: bool = False) -> N
     )
 
 
+def check_mask_size(mask: np.ndarray, shape: tuple[int, int], name: str = "mask", *,
+                    frames: str = "the frames are", hint: str = "") -> None:
+    """Raise ShapeError if `mask` is not ``shape`` in (H, W), naming both sizes: ``"{name} is WxH (WxH) but
+    {frames} WxH"``, then `hint`."""
+    if mask.shape != tuple(shape):
+        raise ShapeError(f"{name} is {mask.shape[1]}x{mask.shape[0]} (WxH) but {frames} {shape[1]}x{shape[0]}{hint}",
+                         expected=f"(H, W) = {tuple(shape)}", actual=mask.shape)
+
+
 def check_prob(prob: object, shape: tuple[int, int], name: str = "prob") -> np.ndarray:
     """Check that `prob` is an ``(H, W)`` float array matching `shape`; return it as float32."""
     if not isinstance(prob, np.ndarray) or not np.issubdtype(prob.dtype, np.floating):

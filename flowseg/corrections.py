@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._validate import check_image, check_mask
-from .errors import MaskError, ShapeError
+from ._validate import check_image, check_mask, check_mask_size
+from .errors import MaskError
 from .metrics import region_similarity
 from .pipeline import Pipeline
 from .prompts import Prompt, mask_from_prompt
@@ -281,10 +281,7 @@ class Annotations:
         """
         self.check_frame(frame)
         mask = check_mask(mask).copy()
-        if mask.shape != self._shape:
-            raise ShapeError(f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the frames are "
-                             f"{self._shape[1]}x{self._shape[0]}", expected=f"(H, W) = {self._shape}",
-                             actual=mask.shape)  # fmt: skip
+        check_mask_size(mask, self._shape)
         self._given[frame] = mask
         if exact:
             self._guessed.discard(frame)

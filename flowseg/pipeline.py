@@ -17,7 +17,7 @@ import numpy as np
 
 from ._concurrency import usable_cores
 from ._spill import SpilledArrays, ensure_room
-from ._validate import check_image, check_same_size
+from ._validate import check_image, check_mask_size, check_same_size
 from .budget import SpeedBudget
 from .errors import ConfigError, MaskError, ShapeError, StageOrderError
 from .stages.keyframes import DEFAULT_MAX_INTERVAL
@@ -739,12 +739,8 @@ class Pipeline:
         for index, image, scene_data in reading:
             if size is None:
                 size = image.shape[:2]
-                if init_mask is not None and init_mask.shape != size:
-                    raise ShapeError(
-                        f"init_mask is {init_mask.shape[1]}x{init_mask.shape[0]} (WxH) but the frames are "
-                        f"{size[1]}x{size[0]}; the mask must be the size of the frame",
-                        expected=f"(H, W) = {size}", actual=init_mask.shape,
-                    )  # fmt: skip
+                if init_mask is not None:
+                    check_mask_size(init_mask, size, "init_mask", hint="; the mask must be the size of the frame")
             data: dict[str, np.ndarray] = {} if given is None else dict(given(index))
             if init_mask is not None:
                 if index < init_frame:

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 from skimage.graph import MCP_Geometric
 
-from ._validate import check_image, check_mask
-from .errors import PromptError, ShapeError
+from ._validate import check_image, check_mask, check_mask_size
+from .errors import PromptError
 from .stages._boxes import grown_box
 from .stages.flow import estimate_flow
 from .stages.motion import motion_hint, residual_motion
@@ -338,9 +338,7 @@ def mask_from_prompt(
     shape = image.shape[:2]
     if previous is not None:
         previous = check_mask(previous, "previous")
-        if previous.shape != shape:
-            raise ShapeError(f"previous is {previous.shape[1]}x{previous.shape[0]} (WxH) but the frame is "
-                             f"{shape[1]}x{shape[0]}", expected=f"(H, W) = {shape}", actual=previous.shape)
+        check_mask_size(previous, shape, "previous", frames="the frame is")
     corrects = previous is not None and bool(previous.any())
     _check_prompt(prompt, shape, corrects)
     if evidence is None and neighbour is not None and prompt.box is not None:
