@@ -42,10 +42,10 @@ def test_the_same_video_gives_the_same_masks() -> None:
     motion (RANSAC) too. The probabilities may differ in their last bits (OpenCV's threads sum in any order).
     """
     frames, masks = panning_clip(10)
-    for target, init_mask in (("moving", None), (None, masks[0])):
-        pipeline = Pipeline(target=target) if target else Pipeline()
+    for options, init_mask in (({"target": "moving"}, None), ({}, masks[0])):
+        pipeline = Pipeline(**options)
         runs = [pipeline.run(frames, init_mask=init_mask), pipeline.run(frames, init_mask=init_mask),
-                (Pipeline(target=target) if target else Pipeline()).run(frames, init_mask=init_mask)]
+                Pipeline(**options).run(frames, init_mask=init_mask)]
         assert any(result.mask.any() for result in runs[0][1:])  # something was followed
         for other in runs[1:]:
             assert all(np.array_equal(a.mask, b.mask) for a, b in zip(runs[0], other))
