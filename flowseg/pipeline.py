@@ -603,8 +603,9 @@ class Pipeline:
         The semantic stage it replaces (the model itself, where keyframes
         schedule it) is kept inside it, as class evidence for objects that
         model recognises. Where no ``flow_scale`` was given, the flow stage
-        built from its name runs at :data:`OBJECT_FLOW_SCALE` (a copy: the
-        target-mode stages keep theirs). Built once, on first use.
+        built from its name runs at :data:`OBJECT_FLOW_SCALE` with a coarse
+        check (``coarse_check``, see :class:`~flowseg.stages.FlowEstimator`; a
+        copy: the target-mode stages keep theirs). Built once, on first use.
 
         Raises
         ------
@@ -626,7 +627,7 @@ class Pipeline:
                     return ObjectAppearance(getattr(stage, "semantics", stage))  # a KeyframeScheduler: its model
                 if stage in default_flow:
                     flow = copy.copy(stage)
-                    flow.scale = OBJECT_FLOW_SCALE
+                    flow.scale, flow.coarse_check = OBJECT_FLOW_SCALE, True
                     return flow
                 return stage
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from flowseg.errors import ConfigError, ShapeError
 from flowseg.stages.flow import FlowEstimator, estimate_flow, flow_confidence, flow_error
 from flowseg.types import Frame
+from davis_clips import davis_clip
 from synthetic import degrade_mask, shifted_pair
 
 SHIFT = (3, -2)
@@ -211,6 +214,22 @@ class TestFlowEstimator:
             assert background_error < 0.1, f"frame {t}: median background flow {background_error:.3f} px, limit 0.1 px"
             trusted = np.mean(confidence[background] > 0.8)
             assert trusted > 0.95, f"frame {t}: {trusted:.1%} of the still background trusted, limit 95%"
+
+    def test_a_coarse_check_agrees_with_a_precise_one(self, davis_root: Path) -> None:
+        # bmx-trees: a rider passing a tree, so some pixels do fail the round trip.
+        frames, _ = davis_clip(davis_root, "bmx-trees", 4)
+        outputs = run(FlowEstimator(method="dis", coarse_check=True), frames)
+        for t in range(1, len(frames)):
+            flow_bwd = estimate_flow(frames[t], frames[t - 1], method="dis")
+            precise = flow_confidence(flow_bwd, estimate_flow(frames[t - 1], frames[t], method="dis")) > 0.5
+            trusted = outputs[t]["flow_confidence"] > 0.5
+            np.testing.assert_array_equal(outputs[t]["flow_bwd"], flow_bwd)  # the flow itself is not coarser
+            agree = np.mean(trusted == precise)
+            assert agree > 0.95, f"frame {t}: the checks agree on {agree:.1%} of the pixels, limit 95%"
+            untrusted, untrusted_precisely = np.mean(~trusted), np.mean(~precise)
+            assert untrusted_precisely > 0.05  # the tree: there is something to find
+            assert abs(untrusted - untrusted_precisely) < 0.03, (
+                f"frame {t}: {untrusted:.1%} untrusted, {untrusted_precisely:.1%} by the precise check")
 
     def test_reset_equals_new(self, moving_clip) -> None:
         frames, _ = moving_clip

@@ -93,10 +93,13 @@ class TestPresets:
         frames, masks = moving_clip
         pipeline = Pipeline()
         pipeline.run(frames, init_mask=masks[0])
-        assert pipeline.settings["FlowEstimator"]["scale"] == 0.5  # the target-mode stages keep theirs
-        assert stage_settings(pipeline.object_stages())["FlowEstimator"]["scale"] == 1.0
+        # The target-mode stages keep theirs.
+        assert pipeline.settings["FlowEstimator"] == {"method": "dis", "scale": 0.5, "coarse_check": False}
+        assert stage_settings(pipeline.object_stages())["FlowEstimator"] == {
+            "method": "dis", "scale": 1.0, "coarse_check": True}
         told = Pipeline(flow_scale=0.5)
-        assert stage_settings(told.object_stages())["FlowEstimator"]["scale"] == 0.5
+        assert stage_settings(told.object_stages())["FlowEstimator"] == {
+            "method": "dis", "scale": 0.5, "coarse_check": False}
         fast = Pipeline.from_preset("fast")
         assert stage_settings(fast.object_stages())["FlowEstimator"]["scale"] == 0.5
 
@@ -107,8 +110,9 @@ class TestPresets:
 
     def test_quality_refines_the_flow_to_full_resolution(self) -> None:
         quality = Pipeline.from_preset("quality")
-        assert quality.settings["FlowEstimator"] == {"method": "dis_fine", "scale": 1.0}
-        assert stage_settings(quality.object_stages())["FlowEstimator"] == {"method": "dis_fine", "scale": 1.0}
+        expected = {"method": "dis_fine", "scale": 1.0, "coarse_check": False}
+        assert quality.settings["FlowEstimator"] == expected
+        assert stage_settings(quality.object_stages())["FlowEstimator"] == expected
 
     def test_balanced_is_the_default(self) -> None:
         assert Pipeline.from_preset("balanced").settings == Pipeline().settings
