@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 import tracemalloc
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
 
@@ -16,6 +17,7 @@ import flowseg.pipeline
 from flowseg import MaskError, Pipeline, ShapeError
 from flowseg.metrics import region_similarity
 
+from davis_clips import davis_clip
 from synthetic import moving_object_clip, panning_clip, write_av_clip
 
 
@@ -39,7 +41,8 @@ def test_the_same_video_gives_the_same_masks() -> None:
 
     The two-pass moving mode fits the camera's motion (RANSAC) in a reading thread, follows from a key frame
     cut by GrabCut (k-means starts) and refines with a graph cut; following a given object fits the object's
-    motion (RANSAC) too. The probabilities may differ in their last bits (OpenCV's threads sum in any order).
+    motion (RANSAC) too. The probabilities are the same to the bit (with OpenCV's precise distance transform in
+    :func:`~flowseg.stages.appearance.spatial_prior` they were not: it reads memory it did not write).
     """
     frames, masks = panning_clip(10)
     for options, init_mask in (({"target": "moving"}, None), ({}, masks[0])):
@@ -48,8 +51,15 @@ def test_the_same_video_gives_the_same_masks() -> None:
                 Pipeline(**options).run(frames, init_mask=init_mask)]
         assert any(result.mask.any() for result in runs[0][1:])  # something was followed
         for other in runs[1:]:
-            assert all(np.array_equal(a.mask, b.mask) for a, b in zip(runs[0], other))
-            assert max(float(np.abs(a.prob - b.prob).max()) for a, b in zip(runs[0], other)) < 1e-4
+            assert all(np.array_equal(a.prob, b.prob) and np.array_equal(a.mask, b.mask) for a, b in zip(runs[0], other))
+
+
+def test_a_followed_person_comes_out_the_same_to_the_bit(davis_root: Path) -> None:
+    """On real frames too: breakdance's dancer, whose masks a last-bit difference once moved by 0.016 J&F."""
+    frames, truths = davis_clip(davis_root, "breakdance", 8)
+    runs = [Pipeline().run(frames, init_mask=truths[0]) for _ in range(3)]
+    for other in runs[1:]:
+        assert all(np.array_equal(a.prob, b.prob) for a, b in zip(runs[0], other))
 
 
 def test_each_shot_is_followed_from_its_own_key_frame() -> None:
