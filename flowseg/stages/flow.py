@@ -373,6 +373,8 @@ class FlowEstimator:
     0.711 against 0.718), and it made the keyframe, fusion and key frame
     tests on small synthetic clips fail. ``quality``'s ``dis_fine`` with a
     coarse check gave 0.789 (A 0.797, B 0.781) against 0.793 (B 0.788).
+    Several objects followed jointly lost with it too (composites 0.635 ->
+    0.594).
     """
 
     requires: tuple[str, ...] = ()
