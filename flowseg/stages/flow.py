@@ -84,6 +84,7 @@ class _OpenCVFlow:
 
 
 def _dis(method: str) -> cv2.DISOpticalFlow:
+    """A DIS of `method`'s preset and finest level."""
     preset, finest = _DIS_PRESETS[method]
     dis = cv2.DISOpticalFlow_create(preset)
     if finest is not None:
@@ -362,17 +363,20 @@ class FlowEstimator:
     The check only has to say where the round trip fails, not where each
     pixel goes to a tenth of a pixel. Following the given object on the 34
     DAVIS-2016 sequences (``balanced``, DIS medium at full size), a coarse
-    check gave J&F 0.782 (folds A 0.786, B 0.779) against 0.781 (A 0.785, B
-    0.777) at 11.3 frames per second instead of 9.0 (AMD EPYC, 2 cores);
-    the ultrafast preset at the medium one's finest level as the check
-    0.781 (breakdance 0.467 -> 0.436), DIS fast 0.765, only the stride of 4
-    0.780 (A 0.785, B 0.774) at 10.6. It is off by default: its confidence
-    is a few points lower (blackswan's mean 0.86 -> 0.79 at half size), so
-    evidence carried along the flow goes stale sooner. On the movers (half
-    size) it moved the key frames both ways (J&F 0.662 against 0.649, but A
-    0.711 against 0.718), and it made the keyframe, fusion and key frame
-    tests on small synthetic clips fail. ``quality``'s ``dis_fine`` with a
-    coarse check gave 0.789 (A 0.797, B 0.781) against 0.793 (B 0.788).
+    check gave J&F 0.782 (folds A 0.785, B 0.779) against 0.781 (A 0.785, B
+    0.777) at 12.2 frames per second instead of 9.6 (AMD EPYC, 2 cores, the
+    same day), though breakdance fell from 0.467 to 0.443; DIS fast as the
+    check gave 0.765; the ultrafast preset at the medium one's finest level
+    0.781 (breakdance 0.436); only the stride of 4 0.780 (A 0.785, B 0.774)
+    at 10.3; the stride and 2 refinement iterations 0.779 (B 0.774). It is
+    off by default: its confidence is a few points lower (blackswan's mean
+    0.86 -> 0.76 at half size), so evidence carried along the flow goes
+    stale sooner. For the movers (the finder at half size and the follower
+    both checked coarsely) it moved the key frames both ways (J&F 0.662
+    against 0.649, but A 0.711 against 0.718), and it made the keyframe,
+    fusion and key frame tests on small synthetic clips fail.
+    ``quality``'s ``dis_fine`` with a coarse check gave 0.789 (A 0.797, B
+    0.781) against 0.793 (B 0.788).
     Several objects followed jointly lost with it too (composites 0.635 ->
     0.594).
     """
