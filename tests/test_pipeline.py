@@ -103,6 +103,15 @@ class TestPresets:
         fast = Pipeline.from_preset("fast")
         assert stage_settings(fast.object_stages())["FlowEstimator"]["scale"] == 0.5
 
+    def test_several_objects_check_the_flow_precisely(self) -> None:
+        from flowseg.pipeline import _checked_precisely
+
+        flow, *others = Pipeline().object_stages()
+        precise = _checked_precisely(flow)
+        # A copy: one object followed alone keeps the coarse check.
+        assert (flow.coarse_check, precise.coarse_check, precise.scale) == (True, False, 1.0)
+        assert all(_checked_precisely(stage) is stage for stage in others)
+
     def test_keywords_override_the_preset(self) -> None:
         pipeline = Pipeline.from_preset("fast", refine="crf")
         assert pipeline.settings["MaskRefiner"]["method"] == "crf"
