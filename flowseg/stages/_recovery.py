@@ -155,10 +155,20 @@ class ObjectTrack:
 
     def is_lost(self, carried: Mask, appearance: ProbMap) -> bool:
         """Whether the carried mask has collapsed or no longer looks like the object."""
+        return any(self._collapsed(carried, appearance))
+
+    def is_remnant(self, carried: Mask, appearance: ProbMap) -> bool:
+        """Whether the carried mask has collapsed both in area and in looks (or is empty): what the flow kept of
+        something else, as an occluder's edge, rather than of the object."""
+        return all(self._collapsed(carried, appearance))
+
+    def _collapsed(self, carried: Mask, appearance: ProbMap) -> tuple[bool, bool]:
+        """Whether `carried` covers less than :data:`COLLAPSE` of the object's recent area, and whether it looks
+        less than that fraction as much like it (both where it is empty)."""
         area = np.count_nonzero(carried)
-        if area == 0 or area < COLLAPSE * max(self._areas):
-            return True
-        return float(appearance[carried].mean()) < COLLAPSE * self._likeness
+        if area == 0:
+            return True, True
+        return area < COLLAPSE * max(self._areas), float(appearance[carried].mean()) < COLLAPSE * self._likeness
 
     def follow_rescaled(self, carried: Mask, appearance: ProbMap, flow_bwd: Flow, trusted: Mask) -> bool:
         """Follow the lost object at `carried`, at a new size, where it looks at least as much like the object as
