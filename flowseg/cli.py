@@ -408,8 +408,9 @@ def app(input_path: Path, output_dir: Path | None, preset: str, device: str, por
     address carries a random token: only whoever has it can use the app.
     Ctrl-C stops it.
 
-    The clip is held in memory (about 2.5 MB a frame at 854x480): for long
-    videos, mark the object here, then 'flowseg run INPUT --box ...'.
+    The clip is held in memory (about 2.5 MB a frame at 854x480; one larger
+    than the free memory is refused): for long videos, mark the object here,
+    then 'flowseg run INPUT --box ...'.
     """
     from .app import EditingSession
     from .app.server import serve

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from flowseg import MaskError, PromptError
-from flowseg.app import BusyError, EditingSession
+from flowseg.app import BusyError, ClipTooLargeError, EditingSession
 from flowseg.app.session import prompt_from_marks
 from flowseg.corrections import Annotations
 from flowseg.metrics import region_similarity
@@ -364,6 +364,25 @@ def test_the_command_refuses_bad_input_in_one_line(clip, runner, tmp_path: Path)
         result = runner.invoke(main, ["app", str(folder), "-o", str(tmp_path / "out"), "--no-browser",
                                       "--port", str(taken.getsockname()[1])])  # fmt: skip
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.output
+
+
+def test_a_clip_larger_than_the_free_memory_is_refused_before_it_is_read(clip, runner, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowseg.app import session
+    from flowseg.cli import main
+
+    folder, _, _ = clip
+    free = session.available_memory()
+    assert free is not None and free > 0  # read on this machine (Linux: MemAvailable)
+    held = FRAMES * SHAPE[0] * SHAPE[1] * session.HELD_BYTES_PER_PIXEL  # 1.4 MB
+    monkeypatch.setattr(session, "available_memory", lambda: held - 1)
+    with pytest.raises(ClipTooLargeError, match=f"has {FRAMES} frames at 160x120: the app holds them all"):
+        EditingSession(folder, tmp_path / "out")
+    result = runner.invoke(main, ["app", str(folder), "-o", str(tmp_path / "out"), "--no-browser"])
+    assert result.exit_code == 2 and "open a shorter clip" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 2  # "reading ...", then the one-line error
+    monkeypatch.setattr(session, "available_memory", lambda: held)
+    assert len(EditingSession(folder, tmp_path / "out").frames) == FRAMES
 
 
 def test_the_command_serves_the_page_until_ctrl_c(clip, tmp_path: Path) -> None:

@@ -7,6 +7,6 @@ random token and needs the ``app`` extra (Starlette and uvicorn):
 ``pip install 'flowseg[app]'``.
 """
 
-from .session import BusyError, EditingSession
+from .session import BusyError, ClipTooLargeError, EditingSession
 
-__all__ = ["EditingSession", "BusyError"]
+__all__ = ["EditingSession", "BusyError", "ClipTooLargeError"]

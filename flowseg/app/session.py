@@ -13,6 +13,7 @@ translates requests into these calls.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,18 +25,43 @@ import numpy as np
 
 from .._summary import json_safe, provenance
 from ..corrections import Annotations, Progress
-from ..errors import ConfigError, MaskError, OutputError, PromptError
+from ..errors import ConfigError, FlowsegError, MaskError, OutputError, PromptError
 from ..io import FrameSource, ResultWriter
 from ..pipeline import Pipeline
 from ..prompts import Prompt, draw_stroke
 from ..runner import quality_report
 from ..types import Image, Mask
 
-__all__ = ["EditingSession", "Job", "BusyError", "prompt_from_marks"]
+__all__ = ["EditingSession", "Job", "BusyError", "ClipTooLargeError", "prompt_from_marks", "available_memory"]
+
+HELD_BYTES_PER_PIXEL: int = 6
+"""What a session holds for each pixel of each frame: the frame (3 bytes) and, for each of the two runs that reach
+it (:class:`~flowseg.corrections.Annotations`), a mask (1 byte) and a half-size float16 probability (0.5): about
+2.5 MB a frame at 854x480."""
 
 
 class BusyError(ConfigError):
     """A job (propagation or export) is still running; the session takes one at a time."""
+
+
+class ClipTooLargeError(FlowsegError, MemoryError):
+    """The clip would take more memory than the machine has free (a session holds every frame)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can give now: Linux's ``MemAvailable``, elsewhere its physical memory; None
+    where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no such names here (Windows)
+        return None
 
 
 @dataclass
@@ -113,6 +139,10 @@ class EditingSession:
     ------
     VideoOpenError, ShapeError
         As :class:`~flowseg.io.FrameSource` does.
+    ClipTooLargeError
+        Before decoding, where the clip's frames (as many as its container
+        lists) would take more than :func:`available_memory`, at
+        :data:`HELD_BYTES_PER_PIXEL`.
     """
 
     def __init__(self, video: str | Path, output_dir: str | Path, *, pipeline: Pipeline | None = None,
@@ -121,7 +151,16 @@ class EditingSession:
         self.video = Path(video)
         self.output_dir = Path(output_dir)
         self.fps = source.fps
-        decoded = list(source.timed())
+        frames = source.timed()
+        first = next(frames)  # the source decoded one already, or raised
+        height, width = first.image.shape[:2]
+        needed, free = source.frame_count * height * width * HELD_BYTES_PER_PIXEL, available_memory()
+        if free is not None and needed > free:
+            raise ClipTooLargeError(
+                f"{self.video.name} has {source.frame_count} frames at {width}x{height}: the app holds them all, "
+                f"about {needed / 1e9:.1f} GB, and this machine has {free / 1e9:.1f} GB free; open a shorter clip, "
+                f"or give the object to 'flowseg run', which streams")
+        decoded = [first, *frames]
         self.names = [frame.name for frame in decoded]
         self.frames: list[Image] = [frame.image for frame in decoded]
         self._times = [frame.time for frame in decoded]
