@@ -140,9 +140,9 @@ class EditingSession:
     VideoOpenError, ShapeError
         As :class:`~flowseg.io.FrameSource` does.
     ClipTooLargeError
-        Before decoding, where the clip's frames (as many as its container
-        lists) would take more than :func:`available_memory`, at
-        :data:`HELD_BYTES_PER_PIXEL`.
+        After decoding the first frame only, where the clip's frames (as many
+        as its container lists) would take more than :func:`available_memory`,
+        at :data:`HELD_BYTES_PER_PIXEL`.
     """
 
     def __init__(self, video: str | Path, output_dir: str | Path, *, pipeline: Pipeline | None = None,
