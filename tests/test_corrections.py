@@ -69,6 +69,22 @@ def test_where_the_runs_disagree_the_frames_midway_are_suspected_not_those_next_
     assert video.suspect_frames(2) == [4, 3]
 
 
+def test_next_to_the_last_given_frame_the_run_from_it_is_as_sure_as_between_given_frames(clip) -> None:
+    """After the last given frame only the run from it reaches; its confidence counts against its confidence on
+    the first frame it followed the object to, so the frame just after a correction near the clip's end is not
+    suspected first (it would mend one frame)."""
+    frames, masks = clip
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    alone = video.suspect_frames(11)
+    assert alone[0] > 6  # one run: the further from frame 0, the less sure
+    video.annotate(10, masks[10])
+    assert video.confidence(11) == 1.0 and 11 not in video.suspect_frames(3)
+    video = Annotations(frames)
+    video.annotate(1, masks[1])
+    assert video.confidence(0) == 1.0  # before the first given frame alike
+
+
 def test_removing_a_correction_restores_the_runs(clip) -> None:
     frames, masks = clip
     video = Annotations(frames)
