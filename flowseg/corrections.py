@@ -548,15 +548,27 @@ class Annotations:
 
         The object is gone by the empty end; the run that follows it may
         have lost it there and hold the occluder or the background instead.
-        Where its confidence steps down (the split of its confidences on the
-        frames between into a part before and a part after, each near its
-        own mean: least squares) to less than :data:`~flowseg.stages._recovery.COLLAPSE`
-        of what it was before, the object is taken to have vanished: the
-        run from the empty mask is trusted from there on (:meth:`confidence`
+        Up to the first frame where that run holds nothing (its mask is
+        empty, or shares no pixel with its previous mask carried there: it
+        dropped what it followed, or jumped to something found elsewhere;
+        what it takes after is not the object, which will be gone):
+
+        - where its smallest mask there is under
+          :data:`~flowseg.stages._recovery.COLLAPSE` of the given one, the
+          object shrank away (it left the view, or went behind something),
+          and is taken to be gone after that frame;
+        - else where its confidence steps down (the split of its
+          confidences there, 0 after, into a part before and a part after,
+          each near its own mean: least squares) to less than ``COLLAPSE``
+          of what it was before, the object is taken to have vanished there.
+
+        From there on the run from the empty mask is trusted (:meth:`confidence`
         gives those frames one minus the other run's confidence: the surer
-        the loss, the surer the absence). Without such a step the run that
+        the loss, the surer the absence). Without either the run that
         follows the object is trusted all the way, and the empty one nowhere
-        beyond its frame.
+        beyond its frame. (An object that shrinks, grows back and then
+        vanishes is taken as gone from its smallest: the rule trusts the
+        shrinking, as the empty end says how it ends.)
 
         Notes
         -----
@@ -571,7 +583,14 @@ class Annotations:
         rider entirely on frame 71, with confidence 0.98 in that empty mask,
         which hid the step).
         """
-        kept = _vanishing_point(np.array([found.holds(at) for at in range(1, span)]))  # the frames between
+        holds = np.array([found.holds(at) for at in range(1, span)])  # the frames between
+        held = int(np.argmin(holds > 0)) if (holds == 0).any() else len(holds)  # from there on: something else
+        areas = [np.count_nonzero(found.masks[at]) for at in range(1, held + 1)]
+        if held == 0 or min(areas) < COLLAPSE * np.count_nonzero(found.masks[0]):  # it shrank away
+            kept = int(np.argmin(areas)) + 1 if held else 0
+        else:
+            holds[held:] = 0.0
+            kept = _vanishing_point(holds)
         found.trusted = span if kept is None else kept
         empty.trusted = 0 if kept is None else span - 1 - kept
 
