@@ -323,7 +323,15 @@ class Annotations:
         swing 0.678 -> 0.831 and kite-surf 0.380 -> 0.561, where the box
         alone kept a sliver, but drift-chicane 0.780 -> 0.623, hockey 0.843
         -> 0.714 and breakdance 0.620 -> 0.481, where the followed mask had
-        shrunk inside the box and stayed small.
+        shrunk inside the box and stayed small. Nor the followed mask cut to
+        the box where it spans the box at least as fully as the box's mask
+        does (its extent across the box's width times its height), at
+        c48bd40 (that protocol through this API, without HTTP): 0.730 ->
+        0.736, but fold A 0.759 -> 0.756 (blackswan 0.851 -> 0.807,
+        bmx-bumps 0.404 -> 0.300; B 0.700 -> 0.717, motorbike 0.482 ->
+        0.670). Even a mask as true as the followed one there (blackswan J
+        0.92, the box's 0.90) makes the run from that frame start anew from
+        a guess, on a frame where following is hard.
         """
         frame = prompt.frame
         self.check_frame(frame)
