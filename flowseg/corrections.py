@@ -98,7 +98,8 @@ def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward
     -------
     (H, W) bool ndarray
         Where the two masks agree, their answer; elsewhere, whether the
-        weighted mean of the two probabilities is above 0.5.
+        weighted mean of the two probabilities is above 0.5. A run weighted
+        alone (`forward_weight` 1 or 0) gives its own mask, as refined.
 
     Examples
     --------
@@ -108,8 +109,10 @@ def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward
     (array([[1, 1, 0]]), array([[1, 0, 0]]))
     """
     disputed = forward != backward
-    if not disputed.any():
+    if not disputed.any() or forward_weight == 1:
         return forward.copy()
+    if forward_weight == 0:
+        return backward.copy()
     size = forward.shape[::-1]
     p = cv2.resize(np.asarray(forward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
     q = cv2.resize(np.asarray(backward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
