@@ -101,6 +101,23 @@ def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward
         weighted mean of the two probabilities is above 0.5. A run weighted
         alone (`forward_weight` 1 or 0) gives its own mask, as refined.
 
+    Notes
+    -----
+    A run weighted alone gave its probability cut at 0.5 before (93d848a):
+    what the edge-aware refinement had added or taken off was lost, and
+    giving surf's last frame empty changed the 53 frames before it (J&F
+    0.914 -> 0.903), though the run there is the same. With its own masks,
+    on the 34 DAVIS-2016 sequences (``benchmarks/corrections.py``) after 1 /
+    2 / 3 corrections 0.8180 / 0.8331 / 0.8494 -> 0.8188 / 0.8338 / 0.8491
+    (fold A 0.8215 / 0.8374 / 0.8520 -> 0.8215 / 0.8374 / 0.8521, B 0.8144 /
+    0.8288 / 0.8467 -> 0.8160 / 0.8303 / 0.8461): drift-turn 0.730 / 0.711 /
+    0.742 -> 0.744 / 0.723 / 0.750, surf 0.903 / 0.920 / 0.937 -> 0.914 /
+    0.930 / 0.917 (its third correction, on frame 26, leaves the frames
+    from 27 to the run from 26 alone, whose refined masks there score lower
+    than its probability did; not looked into further). Kept as the same
+    masks a run gives wherever it alone reaches (before the first given
+    frame, after the last).
+
     Examples
     --------
     >>> f, b = np.array([[1, 1, 0]], bool), np.array([[1, 0, 0]], bool)
@@ -612,7 +629,8 @@ class Annotations:
         on frame 46, 0.6 later) was trusted all the way again.
         """
         holds = np.array([found.holds(at) for at in range(1, span)])  # the frames between
-        held = int(np.argmin(holds > 0)) if (holds == 0).any() else len(holds)  # from there on: something else
+        nothing = np.flatnonzero(holds == 0)
+        held = int(nothing[0]) if nothing.size else len(holds)  # from the first it holds nothing on: something else
         areas = [np.count_nonzero(found.masks[at]) for at in range(1, held + 1)]
         if held == 0 or min(areas) < COLLAPSE * np.count_nonzero(found.masks[0]):  # it shrank away
             kept = int(np.argmin(areas)) + 1 if held else 0
