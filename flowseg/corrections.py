@@ -126,11 +126,11 @@ def blend_runs(forward: Mask, forward_prob: np.ndarray, backward: Mask, backward
     >>> blend_runs(f, p, b, q, 0.75).astype(int), blend_runs(f, p, b, q, 0.25).astype(int)
     (array([[1, 1, 0]]), array([[1, 0, 0]]))
     """
+    if forward_weight in (0, 1):  # a run weighted alone
+        return (forward if forward_weight else backward).copy()
     disputed = forward != backward
-    if not disputed.any() or forward_weight == 1:
+    if not disputed.any():
         return forward.copy()
-    if forward_weight == 0:
-        return backward.copy()
     size = forward.shape[::-1]
     p = cv2.resize(np.asarray(forward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
     q = cv2.resize(np.asarray(backward_prob, np.float32), size, interpolation=cv2.INTER_LINEAR)
@@ -633,8 +633,10 @@ class Annotations:
         nothing = np.flatnonzero(holds == 0)
         held = int(nothing[0]) if nothing.size else len(holds)  # from the first it holds nothing on: something else
         areas = [np.count_nonzero(found.masks[at]) for at in range(1, held + 1)]
-        if held == 0 or min(areas) < COLLAPSE * np.count_nonzero(found.masks[0]):  # it shrank away
-            kept = int(np.argmin(areas)) + 1 if held else 0
+        if held == 0:  # nothing from the first frame between on
+            kept = 0
+        elif min(areas) < COLLAPSE * np.count_nonzero(found.masks[0]):  # it shrank away
+            kept = int(np.argmin(areas)) + 1
         else:
             holds[held:] = 0.0
             kept = _vanishing_point(holds)
