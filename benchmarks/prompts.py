@@ -36,11 +36,14 @@ Scoring rule
   negative. After each click the mask is computed again from all the clicks
   so far. **NoC@85**, **NoC@90**: the clicks needed to reach IoU 0.85,
   0.90 (:func:`noc`), :data:`MAX_CLICKS` when never reached; **IoU@k**: the
-  IoU after k clicks. The user stops once at least ``max(IOU_AFTER)`` clicks
+  IoU after k clicks; **setbacks**: the clicks after which the IoU fell by
+  more than :data:`SETBACK` (:func:`setbacks`), of all the clicks made: a
+  user who clicks to mend a part and sees the rest of the object lost
+  (the mask is computed anew from all the clicks each time). The user stops once at least ``max(IOU_AFTER)`` clicks
   are made and IoU 0.90 is reached, or when the mask is exact (it then stays
   exact), or after :data:`MAX_CLICKS` clicks.
 - Every figure is a mean over sequences, except the worst box J (the
-  sequence with the lowest) and the seconds.
+  sequence with the lowest), the setbacks (a count) and the seconds.
 - **Seconds**: wall time (``time.perf_counter``) of one call on the
   854x480 frame: given the box, and given 5 clicks (the call after the 5th
   click); median and greatest over sequences. Frame reading is excluded.
@@ -103,6 +106,9 @@ IOU_AFTER: tuple[int, ...] = (1, 3, 5)
 
 TIMED_CLICKS = 5
 """The click-prompt call that is timed: the one given this many clicks."""
+
+SETBACK = 0.2
+"""A click is a setback where the IoU after it is this much lower than before it: what the user had is lost."""
 
 GRABCUT_ITERATIONS = 5
 """Iterations of the GrabCut baseline."""
@@ -332,9 +338,16 @@ def summarise(per_sequence: Mapping[str, Mapping[str, Any]], method: str) -> dic
         "box_J_worst": worst_sequence(box_j),
         **{key: float(np.mean([run[key] for run in runs.values()])) for key in NOC_KEYS},
         **{f"IoU@{k}": float(np.mean([iou_after(run["ious"], k) for run in runs.values()])) for k in IOU_AFTER},
+        "setbacks": sum(setbacks(run["ious"]) for run in runs.values()),
+        "clicks": sum(len(run["ious"]) for run in runs.values()),
         "box_seconds": _spread([run["box_seconds"] for run in runs.values()]),
         "click_seconds": _spread(timed),
     }
+
+
+def setbacks(ious: Sequence[float]) -> int:
+    """How many clicks of a run lowered the IoU by more than :data:`SETBACK` (the first is measured against 0)."""
+    return sum(after < before - SETBACK for before, after in zip([0.0, *ious], ious))
 
 
 def _spread(seconds: Sequence[float]) -> dict[str, float] | None:
@@ -354,8 +367,8 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     summary, per_sequence = report["summary"], report["per_sequence"]
     rows = [[name, format_number(s["box_J"]), f"{s['box_J_worst'][0]} {format_number(s['box_J_worst'][1])}",
              *(format_number(s[key], 2) for key in NOC_KEYS), *(format_number(s[f"IoU@{k}"]) for k in IOU_AFTER),
-             _seconds(s["box_seconds"]), _seconds(s["click_seconds"])] for name, s in summary.items()]  # fmt: skip
-    headers = ["method", "box J", "box J worst", *NOC_KEYS, *(f"IoU@{k}" for k in IOU_AFTER),
+             f"{s['setbacks']} of {s['clicks']}", _seconds(s["box_seconds"]), _seconds(s["click_seconds"])] for name, s in summary.items()]  # fmt: skip
+    headers = ["method", "box J", "box J worst", *NOC_KEYS, *(f"IoU@{k}" for k in IOU_AFTER), "setbacks",
                "box s (median / max)", f"{TIMED_CLICKS} clicks s (median / max)"]  # fmt: skip
     per_rows = [[sequence, *(format_number(scores[m]["box_J"]) for m in METHODS),
                  *(str(scores[m][NOC_KEYS[0]]) for m in METHODS)]
@@ -377,7 +390,8 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         "",
         "Box: the truth's tight box. Clicks: the simulated user of Xu et al. 2016 (as RITM): each click at the "
         "centre of the largest error, positive on a false negative; the mask recomputed from all clicks after each. "
-        f"NoC capped at {MAX_CLICKS}; means over sequences; seconds of one call (box; {TIMED_CLICKS} clicks), "
+        f"NoC capped at {MAX_CLICKS}; means over sequences; setbacks: the clicks after which the IoU fell by more "
+        f"than {SETBACK} (of all the clicks made); seconds of one call (box; {TIMED_CLICKS} clicks), "
         "median / max over sequences. See the module docstring of benchmarks/prompts.py.",
     ]
 
