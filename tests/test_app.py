@@ -7,12 +7,14 @@ chromium``; ``$FLOWSEG_CHROMIUM`` names another binary) through Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -260,6 +262,13 @@ def _drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
     page.mouse.up()
 
 
+def _click(page, at: tuple[float, float]) -> None:
+    """Click on the frame's canvas at a point given in the frame's pixels."""
+    box = page.locator("#view").bounding_box()
+    scale = box["width"] / SHAPE[1]
+    page.mouse.click(box["x"] + at[0] * scale, box["y"] + at[1] * scale)
+
+
 def _status(page) -> str:
     return page.locator("#status").text_content()
 
@@ -268,13 +277,20 @@ def _wait_for_status(page, start: str) -> None:
     page.wait_for_function(f"document.getElementById('status').textContent.startsWith({start!r})", timeout=120_000)
 
 
-def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, browser_page) -> None:
-    folder, frames, masks = clip
-    page = browser_page
-    session = EditingSession(folder, tmp_path / "out")
+@contextlib.contextmanager
+def _opened(page, folder: Path, output: Path) -> Iterator[tuple[EditingSession, _Served]]:
+    """A session on `folder` served from a thread, its page opened in `page` and ready."""
+    session = EditingSession(folder, output)
     with _Served(session, token="browser-token") as served:
         page.goto(f"{served.base}/?token=browser-token")
         page.wait_for_selector("body[data-ready=true]")
+        yield session, served
+
+
+def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, browser_page) -> None:
+    folder, frames, masks = clip
+    page = browser_page
+    with _opened(page, folder, tmp_path / "out") as (_, served):
         assert page.locator("#frame-label").text_content() == "Frame 0 / 11"
         _screenshot(page, "1-opened", tmp_path)
 
@@ -342,6 +358,41 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         exported = cv2.imread(str(tmp_path / "out" / "masks" / f"{t:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
         assert np.array_equal(exported, api.mask(t)), t
         assert region_similarity(exported, masks[t]) > 0.8, t
+
+
+def test_undo_takes_back_the_last_mark_and_its_mask_in_a_browser(clip, tmp_path: Path, browser_page) -> None:
+    folder, _, masks = clip
+    page = browser_page
+    with _opened(page, folder, tmp_path / "out") as (session, _):
+        box = _box_of(masks[0])
+        _drag(page, box[:2], box[2:])
+        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        boxed = session.mask(0).copy()
+        assert region_similarity(boxed, masks[0]) > 0.9
+
+        # A click off the object, on it: the mask loses that part.
+        ys, xs = np.nonzero(masks[0])
+        centre = (int(xs.mean()), int(ys.mean()))
+        page.keyboard.press("n")
+        _click(page, centre)
+        page.wait_for_function(f"document.getElementById('status').textContent.includes('mask of') && "
+                               f"!document.getElementById('status').textContent.includes('mask of {boxed.sum()} ')")
+        assert not session.mask(0)[centre[::-1]] and session.marks[0]["negative_points"] == [list(centre)]
+
+        # Ctrl+Z: the click is taken back, and the box's mask is the frame's again.
+        page.locator("#view").focus()
+        page.keyboard.press("Control+z")
+        page.wait_for_function(f"document.getElementById('status').textContent.includes('mask of {boxed.sum()} ')")
+        assert np.array_equal(session.mask(0), boxed) and session.marks[0]["negative_points"] == []
+        _screenshot(page, "undo", tmp_path)
+
+        # The Undo button takes back the box: the frame has no marks; then there is nothing to undo.
+        page.click("#undo")
+        page.wait_for_function("document.querySelectorAll('#timeline .mark.previewed').length === 0")
+        assert 0 not in session.marks and not session.mask(0).any()
+        page.locator("#view").focus()
+        page.keyboard.press("Control+z")
+        _wait_for_status(page, "Frame 0: nothing to undo")
 
 
 # ---- The command ---------------------------------------------------------------------------------------------------

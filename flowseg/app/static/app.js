@@ -15,6 +15,7 @@ let maskImage = null;
 let playing = false;
 let drawing = null;       // the mark being drawn: {tool, start, points}
 const marks = {};         // frame -> {box, points, negative_points, strokes, negative_strokes}, as sent
+const history = {};       // frame -> its earlier marks (null: none), the latest last: what Undo brings back
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -138,12 +139,16 @@ window.addEventListener("mouseup", (event) => {
   if (!drawing) return;
   const done = drawing;
   drawing = null;
+  if (done.tool === "box" && (!done.box || done.box[2] - done.box[0] < 3 || done.box[3] - done.box[1] < 3)) {
+    draw();
+    return;
+  }
+  remember(current);
   if (!marks[current] || marks[current].absent) {
     marks[current] = {points: [], negative_points: [], strokes: [], negative_strokes: []};
   }
   const mine = marks[current];
   if (done.tool === "box") {
-    if (!done.box || done.box[2] - done.box[0] < 3 || done.box[3] - done.box[1] < 3) { draw(); return; }
     mine.box = done.box;
   } else if (done.tool === "point" || done.tool === "negative") {
     mine[done.tool === "point" ? "points" : "negative_points"].push(done.start);
@@ -169,20 +174,48 @@ async function submit(frame) {
   if (frame === current) await show(current);
 }
 
+function remember(frame) {
+  // Keep the frame's marks as they are before a change, for Undo.
+  (history[frame] = history[frame] || []).push(marks[frame] ? structuredClone(marks[frame]) : null);
+}
+
 function absent() {
   if (busy()) return;
+  remember(current);
   marks[current] = {absent: true};
   submit(current);
 }
 
 async function forget() {
-  delete marks[current];
+  if (marks[current]) remember(current);
+  await clear(current);
+}
+
+async function clear(frame) {
+  delete marks[frame];
   try {
-    await api(`/api/marks/${current}`, {method: "DELETE"});
+    await api(`/api/marks/${frame}`, {method: "DELETE"});
   } catch (error) {
     say(error.message, true);
   }
   await follow();
+}
+
+async function undo() {
+  // Back to the frame's marks before its last change: the mask they gave comes back (the same marks, the same mask).
+  if (busy()) {
+    say(`A ${state.job.kind} is running: undo when it ends.`, true);
+    return;
+  }
+  const earlier = (history[current] || []).pop();
+  if (earlier === undefined) {
+    say(`Frame ${current}: nothing to undo.`);
+  } else if (earlier === null) {
+    await clear(current);
+  } else {
+    marks[current] = earlier;
+    await submit(current);
+  }
 }
 
 // ---- Jobs: propagate, export -------------------------------------------------------------------------------------
@@ -242,7 +275,7 @@ function showFiles(files) {
 
 async function refresh() {
   state = await api("/api/state");
-  for (const id of ["propagate", "export", "forget", "absent"]) $(id).disabled = state.job.running;
+  for (const id of ["propagate", "export", "undo", "forget", "absent"]) $(id).disabled = state.job.running;
   renderTimeline();
 }
 
@@ -295,6 +328,8 @@ document.addEventListener("keydown", (event) => {
     show(current + (event.key === "ArrowRight" ? 1 : -1));
   } else if (event.key === " ") {
     play();
+  } else if (event.key === "z" && (event.ctrlKey || event.metaKey)) {
+    undo();
   } else if (event.key === "Delete" || event.key === "Backspace") {
     forget();
   } else if (event.key === "a") {
@@ -309,6 +344,7 @@ document.addEventListener("keydown", (event) => {
 
 $("scrubber").addEventListener("input", (event) => show(Number(event.target.value)));
 $("play").addEventListener("click", play);
+$("undo").addEventListener("click", undo);
 $("forget").addEventListener("click", forget);
 $("absent").addEventListener("click", absent);
 $("propagate").addEventListener("click", () => start("/api/propagate", {}, "Propagating"));
