@@ -39,9 +39,10 @@ Scoring rule
   IoU after k clicks; **setbacks**: the clicks after which the IoU fell by
   more than :data:`SETBACK` (:func:`setbacks`), of all the clicks made: a
   user who clicks to mend a part and sees the rest of the object lost
-  (the mask is computed anew from all the clicks each time). The user stops once at least ``max(IOU_AFTER)`` clicks
-  are made and IoU 0.90 is reached, or when the mask is exact (it then stays
-  exact), or after :data:`MAX_CLICKS` clicks.
+  (the mask is computed anew from all the clicks each time). The user
+  stops once at least ``max(IOU_AFTER)`` clicks are made and IoU 0.90 is
+  reached, or when the mask is exact (it then stays exact), or after
+  :data:`MAX_CLICKS` clicks.
 - Every figure is a mean over sequences, except the worst box J (the
   sequence with the lowest), the setbacks (a count) and the seconds.
 - **Seconds**: wall time (``time.perf_counter``) of one call on the
@@ -367,7 +368,8 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     summary, per_sequence = report["summary"], report["per_sequence"]
     rows = [[name, format_number(s["box_J"]), f"{s['box_J_worst'][0]} {format_number(s['box_J_worst'][1])}",
              *(format_number(s[key], 2) for key in NOC_KEYS), *(format_number(s[f"IoU@{k}"]) for k in IOU_AFTER),
-             f"{s['setbacks']} of {s['clicks']}", _seconds(s["box_seconds"]), _seconds(s["click_seconds"])] for name, s in summary.items()]  # fmt: skip
+             f"{s['setbacks']} of {s['clicks']}", _seconds(s["box_seconds"]), _seconds(s["click_seconds"])]
+            for name, s in summary.items()]  # fmt: skip
     headers = ["method", "box J", "box J worst", *NOC_KEYS, *(f"IoU@{k}" for k in IOU_AFTER), "setbacks",
                "box s (median / max)", f"{TIMED_CLICKS} clicks s (median / max)"]  # fmt: skip
     per_rows = [[sequence, *(format_number(scores[m]["box_J"]) for m in METHODS),
