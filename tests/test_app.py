@@ -252,21 +252,24 @@ def _screenshot(page, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(folder / f"{name}.png"))
 
 
-def _drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """Drag on the frame's canvas between two points given in the frame's pixels."""
+def _on_canvas(page, at: tuple[float, float]) -> tuple[float, float]:
+    """Where a point given in the frame's pixels lies on the page, on the frame's canvas."""
     box = page.locator("#view").bounding_box()
     scale = box["width"] / SHAPE[1]
-    page.mouse.move(box["x"] + start[0] * scale, box["y"] + start[1] * scale)
+    return box["x"] + at[0] * scale, box["y"] + at[1] * scale
+
+
+def _drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag on the frame's canvas between two points given in the frame's pixels."""
+    page.mouse.move(*_on_canvas(page, start))
     page.mouse.down()
-    page.mouse.move(box["x"] + end[0] * scale, box["y"] + end[1] * scale, steps=6)
+    page.mouse.move(*_on_canvas(page, end), steps=6)
     page.mouse.up()
 
 
 def _click(page, at: tuple[float, float]) -> None:
     """Click on the frame's canvas at a point given in the frame's pixels."""
-    box = page.locator("#view").bounding_box()
-    scale = box["width"] / SHAPE[1]
-    page.mouse.click(box["x"] + at[0] * scale, box["y"] + at[1] * scale)
+    page.mouse.click(*_on_canvas(page, at))
 
 
 def _status(page) -> str:
