@@ -73,10 +73,10 @@ def test_each_shot_is_followed_from_its_own_key_frame() -> None:
     for two_pass in (False, True):
         results = Pipeline(target="moving").run(frames, two_pass=two_pass)
         ious[two_pass] = [region_similarity(result.mask, mask) for result, mask in zip(results, masks)]
-    # Measured: the cut's first three frames 0.00 forward only, 0.99, 1.00, 0.97 found and followed;
-    # mean over both shots 0.57 forward only, 0.87 found and followed.
-    assert max(ious[False][10:13]) < 0.1 and min(ious[True][10:13]) > 0.9, ious
-    assert np.mean(ious[True]) > np.mean(ious[False]) + 0.2, ious
+    # Measured: the cut's first three frames 0.00, 0.53, 0.68 forward only (no motion is known across the cut),
+    # 1.00, 1.00, 0.98 found and followed; mean over both shots 0.70 forward only, 0.92 found and followed.
+    assert ious[False][10] < 0.1 and max(ious[False][11:13]) < 0.8 and min(ious[True][10:13]) > 0.9, ious
+    assert np.mean(ious[True]) > np.mean(ious[False]) + 0.15, ious
 
 
 def test_a_fade_starts_one_shot() -> None:
