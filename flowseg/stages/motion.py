@@ -330,11 +330,13 @@ class MovingObjects:
     0.616 -> 0.725, horsejump-high 0.576 -> 0.662, dog 0.819 -> 0.862.
     On the 34 DAVIS-2016 sequences (``target="moving"``, two passes) the
     coherent hint instead of :func:`motion_hint` raised J&F from 0.652 to
-    0.682 (fold A 0.722 -> 0.759, B 0.581 -> 0.605): mallard-fly 0.231 ->
-    0.706, drift-chicane 0.392 -> 0.622, motorbike 0.485 -> 0.679, bmx-bumps
-    0.443 -> 0.584; bmx-trees fell 0.417 -> 0.242, cows 0.809 -> 0.775. Its
-    strength read at each pixel instead of over the window (sharper edges)
-    gave 0.679 (A 0.750, B 0.608; dog-agility 0.621 -> 0.478).
+    0.681 (fold A 0.722 -> 0.757, B 0.581 -> 0.605), forward only from
+    0.546 to 0.572 (A 0.575 -> 0.603, B 0.517 -> 0.542): mallard-fly 0.231
+    -> 0.670, drift-chicane 0.392 -> 0.622, motorbike 0.485 -> 0.679,
+    bmx-bumps 0.443 -> 0.582; bmx-trees fell 0.417 -> 0.242 (its key frame
+    holds the cyclist, not his bike), cows 0.809 -> 0.775. Its strength
+    read at each pixel instead of over the window (sharper edges) gave 0.679
+    (A 0.750, B 0.608; dog-agility 0.621 -> 0.478).
     """
 
     requires: tuple[str, ...] = ("flow_bwd", "flow_confidence")
