@@ -991,9 +991,18 @@ class Pipeline:
         confidence by how little its mask clings to the frame's border
         (:func:`~flowseg.stages.motion.border_weight`, against sky or water
         taken for a mover) gave 0.650 (A 0.718, B 0.581): motorbike alone
-        moved (0.48 -> 0.51). For ``target="person"`` on its 19 sequences a
-        backward pass gave 0.555 against 0.558 forward, so class targets keep
-        one pass.
+        moved (0.48 -> 0.51). With :func:`~flowseg.stages.coherent_motion_hint`
+        (0.681, A 0.757, B 0.605), choosing among the 5 surest frames by the
+        confidence times ``min(1, area / median area)`` of the shot's found
+        masks (a frame where the mover is mostly hidden holds little of it)
+        raised the refined key masks' mean J from 0.684 to 0.693 (bmx-trees'
+        key frame 63 -> 47, J 0.16 -> 0.51), but fold A's fell (dog 0.93 ->
+        0.87, horsejump-low 0.68 -> 0.64): not followed through. On
+        drift-turn, followed back from key frame 45 (J 0.69), the mask holds 28
+        times the far car's area by the first frames (smoke and road), where
+        the forward pass alone had it at J 0.66-0.86 (0.302 against 0.636).
+        For ``target="person"`` on its 19 sequences a backward pass gave 0.555
+        against 0.558 forward, so class targets keep one pass.
         """
         blocker = self.two_pass_blocker(init_mask, init_frame)
         if blocker is not None:
