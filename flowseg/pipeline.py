@@ -106,6 +106,10 @@ BRIEF_TRACK_FRAMES: int = 8
 quarter of a second at 30 fps is too brief to be an object worth an ID (a flash of the model on background, a
 piece of a person that the tracker split off for a moment). Results then come this many frames behind."""
 
+KEY_CANDIDATES: int = 5
+"""How many of a shot's surest frames :meth:`Pipeline.stream_two_pass` keeps as candidate key frames for
+``target="moving"`` (see :func:`_key_frame`)."""
+
 MOVING = "moving"
 """The target that segments whatever moves independently of the camera (:class:`~flowseg.stages.MovingObjects`)."""
 
@@ -228,6 +232,21 @@ def _shot_starts(shots: ShotBoundaries | None) -> list[int]:
     """
     flagged = set(shots.boundary_frames) if shots is not None else set()
     return [0, *sorted(frame for frame in flagged if frame - 1 not in flagged and frame > 0)]
+
+
+def _key_frame(candidates: Sequence[tuple[float, int, np.ndarray, int]], areas: Sequence[int]
+               ) -> tuple[int, np.ndarray] | None:
+    """The key frame of a shot and its probability map, or None when nothing was found in it.
+
+    `candidates`: the shot's surest found masks as ``(confidence, frame, prob, area in pixels)``, surest first;
+    `areas`: the area of every mask found in the shot. The surest candidate whose mask holds at least half the
+    median area: a frame where the mover is mostly hidden holds little of it, however sure its mask.
+    """
+    if not candidates:
+        return None
+    enough = 0.5 * float(np.median(areas))
+    _, frame, prob, _ = next((candidate for candidate in candidates if candidate[3] >= enough), candidates[0])
+    return frame, prob
 
 
 def _without_brief_tracks(results: Iterator[Result]) -> Iterator[Result]:
@@ -932,7 +951,9 @@ class Pipeline:
         frame by frame (this pipeline, causal, unrefined), and in each shot of
         the stretch the frame where they were found surest (the highest
         :func:`~flowseg.stages.mask_quality` confidence of a mask that holds
-        something) gives the key mask, refined by a graph cut. The
+        at least half the median area of the shot's found masks, among its
+        :data:`KEY_CANDIDATES` surest: :func:`_key_frame`) gives the key mask,
+        refined by a graph cut. The
         semi-supervised pipeline (built like this one for the default target,
         so its class model joins the evidence) then follows that mask
         backwards to the shot's first frame and forwards to its last, without
@@ -997,7 +1018,12 @@ class Pipeline:
         masks (a frame where the mover is mostly hidden holds little of it)
         raised the refined key masks' mean J from 0.684 to 0.693 (bmx-trees'
         key frame 63 -> 47, J 0.16 -> 0.51), but fold A's fell (dog 0.93 ->
-        0.87, horsejump-low 0.68 -> 0.64): not followed through. On
+        0.87, horsejump-low 0.68 -> 0.64): not followed through. Passing
+        over, instead, the surest frames whose mask holds less than half the
+        median area changed one key frame, bmx-trees' (its rider behind a
+        tree on frame 63, 1 361 pixels against a median 7 196): J&F 0.681 ->
+        0.688 (A 0.757 unchanged, B 0.605 -> 0.619; bmx-trees 0.242 ->
+        0.469), no other sequence changed. On
         drift-turn, followed back from key frame 45 (J 0.69), the mask holds 28
         times the far car's area by the first frames (smoke and road), where
         the forward pass alone had it at J 0.66-0.86 (0.302 against 0.636).
@@ -1067,21 +1093,27 @@ class Pipeline:
         seconds: dict[str, float] = {}
         first = 0  # the index of the stretch's first frame
         for stretch in _stretches(frames):
-            surest: dict[int, tuple[float, int, np.ndarray]] = {}  # by shot start: (confidence, frame, prob)
+            surest: dict[int, list[tuple[float, int, np.ndarray, int]]] = {}  # by shot start: the key candidates
+            areas: dict[int, list[int]] = {}  # by shot start: the area of each mask found
             for result in finder.stream(stretch):
                 shot = max(start for start in _shot_starts(shots) if start <= result.index)
-                confidence = result.quality["confidence"] if result.quality else 0.0
-                if result.mask.any() and confidence > surest.get(shot, (-1.0,))[0]:
-                    surest[shot] = (confidence, result.index, np.array(result.prob))
+                area = int(np.count_nonzero(result.mask))
+                if area:
+                    confidence = result.quality["confidence"] if result.quality else 0.0
+                    areas.setdefault(shot, []).append(area)
+                    candidates = surest.setdefault(shot, [])
+                    candidates.append((confidence, result.index, np.array(result.prob), area))
+                    candidates.sort(key=lambda candidate: -candidate[0])  # stable: the earliest of equals first
+                    del candidates[KEY_CANDIDATES:]
             _add_seconds(seconds, finder.stage_seconds, "finding movers")
             starts = _shot_starts(shots)
             for start, stop in zip(starts, [*starts[1:], len(stretch)]):
-                key = surest.get(start)
-                mask = None if key is None else refiner.refine(stretch[key[1]], key[2])
+                key = _key_frame(surest.get(start, []), areas.get(start, []))
+                mask = None if key is None else refiner.refine(stretch[key[0]], key[1])
                 if mask is None or not mask.any():  # nothing was found in this shot: what the finder gives
                     run, results = finder, finder.stream(stretch[start:stop])
                 else:
-                    run, results = follower, follower._stream_both_ways(stretch[start:stop], mask, key[1] - start,
+                    run, results = follower, follower._stream_both_ways(stretch[start:stop], mask, key[0] - start,
                                                                         exact=False)  # found: a guess
                 for result in results:
                     yield dataclasses.replace(result, index=first + start + result.index)

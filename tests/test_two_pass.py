@@ -86,6 +86,19 @@ def test_a_fade_starts_one_shot() -> None:
     assert flowseg.pipeline._shot_starts(None) == [0]
 
 
+def test_the_key_frame_is_the_surest_that_holds_enough_of_the_mover() -> None:
+    """A frame where the mover is mostly hidden is no key, however sure its mask (DAVIS bmx-trees' areas)."""
+    def prob(value: float) -> np.ndarray:
+        return np.full((2, 2), value, np.float32)
+
+    candidates = [(0.17, 63, prob(0.1), 1361), (0.17, 50, prob(0.2), 6247), (0.15, 47, prob(0.3), 8434)]
+    areas = [1361, 6247, 8434, 7196, 8114, 2459, 20910]  # median 7196: at least 3598 pixels
+    frame, key = flowseg.pipeline._key_frame(candidates, areas)
+    assert frame == 50 and key[0, 0] == np.float32(0.2)
+    assert flowseg.pipeline._key_frame(candidates[:1], areas)[0] == 63  # none holds enough: the surest
+    assert flowseg.pipeline._key_frame([], []) is None  # nothing found in the shot
+
+
 def test_memory_is_bounded_by_a_stretch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames are read a stretch ahead of the results, never the whole video."""
     frames, _ = panning_clip(70)
