@@ -131,7 +131,8 @@ def coherent_motion_hint(flow: Flow, confidence: ProbMap) -> ProbMap:
     flow : (H, W, 2) float32 ndarray
         Backward flow in pixels, dx first.
     confidence : (H, W) float32 ndarray
-        Flow confidence in [0, 1].
+        How far each flow vector is trusted, in [0, 1] (forward-backward
+        consistency, :func:`~flowseg.stages.flow.flow_confidence`).
 
     Returns
     -------
