@@ -953,10 +953,10 @@ class Pipeline:
         :func:`~flowseg.stages.mask_quality` confidence of a mask that holds
         at least half the median area of the shot's found masks, among its
         :data:`KEY_CANDIDATES` surest: :func:`_key_frame`) gives the key mask,
-        refined by a graph cut. The
-        semi-supervised pipeline (built like this one for the default target,
-        so its class model joins the evidence) then follows that mask
-        backwards to the shot's first frame and forwards to its last, without
+        refined by a graph cut. The semi-supervised pipeline (built like this
+        one for the default target, so its class model joins the evidence)
+        then follows that mask backwards to the shot's first frame and
+        forwards to its last, without
         the key frame's surroundings (:class:`~flowseg.stages.ObjectAppearance`'s
         `surroundings`: kept from a found mask they gave J&F 0.647 against
         0.649 over the 34 DAVIS-2016 sequences, A 0.716, B 0.578), and as a
@@ -1023,10 +1023,10 @@ class Pipeline:
         median area changed one key frame, bmx-trees' (its rider behind a
         tree on frame 63, 1 361 pixels against a median 7 196): J&F 0.681 ->
         0.688 (A 0.757 unchanged, B 0.605 -> 0.619; bmx-trees 0.242 ->
-        0.469), no other sequence changed. On
-        drift-turn, followed back from key frame 45 (J 0.69), the mask holds 28
-        times the far car's area by the first frames (smoke and road), where
-        the forward pass alone had it at J 0.66-0.86 (0.302 against 0.636).
+        0.469), no other sequence changed. On drift-turn, followed back from
+        key frame 45 (J 0.69), the mask holds 28 times the far car's area by
+        the first frames (smoke and road), where the forward pass alone had it
+        at J 0.66-0.86 (0.302 against 0.636).
         For ``target="person"`` on its 19 sequences a backward pass gave 0.555
         against 0.558 forward, so class targets keep one pass.
         """
