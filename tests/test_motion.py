@@ -30,6 +30,10 @@ def test_camera_flow_explains_a_pan() -> None:
     np.testing.assert_allclose(explained[0, 0], (-4.0, 0.0), atol=1e-3)
     residual = residual_motion(flow)
     assert residual[:30].max() < 1e-3 and residual[45:55, 55:75].min() > 7
+    # On every second pixel each way: the same fit, the same answer there (the homography's, not the mover's).
+    np.testing.assert_array_equal(camera_flow(flow, step=2), explained[::2, ::2])
+    few = np.zeros((*SHAPE, 2), np.float32)
+    np.testing.assert_array_equal(camera_flow(few, np.zeros(SHAPE, np.float32), step=2), few[::2, ::2])
 
 
 def test_coherent_motion_hint_finds_a_mover_on_choppy_water_that_the_plain_hint_misses() -> None:

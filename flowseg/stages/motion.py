@@ -39,7 +39,7 @@ _MIN_MOVER_PIXELS = 50
 _COLOUR_RATE = 0.1
 
 
-def camera_flow(flow: Flow, confidence: ProbMap | None = None) -> Flow:
+def camera_flow(flow: Flow, confidence: ProbMap | None = None, *, step: int = 1) -> Flow:
     """The flow a homography camera motion explains, fitted robustly to `flow`.
 
     Parameters
@@ -48,10 +48,13 @@ def camera_flow(flow: Flow, confidence: ProbMap | None = None) -> Flow:
         Backward flow in pixels, dx first.
     confidence : (H, W) float32 ndarray, optional
         Flow confidence in [0, 1]; only vectors above 0.5 are used for the fit.
+    step : int
+        Give the answer on every `step`-th pixel each way only (``flow[::step, ::step]``'s pixels); the fit is the
+        same.
 
     Returns
     -------
-    (H, W, 2) float32 ndarray
+    (ceil(H / step), ceil(W / step), 2) float32 ndarray
         The homography's flow; `flow` itself when there are too few vectors.
 
     Notes
@@ -66,14 +69,14 @@ def camera_flow(flow: Flow, confidence: ProbMap | None = None) -> Flow:
     if confidence is not None:
         keep = confidence[::_SAMPLE_STEP, ::_SAMPLE_STEP].reshape(-1) > 0.5
         grid, moved = grid[keep], moved[keep]
-    if len(grid) < 8:
-        return flow.copy()
-    threshold = 1.0 + 0.01 * float(np.hypot(h, w))
-    homography, _ = cv2.findHomography(grid, moved, cv2.RANSAC, threshold)
+    homography = None
+    if len(grid) >= 8:
+        homography, _ = cv2.findHomography(grid, moved, cv2.RANSAC, 1.0 + 0.01 * float(np.hypot(h, w)))
     if homography is None:
-        return flow.copy()
-    mapped = cv2.perspectiveTransform(pixel_grid(h, w).reshape(-1, 1, 2), homography).reshape(h, w, 2)
-    return (mapped - pixel_grid(h, w)).astype(np.float32)
+        return flow[::step, ::step].copy()
+    where = pixel_grid(h, w)[::step, ::step]
+    mapped = cv2.perspectiveTransform(where.reshape(-1, 1, 2), homography).reshape(where.shape)
+    return (mapped - where).astype(np.float32)
 
 
 def residual_motion(flow: Flow, confidence: ProbMap | None = None) -> ProbMap:
@@ -155,12 +158,12 @@ def coherent_motion_hint(flow: Flow, confidence: ProbMap) -> ProbMap:
     def mean(values: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(values, -1, (side, side), borderType=cv2.BORDER_REFLECT)
 
-    residual = (flow - camera_flow(flow, confidence))[::2, ::2]
+    residual = flow[::2, ::2] - camera_flow(flow, confidence, step=2)
     confidence = confidence[::2, ::2]
     weight = mean(confidence) + 1e-6
     drift = mean(residual * confidence[..., None]) / weight[..., None]
-    power = mean(np.sum(residual**2, axis=2) * confidence) / weight
-    drift2 = np.sum(drift**2, axis=2)
+    power = mean((residual[..., 0] ** 2 + residual[..., 1] ** 2) * confidence) / weight
+    drift2 = drift[..., 0] ** 2 + drift[..., 1] ** 2
     coherence = drift2 / (drift2 + np.maximum(power - drift2, 0.0) + 0.25)
     scale = max(1.0, 3.0 * float(np.median(np.sqrt(drift2))))
     strength = 1.0 - np.exp(-drift2 / scale**2)
