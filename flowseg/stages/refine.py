@@ -75,15 +75,18 @@ def crf_refine(
     given) kite-surf fell from 0.616 to 0.549 and bmx-trees from 0.457 to
     0.436 (J&F), so the filter runs at full size.
 
-    The domain transform makes 2 passes over the image, not OpenCV's 3: on
-    the same 34 sequences (``benchmarks/davis.py --configs object``, AMD
-    EPYC) J&F 0.7836 (A 0.7882, B 0.7790) against 0.7837 (A 0.7888, B
+    The domain transform makes OpenCV's 3 passes over the image. With 2,
+    on the same 34 sequences (``benchmarks/davis.py --configs object``, AMD
+    EPYC) J&F was 0.7836 (A 0.7882, B 0.7790) against 0.7837 (A 0.7888, B
     0.7786), no sequence moved by 0.01 but breakdance (0.443 -> 0.454), and
-    the refinement took 15 ms a frame against 17-19. Its recursive-filter
-    mode (``DTF_RF``), twice as fast, gave 0.7789 (A 0.7854, B 0.7725).
-    With 3 passes, `color_sigma` 12 and 30 gave 0.7816 and 0.7838 (B 0.7765
-    and 0.7779) and `pairwise_weight` 5 gave 0.7844 (A 0.7911, B 0.7776;
-    bmx-trees 0.528 -> 0.466): the defaults stay.
+    the refinement took 15 ms a frame against 17-19; but several objects
+    followed jointly lost (``benchmarks/instances.py --configs objects``:
+    seed 0 0.635 -> 0.622, c01-camel's small, long-hidden kite-surfer 0.330
+    -> 0.235; seed 1 0.618 -> 0.622). The recursive-filter mode
+    (``DTF_RF``), twice as fast, gave 0.7789 (A 0.7854, B 0.7725).
+    `color_sigma` 12 and 30 gave 0.7816 and 0.7838 (B 0.7765 and 0.7779)
+    and `pairwise_weight` 5 gave 0.7844 (A 0.7911, B 0.7776; bmx-trees
+    0.528 -> 0.466): the defaults stay.
 
     References
     ----------
@@ -107,8 +110,7 @@ def crf_refine(
         return out
     q = out[window]
     image, unary = np.ascontiguousarray(image[window]), np.log(q) - np.log1p(-q)
-    kernel = cv2.ximgproc.createDTFilter(image, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC,
-                                         numIters=2)  # guided once; 2 passes of the transform (see Notes)
+    kernel = cv2.ximgproc.createDTFilter(image, spatial_sigma, color_sigma, mode=cv2.ximgproc.DTF_NC)  # guide once
     for _ in range(iterations):
         smoothed = kernel.filter(q)
         q = 1.0 / (1.0 + np.exp(-(unary + pairwise_weight * (2.0 * smoothed - 1.0))))
