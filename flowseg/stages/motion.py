@@ -415,6 +415,15 @@ class MovingTargets(SemanticsWrapper):
     Parameters and ``requires`` as for
     :class:`~flowseg.stages._wrapping.SemanticsWrapper`; ``provides`` is
     ``("evidence",)``: ``(H, W) float32`` in [0, 1].
+
+    Notes
+    -----
+    It keeps nothing between frames, so a cut needs no reset of its own
+    (unlike :class:`MovingObjects`): the flow across a cut is not trusted,
+    and the motion hint is near 0 there. On 4 cuts between DAVIS-2016
+    sequences (5 frames of each; tennis to dance-jump, parkour to stroller,
+    dance-jump to tennis, stroller to kite-walk; ``target="person"``,
+    ``only_moving=True``) the evidence on the cut frame was at most 0.007.
     """
 
     provides: tuple[str, ...] = ("evidence",)
