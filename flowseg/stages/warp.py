@@ -90,6 +90,15 @@ def fuse_evidence(
     (H, W) float32 ndarray
         Fused probability in [0, 1].
 
+    Notes
+    -----
+    Trusting the past more where the evidence is unsure (near 0.5), so that
+    parts whose colours the background shares stay in the mask (breakdance's
+    jeans before a crowd in jeans), lowered J&F on the 34 DAVIS-2016
+    sequences (first mask given; 0.7837 as it is): `confidence` replaced by
+    ``max(c, 1 - |2 e - 1|)`` gave 0.7705 (A 0.7716, B 0.7694), by
+    ``c + (1 - c) (1 - |2 e - 1|)^2`` 0.7768; breakdance did not move.
+
     Examples
     --------
     >>> import numpy as np
