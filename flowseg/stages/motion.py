@@ -55,7 +55,7 @@ def camera_flow(flow: Flow, confidence: ProbMap | None = None, *, step: int = 1)
     Returns
     -------
     (ceil(H / step), ceil(W / step), 2) float32 ndarray
-        The homography's flow; `flow` itself when there are too few vectors.
+        The homography's flow; `flow` itself (on those pixels) when there are too few vectors.
 
     Notes
     -----
