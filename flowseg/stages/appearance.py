@@ -389,8 +389,9 @@ class ObjectAppearance:
       0.443 -> 0.476, no sequence lower by 0.01), but a twelfth lowered the
       composites of ``benchmarks/instances.py --configs objects`` (seed 0
       0.635 -> 0.622, seed 1 0.618 -> 0.613; with cells of at least 8 px
-      rather than 4, 0.624 and 0.595; a tenth, 0.615 and 0.613): one size
-      for all, an eighth. At weight 1.0 (16-bin global histograms then)
+      rather than 4, 0.624 and 0.595; a tenth, 0.615 and 0.613; coarser
+      cells too, a sixth 0.618 and 0.603, a fifth 0.623 and 0.604): one
+      size for all, an eighth. At weight 1.0 (16-bin global histograms then)
       J&F fell from 0.647 to 0.520: alone it loses fast objects whose flow
       fails. With the local models (this one and the given frame's below)
       fitted without the pixels within 2 px of the mask's edge (where its
