@@ -1108,9 +1108,10 @@ class Pipeline:
                     confidence = result.quality["confidence"] if result.quality else 0.0
                     areas.setdefault(shot, []).append(area)
                     candidates = surest.setdefault(shot, [])
-                    candidates.append((confidence, result.index, np.array(result.prob), area))
-                    candidates.sort(key=lambda candidate: -candidate[0])  # stable: the earliest of equals first
-                    del candidates[KEY_CANDIDATES:]
+                    if len(candidates) < KEY_CANDIDATES or confidence > candidates[-1][0]:  # only these are kept
+                        candidates.append((confidence, result.index, np.array(result.prob), area))
+                        candidates.sort(key=lambda candidate: -candidate[0])  # stable: the earliest of equals first
+                        del candidates[KEY_CANDIDATES:]
             _add_seconds(seconds, finder.stage_seconds, "finding movers")
             starts = _shot_starts(shots)
             for start, stop in zip(starts, [*starts[1:], len(stretch)]):
