@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from flowseg import MaskError, Prompt, ShapeError
-from flowseg.corrections import Annotations
+from flowseg.corrections import Annotations, blend_runs
 from flowseg.metrics import region_similarity
+from flowseg.stages import MaskRefiner
 
 from davis_clips import davis_clip
 from synthetic import moving_object_clip
@@ -192,6 +194,22 @@ def test_where_the_object_vanished_before_a_given_empty_mask_the_frames_are_empt
     assert np.mean([region_similarity(video.mask(t), masks[t]) for t in range(46, 59)]) > 0.75  # 0.82
     video.annotate(66, np.zeros_like(masks[0]))  # between two empty masks no run follows the object: nothing known
     assert [video.confidence(t) for t in range(67, 72)] == [0.0] * 5
+
+
+def test_where_the_runs_disagree_the_blend_follows_the_frames_edges() -> None:
+    """An object's edge at column 32: the run from before overshoots it (to 38), the one from after stops short (at
+    28). Their weighted mean cut at 0.5 lands between, off the edge; refined as the runs' own masks were, on the edge."""
+    columns = np.broadcast_to(np.arange(64, dtype=np.float32), (48, 64))
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32], image[:, 32:] = (200, 60, 40), (40, 120, 200)
+
+    def run(edge: int) -> tuple[np.ndarray, np.ndarray]:  # its mask, and its probability falling off at its edge
+        return columns < edge, 1 / (1 + np.exp((columns - edge) / 3))
+
+    for weight in (0.3, 0.7):
+        refine = functools.partial(MaskRefiner().refine, image)
+        assert not np.array_equal(blend_runs(*run(38), *run(28), weight), columns < 32)
+        assert np.array_equal(blend_runs(*run(38), *run(28), weight, refine), columns < 32)
 
 
 def test_where_one_run_alone_is_trusted_its_masks_are_taken_as_refined(davis_root: Path) -> None:
