@@ -433,7 +433,7 @@ class Annotations:
         and that correction lowers the clip from 0.744 to 0.723. Other
         weights, scored on the same runs of the corrections protocol (34
         DAVIS-2016 sequences, after 1 / 2 / 3 corrections 0.8188 / 0.8338 /
-        0.8491 now): without the nearness factor (each run's confidence
+        0.8491 then, with the blend cut at 0.5): without the nearness factor (each run's confidence
         times its expected J, ``n + (1 - n) a`` for nearness ``n`` and
         agreement ``a``) 0.8197 / 0.8317 / 0.8474; its square root
         0.8195 / 0.8336 / 0.8493 (A 0.8526, B 0.8460 after 3); that J squared
@@ -543,11 +543,11 @@ class Annotations:
         Ranking by what a correction would mend instead (the doubt ``1 -
         confidence`` of the frames it would change, each weighted by how
         near it is, falling linearly to the given frames on either side) gave
-        fold A 0.815 after 1 (0.813 now) but 0.840 after 3 (0.850 now).
+        fold A 0.815 after 1 (0.813 with the ranking kept) but 0.840 after 3 (0.850).
         After the last given frame, judging a frame by how far the run from
         there agrees with the run from the given frame before (which went on
         before the correction cut it), on the scale of the frames between,
-        gave A 0.840 and B 0.829 after 3 (0.850 and 0.832 now).
+        gave A 0.840 and B 0.829 after 3 (0.850 and 0.832 with it kept).
         """
         def distance(t: int) -> int:
             return min((abs(t - g) for g in self._neighbours(t) if g is not None), default=0)
