@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -396,6 +397,42 @@ def test_undo_takes_back_the_last_mark_and_its_mask_in_a_browser(clip, tmp_path:
         page.locator("#view").focus()
         page.keyboard.press("Control+z")
         _wait_for_status(page, "Frame 0: nothing to undo")
+
+
+def test_clicks_made_before_the_last_mask_came_back_are_all_kept_in_a_browser(clip, tmp_path: Path,
+                                                                             browser_page) -> None:
+    """Two clicks on the object, the second made before the first's mask is back, and the first's mask made more
+    slowly (1 s): the server works on requests at once, so the first's answer could land last and the frame keep one
+    click. The page sends a change only once the one before is answered: both clicks are kept, and their mask shown."""
+    folder, _, masks = clip
+    page = browser_page
+    with _opened(page, folder, tmp_path / "out") as (session, _):
+        box = _box_of(masks[0])
+        _drag(page, box[:2], box[2:])
+        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        preview, answered = session.preview, []
+
+        def slow_first_click(frame: int, marks: dict) -> np.ndarray:
+            if len(marks.get("points", [])) == 1:
+                time.sleep(1.0)
+            try:
+                return preview(frame, marks)
+            finally:
+                answered.append(len(marks.get("points", [])))
+
+        session.preview = slow_first_click
+        ys, xs = np.nonzero(masks[0])
+        clicks = [(int(xs.min()) + 4, int(ys.min()) + 4), (int(xs.max()) - 4, int(ys.max()) - 4)]
+        page.keyboard.press("p")
+        for at in clicks:
+            _click(page, at)
+        deadline = time.monotonic() + 30
+        while len(answered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answered == [1, 2]
+        assert session.marks[0]["points"] == [list(at) for at in clicks]
+        shown = f"mask of {session.mask(0).sum()} "
+        page.wait_for_function(f"document.getElementById('status').textContent.includes({shown!r})")
 
 
 # ---- The command ---------------------------------------------------------------------------------------------------

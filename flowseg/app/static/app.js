@@ -158,10 +158,21 @@ window.addEventListener("mouseup", (event) => {
   submit(current);
 });
 
+let sending = Promise.resolve();  // the requests that change marks, one after another
+
+function inOrder(request) {
+  // Send after every earlier change has been answered: the server works on requests at once, and an earlier
+  // click's mask, made more slowly, must not land after a later one's (the frame would keep fewer marks).
+  const answered = sending.then(request);
+  sending = answered.catch(() => {});
+  return answered;
+}
+
 async function submit(frame) {
   say(`Frame ${frame}: making the mask...`);
+  const body = JSON.stringify(marks[frame]);  // the marks as they are now
   try {
-    const answer = await api(`/api/marks/${frame}`, {method: "POST", body: JSON.stringify(marks[frame])});
+    const answer = await inOrder(() => api(`/api/marks/${frame}`, {method: "POST", body}));
     state.version = answer.version;
     const share = (100 * answer.pixels / (clip.width * clip.height)).toFixed(1);
     say(answer.pixels === 0 ? `Frame ${frame}: the object is not here. Propagate to take it into account.` :
@@ -194,7 +205,7 @@ async function forget() {
 async function clear(frame) {
   delete marks[frame];
   try {
-    await api(`/api/marks/${frame}`, {method: "DELETE"});
+    await inOrder(() => api(`/api/marks/${frame}`, {method: "DELETE"}));
   } catch (error) {
     say(error.message, true);
   }
@@ -222,7 +233,7 @@ async function undo() {
 
 async function start(path, body, what) {
   try {
-    state = await api(path, {method: "POST", body: JSON.stringify(body || {})});
+    state = await inOrder(() => api(path, {method: "POST", body: JSON.stringify(body || {})}));  // after the marks
   } catch (error) {
     say(error.message, true);
     return;
