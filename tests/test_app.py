@@ -273,6 +273,13 @@ def _click(page, at: tuple[float, float]) -> None:
     page.mouse.click(*_on_canvas(page, at))
 
 
+def _box_on_frame_0(page, masks: list[np.ndarray]) -> None:
+    """Draw a box around the object on frame 0, and wait for its mask."""
+    box = _box_of(masks[0])
+    _drag(page, box[:2], box[2:])
+    page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+
+
 def _status(page) -> str:
     return page.locator("#status").text_content()
 
@@ -368,9 +375,7 @@ def test_undo_takes_back_the_last_mark_and_its_mask_in_a_browser(clip, tmp_path:
     folder, _, masks = clip
     page = browser_page
     with _opened(page, folder, tmp_path / "out") as (session, _):
-        box = _box_of(masks[0])
-        _drag(page, box[:2], box[2:])
-        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        _box_on_frame_0(page, masks)
         boxed = session.mask(0).copy()
         assert region_similarity(boxed, masks[0]) > 0.9
 
@@ -407,9 +412,7 @@ def test_clicks_made_before_the_last_mask_came_back_are_all_kept_in_a_browser(cl
     folder, _, masks = clip
     page = browser_page
     with _opened(page, folder, tmp_path / "out") as (session, _):
-        box = _box_of(masks[0])
-        _drag(page, box[:2], box[2:])
-        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        _box_on_frame_0(page, masks)
         preview, answered = session.preview, []
 
         def slow_first_click(frame: int, marks: dict) -> np.ndarray:

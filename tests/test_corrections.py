@@ -198,7 +198,7 @@ def test_where_the_object_vanished_before_a_given_empty_mask_the_frames_are_empt
 
 def test_where_the_runs_disagree_the_blend_follows_the_frames_edges() -> None:
     """An object's edge at column 32: the run from before overshoots it (to 38), the one from after stops short (at
-    28). Their weighted mean cut at 0.5 lands between, off the edge; refined as the runs' own masks were, on the edge."""
+    28). Their weighted mean cut at 0.5 lands between, off the edge; refined as the runs' masks were, on the edge."""
     columns = np.broadcast_to(np.arange(64, dtype=np.float32), (48, 64))
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :32], image[:, 32:] = (200, 60, 40), (40, 120, 200)
