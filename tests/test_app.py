@@ -438,6 +438,19 @@ def test_clicks_made_before_the_last_mask_came_back_are_all_kept_in_a_browser(cl
         page.wait_for_function(f"document.getElementById('status').textContent.includes({shown!r})")
 
 
+def test_a_click_after_the_server_stopped_is_answered_on_the_page(clip, tmp_path: Path, browser_page) -> None:
+    """Ctrl-C stopped the app, the page is still open, and the user clicks on the object: the page says the request
+    failed, and raises nothing (``browser_page`` fails on any error the page raises; it raised "Failed to fetch"
+    when it asked for the session's state after a mark's answer)."""
+    folder, _, masks = clip
+    with _opened(browser_page, folder, tmp_path / "out"):
+        _box_on_frame_0(browser_page, masks)
+    browser_page.keyboard.press("p")
+    ys, xs = np.nonzero(masks[0])
+    _click(browser_page, (int(xs.mean()), int(ys.mean())))
+    browser_page.wait_for_function("document.getElementById('status').classList.contains('error')")
+
+
 # ---- The command ---------------------------------------------------------------------------------------------------
 
 

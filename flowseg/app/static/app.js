@@ -181,7 +181,7 @@ async function submit(frame) {
   } catch (error) {
     say(error.message, true);
   }
-  await refresh();
+  await refresh().catch((error) => say(error.message, true));  // the server may have stopped meanwhile
   if (frame === current) await show(current);
 }
 
