@@ -439,9 +439,9 @@ def test_clicks_made_before_the_last_mask_came_back_are_all_kept_in_a_browser(cl
 
 
 def test_a_click_after_the_server_stopped_is_answered_on_the_page(clip, tmp_path: Path, browser_page) -> None:
-    """Ctrl-C stopped the app, the page is still open, and the user clicks on the object: the page says the request
-    failed, and raises nothing (``browser_page`` fails on any error the page raises; it raised "Failed to fetch"
-    when it asked for the session's state after a mark's answer)."""
+    """Ctrl-C stopped the app, the page is still open, and the user clicks on the object, then clears the frame: the
+    page says each request failed, and raises nothing (``browser_page`` fails on any error the page raises; it
+    raised "Failed to fetch" where it asked for the session's state after a mark's answer or a change)."""
     folder, _, masks = clip
     with _opened(browser_page, folder, tmp_path / "out"):
         _box_on_frame_0(browser_page, masks)
@@ -449,6 +449,11 @@ def test_a_click_after_the_server_stopped_is_answered_on_the_page(clip, tmp_path
     ys, xs = np.nonzero(masks[0])
     _click(browser_page, (int(xs.mean()), int(ys.mean())))
     browser_page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    say_failed = "document.getElementById('status').textContent"
+    browser_page.evaluate(f"{say_failed} = ''")
+    browser_page.keyboard.press("Delete")
+    browser_page.wait_for_function(f"{say_failed} !== ''")
+    assert "fetch" in browser_page.locator("#status").text_content().lower()
 
 
 # ---- The command ---------------------------------------------------------------------------------------------------

@@ -244,14 +244,19 @@ async function start(path, body, what) {
 
 async function follow() {
   // Poll the job until it ends, showing its progress; then show what it gave.
-  await refresh();
-  while (busy()) {
-    const job = state.job;
-    $("progress").max = Math.max(job.total, 1);
-    $("progress").value = job.done;
-    say(`${job.kind === "export" ? "Exporting" : "Propagating"}: ${job.done} / ${job.total} frames`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  try {
     await refresh();
+    while (busy()) {
+      const job = state.job;
+      $("progress").max = Math.max(job.total, 1);
+      $("progress").value = job.done;
+      say(`${job.kind === "export" ? "Exporting" : "Propagating"}: ${job.done} / ${job.total} frames`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await refresh();
+    }
+  } catch (error) {
+    say(error.message, true);  // the server stopped
+    return;
   }
   const job = state.job;
   $("progress").value = $("progress").max;
