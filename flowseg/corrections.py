@@ -77,6 +77,18 @@ def _stored_prob(prob: ProbMap) -> np.ndarray:
     """`prob` as a run keeps it for :func:`blend_runs`: half size each way (area-averaged), ``float16``.
 
     0.2 MB a frame at 854x480; :func:`blend_runs` takes it back to full size.
+
+    Notes
+    -----
+    Kept at full size instead (``uint8``, 0.4 MB a frame), on the 34
+    DAVIS-2016 sequences (``benchmarks/corrections.py``'s protocol, ad hoc,
+    blends refined) J&F after 1 / 2 / 3 corrections went from 0.8200 /
+    0.8352 / 0.8504 to 0.8201 / 0.8361 / 0.8516, but fold A fell (0.8541 ->
+    0.8519 after 3) as B rose (0.8468 -> 0.8514). In B, kite-walk +0.048:
+    its truth holds the kite's lines, one or two pixels wide, which the run
+    from the first mask holds as some 70 fragments and which averaging over
+    two by two pixels takes below 0.5, so a blend dropped them; kite-surf
+    +0.034, mallard-water -0.020. In A, blackswan -0.013, bus -0.011.
     """
     h, w = prob.shape
     return cv2.resize(prob, (max(w // 2, 1), max(h // 2, 1)), interpolation=cv2.INTER_AREA).astype(np.float16)
