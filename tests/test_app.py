@@ -449,10 +449,10 @@ def test_a_click_after_the_server_stopped_is_answered_on_the_page(clip, tmp_path
     ys, xs = np.nonzero(masks[0])
     _click(browser_page, (int(xs.mean()), int(ys.mean())))
     browser_page.wait_for_function("document.getElementById('status').classList.contains('error')")
-    say_failed = "document.getElementById('status').textContent"
-    browser_page.evaluate(f"{say_failed} = ''")
+    status_text = "document.getElementById('status').textContent"
+    browser_page.evaluate(f"{status_text} = ''")
     browser_page.keyboard.press("Delete")
-    browser_page.wait_for_function(f"{say_failed} !== ''")
+    browser_page.wait_for_function(f"{status_text} !== ''")
     assert "fetch" in browser_page.locator("#status").text_content().lower()
 
 
