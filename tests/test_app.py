@@ -273,9 +273,9 @@ def _click(page, at: tuple[float, float]) -> None:
     page.mouse.click(*_on_canvas(page, at))
 
 
-def _box_on_frame_0(page, masks: list[np.ndarray]) -> None:
-    """Draw a box around the object on frame 0, and wait for its mask."""
-    box = _box_of(masks[0])
+def _box_around(page, mask: np.ndarray) -> None:
+    """Draw a box around `mask` on the frame shown, and wait for the mask it gives."""
+    box = _box_of(mask)
     _drag(page, box[:2], box[2:])
     page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
 
@@ -306,9 +306,7 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         _screenshot(page, "1-opened", tmp_path)
 
         # A box on frame 0: the mask is shown before anything is propagated.
-        box = _box_of(masks[0])
-        _drag(page, box[:2], box[2:])
-        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        _box_around(page, masks[0])
         assert page.locator("#timeline .mark.previewed").get_attribute("data-frame") == "0"
         _screenshot(page, "2-box", tmp_path)
 
@@ -333,8 +331,7 @@ def test_box_propagate_step_correct_export_in_a_browser(clip, tmp_path: Path, br
         # A correction on frame 9: a box there, propagate again.
         page.locator("#timeline-box #scrubber").fill("9")
         page.wait_for_function("document.getElementById('view').dataset.frame === '9'")
-        _drag(page, _box_of(masks[9])[:2], _box_of(masks[9])[2:])
-        page.wait_for_function("document.getElementById('status').textContent.includes('mask of')")
+        _box_around(page, masks[9])
         page.click("#propagate")
         _wait_for_status(page, "Propagated")
         given = page.locator("#timeline .mark.given").evaluate_all("marks => marks.map(m => m.dataset.frame)")
@@ -375,7 +372,7 @@ def test_undo_takes_back_the_last_mark_and_its_mask_in_a_browser(clip, tmp_path:
     folder, _, masks = clip
     page = browser_page
     with _opened(page, folder, tmp_path / "out") as (session, _):
-        _box_on_frame_0(page, masks)
+        _box_around(page, masks[0])
         boxed = session.mask(0).copy()
         assert region_similarity(boxed, masks[0]) > 0.9
 
@@ -412,7 +409,7 @@ def test_clicks_made_before_the_last_mask_came_back_are_all_kept_in_a_browser(cl
     folder, _, masks = clip
     page = browser_page
     with _opened(page, folder, tmp_path / "out") as (session, _):
-        _box_on_frame_0(page, masks)
+        _box_around(page, masks[0])
         preview, answered = session.preview, []
 
         def slow_first_click(frame: int, marks: dict) -> np.ndarray:
@@ -444,7 +441,7 @@ def test_a_click_after_the_server_stopped_is_answered_on_the_page(clip, tmp_path
     raised "Failed to fetch" where it asked for the session's state after a mark's answer or a change)."""
     folder, _, masks = clip
     with _opened(browser_page, folder, tmp_path / "out"):
-        _box_on_frame_0(browser_page, masks)
+        _box_around(browser_page, masks[0])
     browser_page.keyboard.press("p")
     ys, xs = np.nonzero(masks[0])
     _click(browser_page, (int(xs.mean()), int(ys.mean())))
