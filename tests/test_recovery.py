@@ -119,6 +119,26 @@ def test_the_track_knows_where_each_pixel_was_on_the_object_where_it_was_given()
     assert unrelated.to_given is None and unrelated.rigidity == 1.0
 
 
+def test_the_track_knows_how_much_of_the_given_object_its_composed_motion_still_takes_onto_it() -> None:
+    mask = object_mask(SHAPE, (60, 60), 30, kind="disk")
+    track = ObjectTrack(mask, likeness=0.9)
+    trusted, alike = np.ones(SHAPE, bool), np.ones(SHAPE, np.float32)
+    right = np.zeros(SHAPE + (2,), np.float32)
+    right[..., 0] = -3.0  # each frame every pixel came from 3 px to its left: all moved 3 px right
+    moved = mask
+    for _ in range(5):
+        moved = np.roll(moved, 3, axis=1)
+        track.follow(moved, alike, right, trusted)
+    assert track.given_share(moved) > 0.95  # followed rigidly: the motions say where each part was
+    assert track.given_share(mask) < 0.6  # the object is not where the motions say
+    for _ in range(10):  # the flow says it moves on, but the mask stays: its parts went their own ways
+        track.follow(moved, alike, right, trusted)
+    assert track.given_share(moved) == 0.0
+    track.found(moved, alike)
+    assert track.given_share(moved) == 0.0  # found again as a whole: where each part was is not known
+    assert ObjectTrack(mask, likeness=0.9, relates_to_given=False).given_share(mask) == 0.0
+
+
 def test_an_object_lost_by_its_size_alone_is_followed_on_at_its_new_size() -> None:
     big = object_mask(SHAPE, (100, 60), 40, kind="disk")
     small = object_mask(SHAPE, (100, 60), 15, kind="disk")  # a seventh of the area: under half, so lost

@@ -147,6 +147,7 @@ class ObjectTrack:
         self._velocity = np.zeros(2, np.float32)  # (dx, dy) pixels a frame
         self.to_given: np.ndarray | None = np.eye(2, 3) if relates_to_given else None
         self.rigidity = 1.0
+        self._given = mask if relates_to_given else None
 
     @property
     def size(self) -> float:
@@ -193,6 +194,16 @@ class ObjectTrack:
                 self._compose_to_given(moving, flow_bwd)
         self.last_seen = carried
         self.lost_for = 0
+
+    def given_share(self, mask: Mask) -> float:
+        """The share, in [0, 1], of the object as it was given that :attr:`to_given` takes onto `mask` (where it
+        is now): about 1 while the composed motions still say where each part was, falling as they drift from it
+        (the similarities of a spinning dancer); 0 when `to_given` is None."""
+        if self.to_given is None or self._given is None:
+            return 0.0
+        given_here = cv2.warpAffine(self._given.view(np.uint8), self.to_given, mask.shape[::-1],
+                                    flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0  # each pixel, where it was
+        return float(np.count_nonzero(given_here & mask)) / max(np.count_nonzero(given_here), 1)
 
     def _compose_to_given(self, moving: Mask, flow_bwd: Flow) -> None:
         """Fit the similarity that takes `moving`'s pixels where the flow says they were; compose it into
