@@ -109,8 +109,9 @@ class ObjectTrack:
     likeness : float
         How object-like it looked there: the mean of its appearance posterior over `mask`.
     relates_to_given : bool
-        Keep :attr:`to_given` and :attr:`rigidity` (a motion fit each frame);
-        False where nothing reads them: `to_given` is None from the start.
+        Keep :attr:`to_given` and :attr:`rigidity` (a motion fit each frame),
+        and `mask` for :meth:`given_share`; False where nothing reads them:
+        `to_given` is None from the start.
 
     Attributes
     ----------
