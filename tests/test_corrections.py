@@ -196,6 +196,21 @@ def test_where_the_object_vanished_before_a_given_empty_mask_the_frames_are_empt
     assert [video.confidence(t) for t in range(67, 72)] == [0.0] * 5
 
 
+def test_an_object_that_shrinks_grows_back_and_then_vanishes_is_gone_only_after_it_last_shrank(
+        davis_root: Path) -> None:
+    """DAVIS bmx-bumps: the rider, given on frame 0 (14 409 pixels), dips behind a bump (down to 289 pixels on frame
+    39) and comes back on frames 45-58 before a bystander hides him from frame 60; frame 64 is given empty. The run
+    from frame 0 has its smallest mask on frame 44 (1 525 pixels), and holds him at more than half his given size
+    again from frame 46. He shrank away after that: taken as gone after frame 44, frames 45-63 were emptied (J 0.00
+    on 45-58 where he is in full view)."""
+    frames, masks = davis_clip(davis_root, "bmx-bumps", 65)
+    video = Annotations(frames)
+    video.annotate(0, masks[0])
+    video.annotate(64, np.zeros_like(masks[0]))
+    assert np.mean([region_similarity(video.mask(t), masks[t]) for t in range(46, 59)]) > 0.75  # measured 0.85
+    assert not video.mask(63).any()
+
+
 def test_where_the_runs_disagree_the_blend_follows_the_frames_edges() -> None:
     """An object's edge at column 32: the run from before overshoots it (to 38), the one from after stops short (at
     28). Their weighted mean cut at 0.5 lands between, off the edge; refined as the runs' masks were, on the edge."""
