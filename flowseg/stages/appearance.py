@@ -409,9 +409,9 @@ class ObjectAppearance:
       explains, times the share of the given object that they take onto
       where it is now, :meth:`~flowseg.stages._recovery.ObjectTrack.given_share`,
       from an exact given mask; half that from a guessed one,
-      ``"init_mask_exact"`` false: a prompt's). A reflection or a shadow that has the object's colours and
-      moves with it, which neither the colours nor the motion tell apart,
-      was background there. On the 34 DAVIS-2016 sequences, weighted
+      ``"init_mask_exact"`` false: a prompt's). A reflection or a shadow
+      that has the object's colours and moves with it, which neither the
+      colours nor the motion tell apart, was background there. On the 34 DAVIS-2016 sequences, weighted
       ``0.5 * rigidity`` from every mask, J&F went from 0.770 to 0.776
       (fold A 0.782 -> 0.783, B 0.758 -> 0.768; boat 0.533 -> 0.587,
       blackswan 0.754 -> 0.802, mallard-water 0.683 -> 0.731; bmx-bumps
