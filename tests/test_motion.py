@@ -56,6 +56,26 @@ def test_coherent_motion_hint_finds_a_mover_on_choppy_water_that_the_plain_hint_
     assert coherent_motion_hint(np.zeros((h, w, 2), np.float32), confidence).max() == 0.0  # nothing moves
 
 
+def test_coherent_motion_hint_finds_the_object_the_camera_follows_though_its_flow_is_the_surest() -> None:
+    # The camera follows a boat: it stands still in the frame while the water streams past. The water's flow is
+    # sure on a few ripples only, so the boat holds most of the sure vectors; fitted to them all, the camera's
+    # motion would be the boat's, and the water touching the frame's edges the only "mover".
+    h, w = 240, 320
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = -12.0
+    boat = np.zeros((h, w), bool)
+    boat[70:170, 90:230] = True
+    flow[boat] = 0.0
+    confidence = np.full((h, w), 0.3, np.float32)
+    confidence[::24, ::24] = 1.0  # the sure ripples
+    confidence[boat] = 1.0
+    hint = coherent_motion_hint(flow, confidence)
+    inside = np.zeros((h, w), bool)
+    inside[80:160, 100:220] = True
+    assert np.median(hint[inside]) > 0.5
+    assert np.median(hint[~boat]) < 0.1
+
+
 def test_object_motion_agreement_tells_the_object_from_the_panned_background() -> None:
     h, w = 60, 100
     flow = np.zeros((h, w, 2), np.float32)
@@ -135,10 +155,11 @@ def test_parallax_of_the_near_ground_is_not_a_mover() -> None:
         results = Pipeline(stages, target="moving").run(frames)
         ious[prior] = np.mean([region_similarity(r.mask, m) for r, m in zip(results[1:], masks[1:])])
         strip[prior] = max(int(r.mask[-16:].sum()) for r in results)
-    # Measured: mean IoU 0.848 and at most 176 of the strip's 2048 pixels in a mask with the border prior;
-    # without it 0.598 and up to 746 (the strip is taken for a mover).
-    assert ious[True] > 0.75 and strip[True] < 300, (ious, strip)
-    assert ious[False] < 0.7 and strip[False] > 500, (ious, strip)
+    # Measured: mean IoU 0.725 and none of the strip's 2048 pixels in a mask with the border prior; without it
+    # 0.694 and up to 184 (with the camera fitted to the whole frame rather than its periphery, 0.848 and 176
+    # with the prior, 0.598 and 746 without: the strip was taken for a mover).
+    assert ious[True] > 0.7 and strip[True] < 50, (ious, strip)
+    assert ious[False] < ious[True] and strip[False] > 100, (ious, strip)
 
 
 def test_mover_that_stops_keeps_its_mask() -> None:

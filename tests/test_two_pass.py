@@ -73,9 +73,11 @@ def test_each_shot_is_followed_from_its_own_key_frame() -> None:
     for two_pass in (False, True):
         results = Pipeline(target="moving").run(frames, two_pass=two_pass)
         ious[two_pass] = [region_similarity(result.mask, mask) for result, mask in zip(results, masks)]
-    # Measured: the cut's first three frames 0.00, 0.53, 0.68 forward only (no motion is known across the cut),
-    # 1.00, 1.00, 0.98 found and followed; mean over both shots 0.70 forward only, 0.92 found and followed.
-    assert ious[False][10] < 0.1 and max(ious[False][11:13]) < 0.8 and min(ious[True][10:13]) > 0.9, ious
+    # Measured: the cut's first three frames 0.00, 0.44, 0.45 forward only (no motion is known across the cut),
+    # 0.92, 0.88, 0.83 found and followed; mean over both shots 0.56 forward only, 0.78 found and followed. (With
+    # the camera fitted to the whole frame rather than its periphery, 0.00, 0.53, 0.68 and 1.00, 1.00, 0.98;
+    # 0.70 and 0.92: its errors, a fraction of a pixel here, softened the motion hint, which spills less.)
+    assert ious[False][10] < 0.1 and max(ious[False][11:13]) < 0.6 and min(ious[True][10:13]) > 0.8, ious
     assert np.mean(ious[True]) > np.mean(ious[False]) + 0.15, ious
 
 
