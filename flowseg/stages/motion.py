@@ -291,7 +291,11 @@ def object_motion_agreement(flow: Flow, confidence: ProbMap, object_mask: np.nda
     mallard-water 0.742 -> 0.660); pulled towards 0.5 by the square root
     of the confidence instead (the dancer's flow has confidence 0.22-0.26
     on him), 0.7810 (breakdance 0.460, A and B both lower), and both
-    together 0.7806 (breakdance 0.483, B 0.7720).
+    together 0.7806 (breakdance 0.483, B 0.7720). Later, against 0.7867 (A
+    0.7939, B 0.7796): the camera fitted to the frame's periphery alone, as
+    in :func:`coherent_motion_hint`, 0.7827 (A 0.7917, B 0.7738), and to all
+    but the object's carried mask 0.7838 (A 0.7903, B 0.7772; blackswan
+    0.849 -> 0.778).
     """
     agreement = np.full(confidence.shape, 0.5, np.float32)
     flow, confidence, object_mask = flow[::2, ::2] / 2, confidence[::2, ::2], object_mask[::2, ::2]  # in its pixels
