@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+import flowseg.stages.motion
 from flowseg import ConfigError, MaskRefiner, Pipeline, UnknownTargetError
 from flowseg.metrics import region_similarity
 from flowseg.stages import (
@@ -16,8 +17,10 @@ from flowseg.stages import (
     coherent_motion_hint,
     motion_hint,
     object_motion_agreement,
+    picture_window,
     residual_motion,
 )
+from flowseg.types import Frame
 
 from synthetic import SHAPE, KnownMasks, object_mask, panning_clip, texture
 
@@ -176,6 +179,59 @@ def test_mover_that_stops_keeps_its_mask() -> None:
     # Measured found and followed (offline): 0.97 or more on each still frame; over all 14 frames mean 0.98
     # (forward 0.88).
     assert np.mean([region_similarity(r.mask, m) for r, m in zip(both, masks)]) > np.mean(ious), ious
+
+
+def test_black_bars_are_left_out_and_the_picture_inside_them_is_read_as_a_frame_of_its_own() -> None:
+    # A pan with a mover, letterboxed: bars 16 rows high, standing still. Read whole, the bars would be the
+    # periphery the camera's motion is fitted to, and a mover at the picture's edge would not touch the frame's.
+    rng = np.random.default_rng(1)
+    picture = (slice(16, 112), slice(0, 128))
+    flow = np.zeros((128, 128, 2), np.float32)
+    flow[picture] = (-4.0, 0.0)
+    flow[40:80, 50:90] = (2.0, 1.0)
+    confidence = np.ones((128, 128), np.float32)
+    image = np.zeros((128, 128, 3), np.uint8)
+    image[picture] = rng.integers(40, 255, (96, 128, 3), dtype=np.uint8)
+    image[18:22, 30:50] = 0  # dark within the picture is not a bar
+
+    def evidence(image: np.ndarray, flow: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        stage = MovingObjects()
+        first = stage.process(Frame(0, image, {"flow_bwd": flow, "flow_confidence": np.zeros_like(confidence)}))
+        assert np.all(first["evidence"][picture] == 0.5)  # unknown on a shot's first frame
+        return stage.process(Frame(1, image, {"flow_bwd": flow, "flow_confidence": confidence}))["evidence"]
+
+    assert picture_window(image) == picture
+    letterboxed = evidence(image, flow, confidence)
+    assert not letterboxed[:16].any() and not letterboxed[112:].any()
+    np.testing.assert_array_equal(letterboxed[picture],
+                                  evidence(image[picture].copy(), flow[picture].copy(), confidence[picture].copy()))
+    assert letterboxed[50:70, 60:80].min() > 0.5
+    black = np.zeros((8, 8, 3), np.uint8)
+    assert picture_window(black) == (slice(0, 8), slice(0, 8))  # a black frame is all picture
+
+
+def test_a_dark_passer_by_at_the_frames_edge_is_no_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar is black on every frame of the shot: columns that turn black later (DAVIS bmx-bumps, frames 59-65: a
+    black jacket passing the camera) stay picture."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(40, 255, (96, 128, 3), dtype=np.uint8)
+    passing = image.copy()
+    passing[:, :30] = 5
+    flow = np.zeros((96, 128, 2), np.float32)
+    flow[..., 0] = -4.0
+    flow[30:60, 30:60] = (2.0, 1.0)  # a mover beside the passer-by: at the edge of a picture cut there
+    sure = np.ones((96, 128), np.float32)
+
+    def evidence() -> np.ndarray:
+        stage = MovingObjects()
+        stage.process(Frame(0, image, {"flow_bwd": flow, "flow_confidence": np.zeros_like(sure)}))
+        return stage.process(Frame(1, passing, {"flow_bwd": flow, "flow_confidence": sure}))["evidence"]
+
+    assert picture_window(passing)[1] == slice(30, 128)  # on its own, this frame would have a bar
+    followed = evidence()
+    assert followed[35:55, 35:55].min() > 0.9  # measured 0.99; 0.60 with the frame's own window, the mover at its edge
+    monkeypatch.setattr(flowseg.stages.motion, "picture_window", lambda image: (slice(0, 96), slice(0, 128)))
+    np.testing.assert_array_equal(followed, evidence())
 
 
 def test_still_scene_is_empty() -> None:

@@ -13,6 +13,7 @@ from .motion import (
     coherent_motion_hint,
     motion_hint,
     object_motion_agreement,
+    picture_window,
     residual_motion,
 )
 from .prediction import (MOTION_MODELS, PredictionPrior, extrapolate, predict_frame, predict_mask, splat, velocity,
@@ -48,6 +49,7 @@ __all__ = [
     "motion_hint",
     "coherent_motion_hint",
     "border_weight",
+    "picture_window",
     "MOTION_MODELS",
     "PredictionPrior",
     "extrapolate",

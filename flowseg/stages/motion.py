@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validate import check_image
 from ..models._memo import LastAnswer
-from ..types import Flow, Frame, ProbMap, StageOutput
+from ..types import Flow, Frame, Image, ProbMap, StageOutput
 from ._sampling import flow_matches, pixel_grid
 from ._wrapping import SemanticsWrapper
 from ._colours import ColourModel
@@ -24,6 +24,7 @@ __all__ = [
     "motion_hint",
     "coherent_motion_hint",
     "border_weight",
+    "picture_window",
     "object_motion_agreement",
     "MovingObjects",
     "MovingTargets",
@@ -246,6 +247,39 @@ def border_weight(evidence: ProbMap) -> ProbMap:
     return np.exp(-(connectivity**2) / 2).astype(np.float32)[labels]
 
 
+BAR_LEVEL: int = 24
+"""The brightest value (0-255) a row or column at the frame's edge may hold and be part of a black bar."""
+
+
+def picture_window(image: Image) -> tuple[slice, slice]:
+    """The rows and columns of `image` inside the black bars along its edges (letterbox, pillarbox).
+
+    A bar is a run of rows (columns) from an edge inward whose brightest
+    value, over all channels, is at most :data:`BAR_LEVEL`. The whole frame
+    where no row or column is brighter (a black frame).
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+
+    Returns
+    -------
+    rows, columns : slice
+        ``image[rows, columns]`` is the picture.
+
+    Examples
+    --------
+    >>> image = np.zeros((6, 8, 3), np.uint8); image[1:5, 2:7] = 200
+    >>> picture_window(image)
+    (slice(1, 5, None), slice(2, 7, None))
+    """
+    rows = np.flatnonzero(image.max(axis=(1, 2)) > BAR_LEVEL)
+    columns = np.flatnonzero(image.max(axis=(0, 2)) > BAR_LEVEL)
+    if not len(rows):
+        return slice(0, image.shape[0]), slice(0, image.shape[1])
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
+
+
 MOTION_NOISE: float = 2.0
 """Flow error, in pixels, below which :func:`object_motion_agreement` cannot tell two motions apart.
 
@@ -350,6 +384,10 @@ class MovingObjects:
     background) and the colours are forgotten. Each region of the evidence is then weighted by how
     little it clings to the frame's border (:func:`border_weight`): parallax
     of the sky or of the near ground along an edge is not taken for a mover.
+    Black bars along the frame's edges (letterbox, pillarbox:
+    :func:`picture_window`, black on every frame of the shot so far) are
+    left out: the evidence is 0 there, and the picture inside them is read
+    as the frame, its periphery and its border.
     The temporal fusion of :class:`~flowseg.stages.MaskWarper` carries the
     result, and the refinement snaps it to the image's edges.
 
@@ -383,6 +421,13 @@ class MovingObjects:
     holds the cyclist, not his bike), cows 0.809 -> 0.775. Its strength
     read at each pixel instead of over the window (sharper edges) gave 0.679
     (A 0.750, B 0.608; dog-agility 0.621 -> 0.478).
+    On the first 50 frames of six DAVIS-2016 sequences (bus, camel, boat,
+    dog, car-roundabout, horsejump-high) with black bars drawn over their
+    edges (80 rows at the top and at the bottom, or 107 columns each side),
+    mean J with ``target="moving"`` was 0.699 and 0.713 with the bars read
+    as part of the frame, 0.723 and 0.733 with them left out (dog
+    letterboxed 0.743 -> 0.897); the pictures alone, cropped, 0.705 and
+    0.753.
     """
 
     requires: tuple[str, ...] = ("flow_bwd", "flow_confidence")
@@ -410,26 +455,45 @@ class MovingObjects:
         """Evidence of independent motion in ``frame``."""
         image = check_image(frame.image)
         confidence = frame.data["flow_confidence"]
-        if not confidence.any() or frame.data.get("shot_change"):  # a shot's first frame: its flow, if any,
-            self.reset()  # spans the cut, so nothing is known either way
-            return {"evidence": np.full(image.shape[:2], 0.5, np.float32)}
+        evidence = np.zeros(image.shape[:2], np.float32)
+        first = not confidence.any() or frame.data.get("shot_change")  # its flow, if any, spans the cut
+        if first:
+            self.reset()
+        picture = self._picture = self._picture_so_far(image)
+        if first:  # nothing is known either way
+            evidence[picture] = 0.5
+            return {"evidence": evidence}
         flow_bwd = frame.data["flow_bwd"]
-        hint = coherent_motion_hint(flow_bwd, confidence)
-        evidence = hint
+        image, confidence = image[picture], confidence[picture]
+        hint = coherent_motion_hint(flow_bwd[picture], confidence)
+        found = hint
         if self.colours:
             index = None if self._colours is None else self._colours.bin_index(image)
             if index is not None and self._carried is not None:
-                evidence = np.maximum(hint, self._colours.table()[index] * warp_mask(self._carried, flow_bwd))
+                carried = warp_mask(self._carried, flow_bwd)[picture]
+                found = np.maximum(hint, self._colours.table()[index] * carried)
             self._learn(image, index, hint, confidence)
         if self.border_prior:
-            evidence = evidence * border_weight(evidence)
+            found = found * border_weight(found)
+        evidence[picture] = found
         self._carried = evidence
         return {"evidence": evidence}
 
+    def _picture_so_far(self, image: Image) -> tuple[slice, slice]:
+        """The shot's picture (:func:`picture_window`) up to `image`: a bar is black on every frame of the shot, so
+        what was once picture stays picture (a black jacket passing the frame's edge is no bar)."""
+        rows, columns = picture_window(image)
+        if self._picture is None:
+            return rows, columns
+        known_rows, known_columns = self._picture
+        return (slice(min(rows.start, known_rows.start), max(rows.stop, known_rows.stop)),
+                slice(min(columns.start, known_columns.start), max(columns.stop, known_columns.stop)))
+
     def reset(self) -> None:
-        """Forget the colours and where the movers were."""
+        """Forget the colours, where the movers were and the shot's picture."""
         self._colours: ColourModel | None = None
         self._carried: ProbMap | None = None
+        self._picture: tuple[slice, slice] | None = None
 
 
 class MovingTargets(SemanticsWrapper):
