@@ -1,10 +1,11 @@
-"""Shared fixtures: the real-data finder, a synthetic moving clip, a machine without weights, a CLI runner, an
-ERROR-log guard."""
+"""Shared fixtures: the real-data finder, a synthetic moving clip, a machine without weights, a CLI runner, a
+Ctrl-C check, an ERROR-log guard."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,14 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     monkeypatch.setenv("TORCH_HOME", str(empty))
     monkeypatch.delenv("FLOWSEG_DEBUG", raising=False)
     return CliRunner()
+
+
+@pytest.fixture
+def interruptible() -> None:
+    """Skip where this process ignores Ctrl-C (SIGINT), as a background job of a shell script does: the programs it
+    starts inherit that, so they cannot be interrupted."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        pytest.skip("SIGINT is ignored here (started as a background job), and so in the programs started")
 
 
 @pytest.fixture(autouse=True)

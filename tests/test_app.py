@@ -494,7 +494,7 @@ def test_a_clip_larger_than_the_free_memory_is_refused_before_it_is_read(clip, r
     assert len(EditingSession(folder, tmp_path / "out").frames) == FRAMES
 
 
-def test_the_command_serves_the_page_until_ctrl_c(clip, tmp_path: Path) -> None:
+def test_the_command_serves_the_page_until_ctrl_c(clip, tmp_path: Path, interruptible: None) -> None:
     import signal
     import subprocess
     import sys

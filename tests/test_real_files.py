@@ -407,7 +407,10 @@ def test_folder_refused_with_one_line_naming_the_file(runner, tmp_path: Path, ma
 
 @pytest.mark.parametrize(("signal_number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["ctrl-c", "sigterm"])
-def test_interrupted_run_removes_its_partial_output(tmp_path: Path, signal_number: int, status: int) -> None:
+def test_interrupted_run_removes_its_partial_output(tmp_path: Path, signal_number: int, status: int,
+                                                    request: pytest.FixtureRequest) -> None:
+    if signal_number == signal.SIGINT:
+        request.getfixturevalue("interruptible")
     video = encode_video(tmp_path / "long.mp4", frames_of(600, (48, 64)))
     out = tmp_path / "out"
     out.mkdir()
