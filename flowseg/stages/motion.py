@@ -116,8 +116,13 @@ def motion_hint(residual: ProbMap, confidence: ProbMap) -> ProbMap:
     0.5 or 0.8 a frame (a steady mover's add up, noise's cancel), gave 0.20
     and 0.17, and boat 0.02 -> 0.03, mallard-water 0.00.
     """
-    scale = max(1.0, 3.0 * float(np.median(residual)))
-    return ((1.0 - np.exp(-((residual / scale) ** 2))) * np.sqrt(confidence)).astype(np.float32)
+    return (_strength(residual) * np.sqrt(confidence)).astype(np.float32)
+
+
+def _strength(length: np.ndarray) -> np.ndarray:
+    """``1 - exp(-(r / s)^2)`` of residual lengths `r` (pixels), ``s`` three times their median, at least 1 pixel."""
+    scale = max(1.0, 3.0 * float(np.median(length)))
+    return 1.0 - np.exp(-((length / scale) ** 2))
 
 
 def coherent_motion_hint(flow: Flow, confidence: ProbMap) -> ProbMap:
@@ -187,9 +192,7 @@ def coherent_motion_hint(flow: Flow, confidence: ProbMap) -> ProbMap:
     power = mean(_squared_length(residual) * confidence) / weight
     drift2 = _squared_length(drift)
     coherence = drift2 / (drift2 + np.maximum(power - drift2, 0.0) + 0.25)
-    scale = max(1.0, 3.0 * float(np.median(np.sqrt(drift2))))
-    strength = 1.0 - np.exp(-drift2 / scale**2)
-    hint = (coherence * strength * np.sqrt(np.minimum(weight, 1.0))).astype(np.float32)
+    hint = (coherence * _strength(np.sqrt(drift2)) * np.sqrt(np.minimum(weight, 1.0))).astype(np.float32)
     return cv2.resize(hint, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
